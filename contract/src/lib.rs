@@ -1,0 +1,27 @@
+//! The data contract every part of the pipeline shares, so that the load generator, the three
+//! functions and the collector cannot disagree about a shape that crosses a process boundary.
+//!
+//! # Layout
+//! - [`payload`]: the request body POSTed to the API, and its validation rules.
+//! - [`record`]: the Kinesis record upstream writes and midstream reads.
+//! - [`item`]: the DynamoDB item midstream writes and downstream reads from the table's stream.
+//! - [`metrics`]: CloudWatch namespace, metric names, dimensions, per-hop latencies.
+//! - [`buckets`]: the latency bucket scheme and the histogram percentiles are read from.
+//! - [`error`]: why a payload, record or item breaks the contract.
+//!
+//! # Features
+//! - `dynamodb`: [`item::Item`] to and from aws-sdk-dynamodb attribute maps.
+//! - `streams`: [`item::Item`] from DynamoDB stream images (serde_dynamo, as aws_lambda_events has them).
+
+pub mod buckets;
+pub mod error;
+pub mod item;
+pub mod metrics;
+pub mod payload;
+pub mod record;
+
+pub use buckets::{Bucket, LatencyHistogram};
+pub use error::{ItemError, PayloadError, RecordError};
+pub use item::Item;
+pub use payload::Request;
+pub use record::KinesisRecord;
