@@ -32,8 +32,9 @@ pub struct Request {
     pub id: String,
     /// Free text; non-empty.
     pub message: String,
-    /// When the client sent the request, epoch milliseconds (normalised from seconds if needed).
-    #[serde(rename = "timestamp")]
+    /// When the client sent the request, epoch milliseconds (normalised from seconds if needed,
+    /// also when deserialized).
+    #[serde(rename = "timestamp", deserialize_with = "deserialize_timestamp")]
     pub timestamp_ms: i64,
     /// The load-test run this request belongs to, `[A-Za-z0-9_-]{1,64}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +136,14 @@ fn required_string(field: &'static str, value: Option<Value>) -> Result<String, 
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(PayloadError::NotAString(field)),
     }
+}
+
+/// Reads a `timestamp` as [`Request::parse`] does, so that every reader normalises seconds.
+fn deserialize_timestamp<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<i64, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    timestamp_ms(Some(value)).map_err(serde::de::Error::custom)
 }
 
 fn timestamp_ms(value: Option<Value>) -> Result<i64, PayloadError> {
@@ -289,6 +298,19 @@ mod tests {
         let body = format!("{head}{}{tail}", "m".repeat(fill + 1));
         let err = parse(&body).unwrap_err();
         assert_eq!(err, "request body is 65537 bytes; the limit is 65536");
+    }
+
+    #[test]
+    fn deserializing_normalises_seconds_too() {
+        let r: Request =
+            serde_json::from_str(r#"{"id":"1","message":"m","timestamp":1700000000}"#).unwrap();
+        assert_eq!(r.timestamp_ms, 1_700_000_000_000);
+        let err = serde_json::from_str::<Request>(r#"{"id":"1","message":"m","timestamp":"x"}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`timestamp` must be a number"),
+            "{err}"
+        );
     }
 
     #[test]

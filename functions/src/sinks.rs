@@ -40,3 +40,35 @@ pub trait MetricSink: Send + Sync {
         data: &[MetricDatum],
     ) -> impl Future<Output = Result<(), MetricError>> + Send;
 }
+
+// A shared reference works wherever the value does (tests keep the fake to inspect it).
+impl<T: RecordSink> RecordSink for &T {
+    fn put_record(
+        &self,
+        partition_key: &str,
+        data: Vec<u8>,
+    ) -> impl Future<Output = Result<(), PutError>> + Send {
+        (**self).put_record(partition_key, data)
+    }
+}
+
+impl<T: ItemStore> ItemStore for &T {
+    const MAX_BATCH: usize = T::MAX_BATCH;
+
+    fn write_batch(
+        &self,
+        items: &[Item],
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        (**self).write_batch(items)
+    }
+}
+
+impl<T: MetricSink> MetricSink for &T {
+    fn put_metric_data(
+        &self,
+        namespace: &str,
+        data: &[MetricDatum],
+    ) -> impl Future<Output = Result<(), MetricError>> + Send {
+        (**self).put_metric_data(namespace, data)
+    }
+}
