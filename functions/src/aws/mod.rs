@@ -12,13 +12,16 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 /// environment as every AWS SDK reads them (`AWS_REGION`, `AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_<SERVICE>`, ...), over an HTTPS client using rustls with ring.
 pub async fn load_config() -> SdkConfig {
+    loader().load().await
+}
+
+/// The configuration loader [`load_config`] uses, for callers that set more (tests: endpoint,
+/// region, credentials).
+pub fn loader() -> aws_config::ConfigLoader {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
 }
 
 /// An SDK error with its whole cause chain, for logs and HTTP reasons.

@@ -1,6 +1,8 @@
 //! Hand-written fakes of the handlers' traits, and fixture loading.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 

@@ -1,0 +1,122 @@
+//! A moto server for one test: started on a free loopback port, stopped (by PID) when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_kinesis::config::Credentials;
+
+/// A running moto server.
+pub struct MotoServer {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+fn moto_executable() -> PathBuf {
+    let exe = std::env::var_os("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+        });
+    assert!(
+        exe.exists(),
+        "moto_server not found at {}: run `make test`, which installs the pinned moto into .venv \
+         (or set MOTO_SERVER to a moto_server executable)",
+        exe.display()
+    );
+    exe
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl MotoServer {
+    /// Starts moto and waits until it answers.
+    pub fn start() -> MotoServer {
+        let exe = moto_executable();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(&exe)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", exe.display()));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // lost the port race, or moto failed: try another port
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return MotoServer { child, port };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("moto_server at {} did not start", exe.display());
+    }
+
+    /// The endpoint URL for SDK clients.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SDK configuration pointing at this server, built like the functions build theirs.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        functions::aws::loader()
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .load()
+            .await
+    }
+
+    /// A raw AWS JSON-protocol call, returning the response's JSON: what Lambda's event source
+    /// pollers see, before any SDK turns it into types.
+    pub fn aws_json(
+        &self,
+        service: &str,
+        target: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let content_type = if service == "kinesis" { "1.1" } else { "1.0" };
+        let body = body.to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-amz-json-{content_type}\r\n\
+             X-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential=testing/20261126/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+            port = self.port,
+            len = body.len()
+        )
+        .expect("send to moto");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read from moto");
+        let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "{target}: {head}\n{payload}"
+        );
+        serde_json::from_str(payload).unwrap_or_else(|e| panic!("{target}: {e}: {payload}"))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
