@@ -37,9 +37,12 @@ lambdas:
 	  cp target/$(PROFILE)/$$f $(DIST)/$$f/bootstrap; \
 	done
 
-## sizes: the size of each function's bootstrap, in bytes (the README's table)
+## sizes: each function's bootstrap size and the newest glibc symbol it needs (al2023 has 2.34)
 sizes: lambdas
-	@for f in $(FUNCTIONS); do printf '%-10s %9d bytes\n' $$f $$(stat -c %s $(DIST)/$$f/bootstrap); done
+	@for f in $(FUNCTIONS); do \
+	  printf '%-10s %9d bytes  needs %s\n' $$f $$(stat -c %s $(DIST)/$$f/bootstrap) \
+	    $$(objdump -T $(DIST)/$$f/bootstrap | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1); \
+	done
 
 clean:
 	rm -rf target $(DIST) $(VENV)

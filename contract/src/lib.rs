@@ -7,6 +7,7 @@
 //! - [`item`]: the DynamoDB item midstream writes and downstream reads from the table's stream.
 //! - [`metrics`]: CloudWatch namespace, metric names, dimensions, per-hop latencies.
 //! - [`buckets`]: the latency bucket scheme and the histogram percentiles are read from.
+//! - [`runfile`]: `loadgen --summary-export run.json`, as the collector reads it.
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features
@@ -19,6 +20,7 @@ pub mod item;
 pub mod metrics;
 pub mod payload;
 pub mod record;
+pub mod runfile;
 
 pub use buckets::{Bucket, LatencyHistogram};
 pub use error::{ItemError, PayloadError, RecordError};

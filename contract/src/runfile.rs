@@ -1,0 +1,188 @@
+//! The run file: `loadgen --summary-export run.json`, read by `collector`.
+//!
+//! k6's summary-export shape (`metrics.<name>.{avg,min,med,max,p(90),p(95),p(99)}` for trends,
+//! `{count,rate}` for counters, `{rate,passes,fails}` for rates, `{value,min,max}` for gauges),
+//! plus what the collector needs: the run's id, window, endpoint, sent and accepted counts, the
+//! merged request-duration histogram and a per-second timeline of the load.
+//!
+//! Durations in `metrics` are milliseconds, as in k6's export; the histogram is in microseconds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this format; bumped when a field changes meaning.
+pub const RUN_FILE_VERSION: u32 = 1;
+
+/// The whole run file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFile {
+    /// Format version ([`RUN_FILE_VERSION`]).
+    pub version: u32,
+    /// What the collector needs to find and judge the run's metrics.
+    pub run: RunInfo,
+    /// k6-style metric summaries by name (`http_req_duration`, `http_reqs`, ...).
+    pub metrics: BTreeMap<String, MetricSummary>,
+    /// Request durations (send to last response byte), merged over every VU.
+    pub histogram: DurationHistogram,
+    /// The load, second by second.
+    pub timeline: Vec<LoadSample>,
+}
+
+/// The run's identity, window and counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The `run_id` every request carried (the `RunId` metric dimension).
+    pub run_id: String,
+    /// The URL requests were POSTed to.
+    pub endpoint: String,
+    /// Executor: `constant-vus`, `shared-iterations`, `ramping-vus` or `constant-arrival-rate`.
+    pub executor: String,
+    /// First request's send time, epoch ms.
+    pub start_ms: i64,
+    /// Last response's arrival, epoch ms.
+    pub end_ms: i64,
+    /// Most VUs the run could use.
+    pub vus_max: u64,
+    /// Requests sent (whatever their outcome).
+    pub requests_sent: u64,
+    /// Requests answered 2xx: the number the pipeline must process.
+    pub requests_accepted: u64,
+    /// Failed requests by kind (`status_500`, `timeout`, `refused`, `reset`, `connect`, ...).
+    pub failures: BTreeMap<String, u64>,
+    /// Iterations the arrival-rate executor could not start for want of a free VU.
+    pub dropped_iterations: u64,
+}
+
+/// One metric's summary, in k6's export shape; which fields are set depends on the metric type.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Counter: total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<f64>,
+    /// Counter: per second; rate metrics: fraction of passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Rate metric: samples that were true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes: Option<u64>,
+    /// Rate metric: samples that were false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fails: Option<u64>,
+    /// Gauge: last value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Trend: mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg: Option<f64>,
+    /// Trend or gauge: minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Trend: median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<f64>,
+    /// Trend or gauge: maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Trend: 90th percentile.
+    #[serde(default, rename = "p(90)", skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    /// Trend: 95th percentile.
+    #[serde(default, rename = "p(95)", skip_serializing_if = "Option::is_none")]
+    pub p95: Option<f64>,
+    /// Trend: 99th percentile.
+    #[serde(default, rename = "p(99)", skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
+}
+
+/// A sparse histogram: every non-empty HdrHistogram bucket as `[value_us, count]`, where
+/// `value_us` is the highest value equivalent to the bucket's samples.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DurationHistogram {
+    /// Unit of the values: always `us`.
+    pub unit: String,
+    /// HdrHistogram precision the buckets were recorded with.
+    pub significant_figures: u8,
+    /// `[value_us, count]`, ascending by value.
+    pub buckets: Vec<[u64; 2]>,
+}
+
+/// The load during one second of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadSample {
+    /// Start of the second, epoch ms.
+    pub t_ms: i64,
+    /// Active VUs at the end of the second.
+    pub vus: u64,
+    /// Requests completed in the second.
+    pub requests: u64,
+    /// Of those, failed.
+    pub failures: u64,
+}
+
+impl RunFile {
+    /// Parses a run file, saying what is wrong with one that is not.
+    pub fn from_json(text: &str) -> Result<RunFile, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The run file as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Maps with string keys, numbers and strings: serialization cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_uses_k6_names() {
+        let mut metrics = BTreeMap::new();
+        metrics.insert(
+            "http_req_duration".to_owned(),
+            MetricSummary {
+                avg: Some(1.5),
+                min: Some(1.0),
+                med: Some(1.4),
+                max: Some(9.0),
+                p90: Some(2.0),
+                p95: Some(3.0),
+                p99: Some(8.0),
+                ..Default::default()
+            },
+        );
+        let file = RunFile {
+            version: RUN_FILE_VERSION,
+            run: RunInfo {
+                run_id: "r".into(),
+                endpoint: "http://127.0.0.1:1/prod/".into(),
+                executor: "constant-vus".into(),
+                start_ms: 1,
+                end_ms: 2,
+                vus_max: 10,
+                requests_sent: 5,
+                requests_accepted: 4,
+                failures: [("status_500".to_owned(), 1)].into(),
+                dropped_iterations: 0,
+            },
+            metrics,
+            histogram: DurationHistogram {
+                unit: "us".into(),
+                significant_figures: 3,
+                buckets: vec![[1000, 4], [9000, 1]],
+            },
+            timeline: vec![LoadSample {
+                t_ms: 1,
+                vus: 10,
+                requests: 5,
+                failures: 1,
+            }],
+        };
+        let json = file.to_json();
+        assert!(json.contains(r#""p(95)": 3.0"#), "{json}");
+        assert!(!json.contains("\"count\""), "unset fields are left out: {json}");
+        assert_eq!(RunFile::from_json(&json).unwrap(), file);
+    }
+}
