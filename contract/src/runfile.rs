@@ -182,7 +182,10 @@ mod tests {
         };
         let json = file.to_json();
         assert!(json.contains(r#""p(95)": 3.0"#), "{json}");
-        assert!(!json.contains("\"count\""), "unset fields are left out: {json}");
+        assert!(
+            !json.contains("\"count\""),
+            "unset fields are left out: {json}"
+        );
         assert_eq!(RunFile::from_json(&json).unwrap(), file);
     }
 }
