@@ -1,0 +1,168 @@
+//! A validated run configuration: what [`crate::run`] executes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::endpoint::Endpoint;
+use crate::threshold::Threshold;
+
+/// One ramping stage: reach `target` VUs, linearly, over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    /// How long the ramp takes.
+    pub duration: Duration,
+    /// VUs at its end.
+    pub target: u64,
+}
+
+/// How iterations are scheduled (k6's executors, as data).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    /// `vus` loops for `duration` (k6's default).
+    ConstantVus {
+        /// Concurrent loops.
+        vus: u64,
+        /// Run time.
+        duration: Duration,
+    },
+    /// `iterations` in total, shared by `vus` loops, within `max_duration`.
+    SharedIterations {
+        /// Concurrent loops.
+        vus: u64,
+        /// Total iterations.
+        iterations: u64,
+        /// Time limit.
+        max_duration: Duration,
+    },
+    /// VU count following `stages`, from `start_vus`.
+    RampingVus {
+        /// VUs at the start.
+        start_vus: u64,
+        /// The ramps, in order.
+        stages: Vec<Stage>,
+    },
+    /// `rate` iteration starts per second for `duration`, with up to `max_vus` loops.
+    ConstantArrivalRate {
+        /// Iterations per second.
+        rate: f64,
+        /// Run time.
+        duration: Duration,
+        /// Most concurrent loops.
+        max_vus: u64,
+    },
+}
+
+impl Executor {
+    /// k6's name for the executor.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::ConstantVus { .. } => "constant-vus",
+            Executor::SharedIterations { .. } => "shared-iterations",
+            Executor::RampingVus { .. } => "ramping-vus",
+            Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+        }
+    }
+
+    /// Most VUs the executor runs at once.
+    pub fn max_vus(&self) -> u64 {
+        match self {
+            Executor::ConstantVus { vus, .. } | Executor::SharedIterations { vus, .. } => *vus,
+            Executor::RampingVus { start_vus, stages } => {
+                stages.iter().map(|s| s.target).fold(*start_vus, u64::max)
+            }
+            Executor::ConstantArrivalRate { max_vus, .. } => *max_vus,
+        }
+    }
+
+    /// The planned run time (for shared iterations, the time limit).
+    pub fn duration(&self) -> Duration {
+        match self {
+            Executor::ConstantVus { duration, .. }
+            | Executor::ConstantArrivalRate { duration, .. } => *duration,
+            Executor::SharedIterations { max_duration, .. } => *max_duration,
+            Executor::RampingVus { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+        }
+    }
+
+    /// For ramping VUs: the VU target `elapsed` into the run, interpolated linearly.
+    pub fn target_vus(&self, elapsed: Duration) -> u64 {
+        let Executor::RampingVus { start_vus, stages } = self else {
+            return self.max_vus();
+        };
+        let mut from = *start_vus;
+        let mut stage_start = Duration::ZERO;
+        for stage in stages {
+            let stage_end = stage_start + stage.duration;
+            if elapsed < stage_end {
+                let progress = (elapsed - stage_start).as_secs_f64() / stage.duration.as_secs_f64();
+                let target = from as f64 + (stage.target as f64 - from as f64) * progress;
+                return target.round() as u64;
+            }
+            from = stage.target;
+            stage_start = stage_end;
+        }
+        from
+    }
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to POST.
+    pub endpoint: Endpoint,
+    /// The schedule.
+    pub executor: Executor,
+    /// The run id every request carries.
+    pub run_id: String,
+    /// The message every request carries.
+    pub message: String,
+    /// The duration check's limit.
+    pub max_duration: Duration,
+    /// Pass/fail criteria.
+    pub thresholds: Vec<Threshold>,
+    /// Where to write the run file.
+    pub summary_export: Option<PathBuf>,
+    /// Per-request time limit.
+    pub timeout: Duration,
+    /// Accept any TLS certificate.
+    pub insecure: bool,
+    /// Runtime worker threads.
+    pub threads: usize,
+    /// Draw the progress line (when stderr is a terminal).
+    pub progress: bool,
+    /// Machine output on stdout.
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramping_targets_interpolate_between_stages() {
+        let executor = Executor::RampingVus {
+            start_vus: 0,
+            stages: vec![
+                Stage {
+                    duration: Duration::from_secs(10),
+                    target: 20,
+                },
+                Stage {
+                    duration: Duration::from_secs(10),
+                    target: 20,
+                },
+                Stage {
+                    duration: Duration::from_secs(5),
+                    target: 0,
+                },
+            ],
+        };
+        let at = |s: f64| executor.target_vus(Duration::from_secs_f64(s));
+        assert_eq!(
+            [at(0.0), at(5.0), at(10.0), at(15.0), at(22.5), at(30.0)],
+            [0, 10, 20, 20, 10, 0]
+        );
+        assert_eq!(executor.max_vus(), 20);
+        assert_eq!(executor.duration(), Duration::from_secs(25));
+    }
+}

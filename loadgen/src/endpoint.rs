@@ -1,0 +1,154 @@
+//! The target URL: parsed once, with what each connection needs.
+
+use std::path::Path;
+
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+
+use crate::error::ConfigError;
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The whole URL, as parsed.
+    pub uri: Uri,
+    /// Whether to speak TLS.
+    pub tls: bool,
+    /// Host name or address, without brackets.
+    pub host: String,
+    /// Port (80 or 443 when the URL has none).
+    pub port: u16,
+    /// The Host header / :authority.
+    pub authority: Authority,
+    /// Path and query, `/` when the URL has none.
+    pub path: PathAndQuery,
+}
+
+impl Endpoint {
+    /// Parses an `http://` or `https://` URL.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let tls = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTPS => true,
+            Some(s) if *s == Scheme::HTTP => false,
+            Some(s) => return Err(format!("scheme {s} is not http or https")),
+            None => return Err("it has no scheme: start it with http:// or https://".into()),
+        };
+        let authority = uri.authority().cloned().ok_or("it has no host")?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if host.is_empty() {
+            return Err("it has no host".into());
+        }
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Ok(Endpoint {
+            uri,
+            tls,
+            host,
+            port,
+            authority,
+            path,
+        })
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.uri)
+    }
+}
+
+/// The API URL in a `cdk deploy --outputs-file` JSON: `{stack: {key: value}}`, the one output
+/// whose key ends in `ApiGatewayMethodEndpoint`.
+pub fn from_outputs_file(path: &Path) -> Result<String, ConfigError> {
+    let fail = |reason: String| ConfigError::Outputs {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| fail(format!("not JSON: {e}")))?;
+    let stacks = json
+        .as_object()
+        .ok_or_else(|| fail("not a cdk outputs file (expected {stack: {output: value}})".into()))?;
+    let mut found = Vec::new();
+    for (stack, outputs) in stacks {
+        for (key, value) in outputs.as_object().into_iter().flatten() {
+            if key.ends_with("ApiGatewayMethodEndpoint") {
+                if let Some(url) = value.as_str() {
+                    found.push((format!("{stack}.{key}"), url.to_owned()));
+                }
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0).1),
+        0 => Err(fail(
+            "no output key ends in ApiGatewayMethodEndpoint".into(),
+        )),
+        _ => Err(fail(format!(
+            "several outputs end in ApiGatewayMethodEndpoint ({}); pass the URL instead",
+            found
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_connections_need() {
+        let e = Endpoint::parse("https://abc.execute-api.us-east-1.amazonaws.com/prod/").unwrap();
+        assert!(e.tls);
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("abc.execute-api.us-east-1.amazonaws.com", 443, "/prod/")
+        );
+        let e = Endpoint::parse("http://127.0.0.1:4599").unwrap();
+        assert_eq!(
+            (e.tls, e.port, e.path.as_str(), e.authority.as_str()),
+            (false, 4599, "/", "127.0.0.1:4599")
+        );
+        let e = Endpoint::parse("http://[::1]:8080/x?y=1").unwrap();
+        assert_eq!((e.host.as_str(), e.path.as_str()), ("::1", "/x?y=1"));
+        assert!(Endpoint::parse("ftp://x/")
+            .unwrap_err()
+            .contains("not http"));
+        assert!(Endpoint::parse("localhost:4566").is_err());
+        assert!(Endpoint::parse("/prod/").unwrap_err().contains("no scheme"));
+    }
+
+    #[test]
+    fn reads_the_cdk_outputs_file() {
+        let dir = std::env::temp_dir().join(format!("loadgen-outputs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("outputs.json");
+        std::fs::write(
+            &path,
+            r#"{"PipelineStack":{"KinesisStreamName":"KinesisStream","ApiGatewayMethodEndpoint":"http://127.0.0.1:4599/prod/"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            from_outputs_file(&path).unwrap(),
+            "http://127.0.0.1:4599/prod/"
+        );
+        std::fs::write(&path, r#"{"S":{"Other":"x"}}"#).unwrap();
+        let err = from_outputs_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("no output key ends in ApiGatewayMethodEndpoint"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,396 @@
+//! The run: one VU loop for every executor, and a gate per executor that says when each VU may
+//! start its next iteration.
+//!
+//! - constant VUs: every VU iterates until the deadline;
+//! - shared iterations: VUs take iterations from one counter;
+//! - ramping VUs: VU `i` iterates while the interpolated target exceeds `i`, idles otherwise;
+//! - constant arrival rate: a dispatcher hands each scheduled start to an idle VU, or counts it
+//!   as dropped when none is idle; the VU measures from the scheduled start.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use contract::runfile::LoadSample;
+use tokio::sync::{mpsc, Notify};
+
+use crate::client::{Client, Connection, Response};
+use crate::config::{Config, Executor};
+use crate::epoch_ms;
+use crate::stats::{FailureKind, Stats};
+
+/// Asks a run to stop: gracefully first (no new iterations), then at once.
+#[derive(Debug, Default)]
+pub struct Stop {
+    graceful: AtomicBool,
+    abort: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    /// A stop signal nobody has raised.
+    pub fn new() -> Arc<Stop> {
+        Arc::new(Stop::default())
+    }
+
+    /// First call: start no new iteration. Second call: abandon requests in flight.
+    pub fn request(&self) {
+        if self.graceful.swap(true, Ordering::SeqCst) {
+            self.abort.store(true, Ordering::SeqCst);
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        self.graceful.load(Ordering::SeqCst)
+    }
+
+    async fn aborted(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.abort.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counters the progress line and the timeline read while the run goes on.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Requests completed.
+    pub requests: AtomicU64,
+    /// Of those, failed.
+    pub failures: AtomicU64,
+    /// VUs iterating now.
+    pub active_vus: AtomicU64,
+    /// Arrival-rate starts dropped for want of an idle VU.
+    pub dropped: AtomicU64,
+}
+
+/// What the VUs share.
+struct Shared {
+    client: Client,
+    config: Config,
+    stop: Arc<Stop>,
+    live: Arc<Live>,
+    start: Instant,
+    deadline: Instant,
+    iterations_left: AtomicU64,
+    /// Arrival rate: VUs waiting for a start, by index.
+    idle: Mutex<Vec<usize>>,
+    /// The message as a JSON string literal.
+    message_json: String,
+}
+
+/// What a run produced.
+pub struct RunResult {
+    /// Every VU's counts, merged.
+    pub stats: Stats,
+    /// First request's send time, epoch ms.
+    pub start_ms: i64,
+    /// When the last VU finished, epoch ms.
+    pub end_ms: i64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Dropped arrival-rate starts.
+    pub dropped: u64,
+    /// Per-second load.
+    pub timeline: Vec<LoadSample>,
+    /// Fewest and most VUs seen iterating at a time.
+    pub vus_seen: (u64, u64),
+}
+
+/// Runs `config`'s schedule against its endpoint until done or stopped.
+pub async fn execute(
+    config: Config,
+    client: Client,
+    stop: Arc<Stop>,
+    live: Arc<Live>,
+) -> RunResult {
+    let vus = config.executor.max_vus() as usize;
+    let start = Instant::now();
+    let start_ms = epoch_ms();
+    let iterations = match config.executor {
+        Executor::SharedIterations { iterations, .. } => iterations,
+        _ => 0,
+    };
+    let shared = Arc::new(Shared {
+        message_json: serde_json::Value::String(config.message.clone()).to_string(),
+        deadline: start + config.executor.duration(),
+        client,
+        stop: stop.clone(),
+        live: live.clone(),
+        start,
+        iterations_left: AtomicU64::new(iterations),
+        idle: Mutex::new(Vec::with_capacity(vus)),
+        config,
+    });
+
+    let mut handles = Vec::with_capacity(vus);
+    let mut dispatch = None;
+    if let Executor::ConstantArrivalRate { rate, .. } = shared.config.executor {
+        let mut senders = Vec::with_capacity(vus);
+        for vu in 0..vus {
+            let (tx, rx) = mpsc::channel(1);
+            senders.push(tx);
+            handles.push(tokio::spawn(vu_loop(shared.clone(), vu, Gate::Arrival(rx))));
+        }
+        dispatch = Some(tokio::spawn(dispatcher(shared.clone(), rate, senders)));
+    } else {
+        if !matches!(shared.config.executor, Executor::RampingVus { .. }) {
+            live.active_vus.store(vus as u64, Ordering::Relaxed);
+        }
+        for vu in 0..vus {
+            handles.push(tokio::spawn(vu_loop(shared.clone(), vu, Gate::Scheduled)));
+        }
+    }
+    let timeline = Arc::new(Mutex::new(Timeline::default()));
+    let sampler = tokio::spawn(sample_timeline(live.clone(), start_ms, timeline.clone()));
+
+    let mut stats = Stats::default();
+    for handle in handles {
+        if let Ok(vu_stats) = handle.await {
+            stats.merge(&vu_stats);
+        }
+    }
+    if let Some(dispatch) = dispatch {
+        dispatch.abort();
+    }
+    sampler.abort();
+    let _ = sampler.await;
+    let mut timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
+    // The last, partial second.
+    let t_ms = start_ms + timeline.samples.len() as i64 * 1000;
+    let requests = live.requests.load(Ordering::Relaxed);
+    if requests > timeline.requests {
+        // The VUs have all stopped by now: the tail keeps the last second's VU count.
+        let vus = timeline.samples.last().map_or(vus as u64, |s| s.vus);
+        let failures = live.failures.load(Ordering::Relaxed);
+        timeline.samples.push(LoadSample {
+            t_ms,
+            vus,
+            requests: requests - timeline.requests,
+            failures: failures - timeline.failures,
+        });
+    }
+    let vus_seen = match timeline.vus_min {
+        Some(min) => (min, timeline.vus_max),
+        None => (vus as u64, vus as u64),
+    };
+    RunResult {
+        stats,
+        start_ms,
+        end_ms: epoch_ms(),
+        elapsed: start.elapsed(),
+        dropped: live.dropped.load(Ordering::Relaxed),
+        timeline: timeline.samples,
+        vus_seen,
+    }
+}
+
+enum Gate {
+    /// Constant, shared-iterations and ramping VUs: the schedule is a function of time.
+    Scheduled,
+    /// Arrival rate: starts come from the dispatcher.
+    Arrival(mpsc::Receiver<Instant>),
+}
+
+/// When VU `vu` may start its next iteration: `Some(scheduled start)` (for arrival rate) or
+/// `Some(None)`, or `None` when it is done.
+async fn next_iteration(
+    shared: &Shared,
+    vu: usize,
+    gate: &mut Gate,
+    active: &mut bool,
+) -> Option<Option<Instant>> {
+    loop {
+        if shared.stop.requested() || Instant::now() >= shared.deadline {
+            return None;
+        }
+        match (&shared.config.executor, &mut *gate) {
+            (Executor::ConstantVus { .. }, _) => return Some(None),
+            (Executor::SharedIterations { .. }, _) => {
+                let took = shared.iterations_left.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |n| n.checked_sub(1),
+                );
+                return took.is_ok().then_some(None);
+            }
+            (Executor::RampingVus { .. }, _) => {
+                let target = shared.config.executor.target_vus(shared.start.elapsed());
+                let should = (vu as u64) < target;
+                if should != *active {
+                    *active = should;
+                    if should {
+                        shared.live.active_vus.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        shared.live.active_vus.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                if should {
+                    return Some(None);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (Executor::ConstantArrivalRate { .. }, Gate::Arrival(starts)) => {
+                if let Ok(mut idle) = shared.idle.lock() {
+                    idle.push(vu);
+                }
+                return starts.recv().await.map(Some);
+            }
+            (Executor::ConstantArrivalRate { .. }, Gate::Scheduled) => return None,
+        }
+    }
+}
+
+async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
+    let mut stats = Stats::default();
+    let mut connection: Option<Connection> = None;
+    let mut active = false;
+    let mut iteration = 0u64;
+    let config = &shared.config;
+    while let Some(scheduled) = next_iteration(&shared, vu, &mut gate, &mut active).await {
+        let arrival = matches!(gate, Gate::Arrival(_));
+        if arrival {
+            shared.live.active_vus.fetch_add(1, Ordering::Relaxed);
+        }
+        let begin = scheduled.unwrap_or_else(Instant::now);
+        let body = payload(&config.run_id, vu, iteration, &shared.message_json);
+        let sent = body.len();
+        let attempt =
+            tokio::time::timeout(config.timeout, send(&shared.client, &mut connection, body));
+        let outcome = tokio::select! {
+            result = attempt => result.unwrap_or(Err(FailureKind::Timeout)),
+            _ = shared.stop.aborted() => break,
+        };
+        if outcome.is_err() {
+            connection = None;
+        }
+        stats.record(&outcome, begin.elapsed(), sent, config.max_duration);
+        shared.live.requests.fetch_add(1, Ordering::Relaxed);
+        if !matches!(
+            outcome,
+            Ok(Response {
+                status: 200..=299,
+                ..
+            })
+        ) {
+            shared.live.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if arrival {
+            shared.live.active_vus.fetch_sub(1, Ordering::Relaxed);
+        }
+        iteration += 1;
+    }
+    if active
+        || matches!(
+            config.executor,
+            Executor::ConstantVus { .. } | Executor::SharedIterations { .. }
+        )
+    {
+        shared.live.active_vus.fetch_sub(1, Ordering::Relaxed);
+    }
+    stats
+}
+
+/// Sends one body, (re)connecting first when needed.
+async fn send(
+    client: &Client,
+    connection: &mut Option<Connection>,
+    body: Bytes,
+) -> Result<Response, FailureKind> {
+    if !connection.as_ref().is_some_and(Connection::is_open) {
+        *connection = Some(client.connect().await?);
+    }
+    let Some(open) = connection.as_mut() else {
+        return Err(FailureKind::Connect);
+    };
+    let request = client.request(open, body);
+    open.send(request).await
+}
+
+/// The contract's request body: id `<run_id>-<vu>-<iteration>`, timestamp in ms at send.
+pub fn payload(run_id: &str, vu: usize, iteration: u64, message_json: &str) -> Bytes {
+    let mut body = Vec::with_capacity(64 + run_id.len() * 2 + message_json.len());
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        body,
+        r#"{{"id":"{run_id}-{vu}-{iteration}","message":{message_json},"timestamp":{},"run_id":"{run_id}"}}"#,
+        epoch_ms()
+    );
+    Bytes::from(body)
+}
+
+/// Hands scheduled starts to idle VUs at `rate` per second; counts the ones no VU was free for.
+async fn dispatcher(shared: Arc<Shared>, rate: f64, senders: Vec<mpsc::Sender<Instant>>) {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut n: u32 = 0;
+    let mut next = shared.start;
+    while next < shared.deadline && !shared.stop.requested() {
+        tokio::time::sleep_until(next.into()).await;
+        let now = Instant::now();
+        // Every start that is due now (several per timer tick at high rates).
+        while next <= now && next < shared.deadline {
+            let vu = shared.idle.lock().ok().and_then(|mut idle| idle.pop());
+            match vu {
+                Some(vu) => {
+                    let _ = senders[vu].try_send(next);
+                }
+                None => {
+                    shared.live.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            n = n.saturating_add(1);
+            next = shared.start + interval.mul_f64(n as f64);
+        }
+    }
+    // Dropping the senders ends every VU's wait.
+}
+
+/// The per-second load, as sampled so far.
+#[derive(Debug, Default)]
+struct Timeline {
+    samples: Vec<LoadSample>,
+    /// Counters at the last sample.
+    requests: u64,
+    failures: u64,
+    vus_min: Option<u64>,
+    vus_max: u64,
+}
+
+impl Timeline {
+    fn sample(&mut self, live: &Live, t_ms: i64) {
+        let requests = live.requests.load(Ordering::Relaxed);
+        let failures = live.failures.load(Ordering::Relaxed);
+        let vus = live.active_vus.load(Ordering::Relaxed);
+        self.samples.push(LoadSample {
+            t_ms,
+            vus,
+            requests: requests - self.requests,
+            failures: failures - self.failures,
+        });
+        (self.requests, self.failures) = (requests, failures);
+        self.vus_min = Some(self.vus_min.map_or(vus, |m| m.min(vus)));
+        self.vus_max = self.vus_max.max(vus);
+    }
+}
+
+/// Samples the live counters once a second, until aborted.
+async fn sample_timeline(live: Arc<Live>, start_ms: i64, timeline: Arc<Mutex<Timeline>>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let mut second = 0i64;
+    loop {
+        ticker.tick().await;
+        if let Ok(mut timeline) = timeline.lock() {
+            timeline.sample(&live, start_ms + second * 1000);
+        }
+        second += 1;
+    }
+}

@@ -1,0 +1,86 @@
+//! loadgen: a native load generator for the pipeline's API that speaks k6's flags.
+//!
+//! Each VU owns one keep-alive connection and loops: build the contract's payload (id
+//! `<run_id>-<vu>-<iteration>`, timestamp in ms at send), POST it, count the outcome. Durations go
+//! into per-VU HdrHistograms merged at the end, so memory stays flat however long the run.
+//!
+//! # Layout
+//! - [`opts`]: the flags (clap) and their validation into a [`config::Config`].
+//! - [`config`]: the validated configuration and the executors, as data.
+//! - [`endpoint`]: the URL, from the flags, the environment or a `cdk deploy` outputs file.
+//! - [`engine`]: the VU loop, the per-executor gates, the arrival-rate dispatcher, the timeline.
+//! - [`client`]: connections and requests over hyper (HTTP/1.1, HTTP/2 over TLS).
+//! - [`stats`]: per-VU counts and histograms.
+//! - [`summary`]: the k6-style end-of-test summary and the run file.
+//! - [`threshold`]: k6 thresholds.
+//! - [`error`]: configuration errors.
+
+pub mod client;
+pub mod config;
+pub mod endpoint;
+pub mod engine;
+pub mod error;
+pub mod opts;
+mod progress;
+pub mod stats;
+pub mod summary;
+pub mod threshold;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+pub use config::Config;
+pub use engine::Stop;
+pub use summary::Summary;
+
+/// Now, epoch milliseconds.
+pub fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs the load described by `config` until it is done or `stop` is raised, judges the
+/// thresholds, writes the run file if asked, and returns the summary. Failed requests are data,
+/// not errors: this fails only when the client cannot be built or the run file not written.
+pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
+    let client = client::Client::new(&config.endpoint, config.insecure)
+        .map_err(anyhow::Error::msg)
+        .context("setting up the HTTP client")?;
+    let live = Arc::new(engine::Live::default());
+    let progress = if config.progress {
+        progress::start(live.clone(), config.executor.duration())
+    } else {
+        None
+    };
+    let result = engine::execute(config.clone(), client, stop, live).await;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    let mut summary = Summary {
+        run_id: config.run_id.clone(),
+        endpoint: config.endpoint.to_string(),
+        executor: config.executor.name(),
+        vus_max: config.executor.max_vus(),
+        vus_seen: result.vus_seen,
+        stats: result.stats,
+        elapsed: result.elapsed,
+        start_ms: result.start_ms,
+        end_ms: result.end_ms,
+        dropped: matches!(
+            config.executor,
+            config::Executor::ConstantArrivalRate { .. }
+        )
+        .then_some(result.dropped),
+        timeline: result.timeline,
+        max_duration: config.max_duration,
+        thresholds: Vec::new(),
+    };
+    summary.judge(&config.thresholds);
+    if let Some(path) = &config.summary_export {
+        std::fs::write(path, summary.run_file().to_json())
+            .with_context(|| format!("writing the run file {}", path.display()))?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,85 @@
+//! `loadgen`: parse, run, print, exit (0 passed, 99 a threshold crossed, 2 bad flags, 1 error).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use loadgen::opts::Opts;
+
+fn main() -> ExitCode {
+    let opts = match Opts::try_parse() {
+        Ok(opts) => opts,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            eprintln!(
+                "loadgen: {}",
+                text.lines()
+                    .next()
+                    .unwrap_or("bad arguments")
+                    .trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let config = match opts.into_config(|var| std::env::var(var).ok(), loadgen::epoch_ms()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("loadgen: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = config.json;
+    let stop = loadgen::Stop::new();
+    let signal = stop.clone();
+    let result = runtime.block_on(async move {
+        // First Ctrl-C: no new iterations; second: abandon requests in flight.
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                signal.request();
+            }
+        });
+        loadgen::run(config, stop).await
+    });
+    match result {
+        Ok(summary) => {
+            let mut stdout = std::io::stdout().lock();
+            let written = if json {
+                writeln!(stdout, "{}", summary.run_file().to_json())
+            } else {
+                summary.render(&mut stdout)
+            };
+            // A closed pipe (`| head`) is not an error.
+            if let Err(e) = written {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    eprintln!("loadgen: writing the summary: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            if summary.passed() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("loadgen: some thresholds have been crossed");
+                ExitCode::from(99)
+            }
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Command-line flags, as k6 users know them, and their validation into a [`Config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::config::{Config, Executor, Stage};
+use crate::endpoint::{self, Endpoint};
+use crate::error::ConfigError;
+use crate::threshold::Threshold;
+
+/// POST the pipeline's payload to an API as fast as the schedule says, then print a k6-style
+/// summary.
+///
+/// The URL comes from the argument, --url, --outputs (a `cdk deploy --outputs-file` JSON),
+/// API_ENDPOINT or APIGW_ENDPOINT, in that order.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version)]
+pub struct Opts {
+    /// URL to POST to.
+    #[arg(value_name = "URL")]
+    pub target: Option<String>,
+
+    /// URL to POST to (same as the argument).
+    #[arg(long, value_name = "URL", conflicts_with = "target")]
+    pub url: Option<String>,
+
+    /// Read the URL from a `cdk deploy --outputs-file` JSON: the output whose key ends in
+    /// ApiGatewayMethodEndpoint.
+    #[arg(long, value_name = "FILE")]
+    pub outputs: Option<PathBuf>,
+
+    /// Virtual users: concurrent request loops [default: 10; with --stage, the starting count: 0].
+    #[arg(short = 'u', long, value_name = "N")]
+    pub vus: Option<u64>,
+
+    /// How long to run (60s, 2m, 1h30m) [default: 60s; with --iterations, the time limit: 10m].
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Total iterations, shared by all VUs (k6's shared-iterations).
+    #[arg(short = 'i', long, value_name = "N", conflicts_with_all = ["stages", "rate"])]
+    pub iterations: Option<u64>,
+
+    /// Ramp to TARGET VUs over DURATION, linearly; repeat for more stages (k6's ramping-vus).
+    #[arg(short = 's', long = "stage", value_name = "DURATION:TARGET", value_parser = parse_stage,
+          conflicts_with_all = ["rate", "duration"])]
+    pub stages: Vec<Stage>,
+
+    /// Start R iterations per second whatever the latency (open model, k6's
+    /// constant-arrival-rate); latency is measured from each iteration's scheduled start.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// With --rate: most VUs to keep iterations starting on time [default: --vus, or 100].
+    #[arg(long, value_name = "N", requires = "rate")]
+    pub max_vus: Option<u64>,
+
+    /// The run id every request carries [default: generated, `run-<epoch ms>`].
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// The message every request carries.
+    #[arg(long, default_value = "Hello from loadgen")]
+    pub message: String,
+
+    /// Check: each response must arrive within this long.
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = humantime::parse_duration)]
+    pub max_duration: Duration,
+
+    /// A pass/fail criterion in k6's syntax, e.g. 'http_req_duration:p(95)<500' or
+    /// 'http_req_failed:rate<0.01'; repeatable. A crossed threshold exits with 99.
+    #[arg(long = "threshold", value_name = "METRIC:EXPR")]
+    pub thresholds: Vec<String>,
+
+    /// Write the run file (k6 metrics, run id, window, counts, histogram) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_export: Option<PathBuf>,
+
+    /// Give up on a request after this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Accept any TLS certificate (for LocalStack's self-signed one).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Worker threads; keep it low to leave the cores to the system under test.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+
+    /// No progress line.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Print the run file's JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_stage(text: &str) -> Result<Stage, String> {
+    let (duration, target) = text
+        .split_once(':')
+        .ok_or_else(|| format!("stage {text:?} must be DURATION:TARGET, e.g. 30s:20"))?;
+    let duration = humantime::parse_duration(duration)
+        .map_err(|e| format!("stage {text:?}: duration {duration:?}: {e}"))?;
+    let target = target
+        .parse()
+        .map_err(|_| format!("stage {text:?}: target {target:?} is not a whole number of VUs"))?;
+    Ok(Stage { duration, target })
+}
+
+impl Opts {
+    /// Validates the flags into a configuration, reading the environment through `env`.
+    pub fn into_config(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+        now_ms: i64,
+    ) -> Result<Config, ConfigError> {
+        let endpoint = self.endpoint(&env)?;
+        if self.vus == Some(0) {
+            return Err(ConfigError::Invalid("--vus must be at least 1".into()));
+        }
+        if self.duration == Some(Duration::ZERO) {
+            return Err(ConfigError::Invalid(
+                "--duration must be longer than 0s".into(),
+            ));
+        }
+        if self.threads == 0 {
+            return Err(ConfigError::Invalid("--threads must be at least 1".into()));
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "--timeout must be longer than 0s".into(),
+            ));
+        }
+        let executor = if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "--rate must be a positive number of iterations per second, not {rate}"
+                )));
+            }
+            let max_vus = self.max_vus.or(self.vus).unwrap_or(100);
+            if max_vus == 0 {
+                return Err(ConfigError::Invalid("--max-vus must be at least 1".into()));
+            }
+            Executor::ConstantArrivalRate {
+                rate,
+                duration: self.duration.unwrap_or(Duration::from_secs(60)),
+                max_vus,
+            }
+        } else if let Some(iterations) = self.iterations {
+            if iterations == 0 {
+                return Err(ConfigError::Invalid(
+                    "--iterations must be at least 1".into(),
+                ));
+            }
+            Executor::SharedIterations {
+                vus: self.vus.unwrap_or(10).min(iterations),
+                iterations,
+                max_duration: self.duration.unwrap_or(Duration::from_secs(600)),
+            }
+        } else if !self.stages.is_empty() {
+            if self.stages.iter().all(|s| s.target == 0) && self.vus.unwrap_or(0) == 0 {
+                return Err(ConfigError::Invalid(
+                    "--stage: every stage targets 0 VUs, so nothing would run".into(),
+                ));
+            }
+            Executor::RampingVus {
+                start_vus: self.vus.unwrap_or(0),
+                stages: self.stages,
+            }
+        } else {
+            Executor::ConstantVus {
+                vus: self.vus.unwrap_or(10),
+                duration: self.duration.unwrap_or(Duration::from_secs(60)),
+            }
+        };
+        let run_id = self.run_id.unwrap_or_else(|| format!("run-{now_ms}"));
+        if !contract::payload::is_valid_run_id(&run_id) {
+            return Err(ConfigError::Invalid(format!(
+                "--run-id {run_id:?} must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -"
+            )));
+        }
+        if self.message.is_empty() {
+            return Err(ConfigError::Invalid("--message must not be empty".into()));
+        }
+        let thresholds = self
+            .thresholds
+            .iter()
+            .map(|t| Threshold::parse(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            endpoint,
+            executor,
+            run_id,
+            message: self.message,
+            max_duration: self.max_duration,
+            thresholds,
+            summary_export: self.summary_export,
+            timeout: self.timeout,
+            insecure: self.insecure,
+            threads: self.threads,
+            progress: !self.quiet && !self.json,
+            json: self.json,
+        })
+    }
+
+    fn endpoint(&self, env: &impl Fn(&str) -> Option<String>) -> Result<Endpoint, ConfigError> {
+        let (url, source) = if let Some(url) = &self.target {
+            (url.clone(), "the URL argument".to_owned())
+        } else if let Some(url) = &self.url {
+            (url.clone(), "--url".to_owned())
+        } else if let Some(path) = &self.outputs {
+            (
+                endpoint::from_outputs_file(path)?,
+                format!("--outputs {}", path.display()),
+            )
+        } else if let Some(url) = env("API_ENDPOINT").filter(|v| !v.is_empty()) {
+            (url, "API_ENDPOINT".to_owned())
+        } else if let Some(url) = env("APIGW_ENDPOINT").filter(|v| !v.is_empty()) {
+            (url, "APIGW_ENDPOINT".to_owned())
+        } else {
+            return Err(ConfigError::NoEndpoint);
+        };
+        Endpoint::parse(&url).map_err(|reason| ConfigError::BadUrl {
+            url,
+            origin: source,
+            reason,
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! What each VU counts: request durations in an HdrHistogram (memory does not grow with the
+//! run's length), outcomes by kind, checks and bytes. VUs count alone and are merged at the end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::client::Response;
+
+/// Highest duration the histograms track, µs (longer ones are counted as this).
+pub const MAX_TRACKED_US: u64 = 3_600_000_000;
+/// HdrHistogram precision: 3 significant figures (0.1 % relative error).
+pub const SIGNIFICANT_FIGURES: u8 = 3;
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// An HTTP status other than 2xx.
+    Status(u16),
+    /// No complete response within `--timeout`.
+    Timeout,
+    /// The connection was refused.
+    Refused,
+    /// The connection was reset or closed before the response was complete.
+    Reset,
+    /// The host name did not resolve.
+    Dns,
+    /// TLS failed.
+    Tls,
+    /// Another connect failure.
+    Connect,
+    /// The response broke HTTP.
+    Protocol,
+}
+
+impl FailureKind {
+    /// The kind's name in summaries and run files (`status_500`, `timeout`, ...).
+    pub fn label(self) -> String {
+        match self {
+            FailureKind::Status(code) => format!("status_{code}"),
+            FailureKind::Timeout => "timeout".into(),
+            FailureKind::Refused => "refused".into(),
+            FailureKind::Reset => "reset".into(),
+            FailureKind::Dns => "dns".into(),
+            FailureKind::Tls => "tls".into(),
+            FailureKind::Connect => "connect".into(),
+            FailureKind::Protocol => "protocol".into(),
+        }
+    }
+}
+
+/// One VU's counts, or the merge of several.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Request durations, µs: from send (or, for arrival rate, the scheduled start) to the last
+    /// response byte.
+    pub durations_us: Histogram<u64>,
+    /// Requests completed, whatever the outcome.
+    pub requests: u64,
+    /// Requests answered 2xx.
+    pub accepted: u64,
+    /// Requests that failed, by kind (a non-2xx status is a failure).
+    pub failures: BTreeMap<FailureKind, u64>,
+    /// k6's `http_req_failed`: transport failures and statuses outside 200-399.
+    pub http_failed: u64,
+    /// Check `status is 200`: passes and fails.
+    pub status_check: (u64, u64),
+    /// Check `duration < max`: passes and fails.
+    pub duration_check: (u64, u64),
+    /// Request body bytes sent.
+    pub bytes_sent: u64,
+    /// Response body bytes received.
+    pub bytes_received: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            // Bounds are constants within HdrHistogram's limits: construction cannot fail.
+            durations_us: Histogram::new_with_bounds(1, MAX_TRACKED_US, SIGNIFICANT_FIGURES)
+                .unwrap_or_else(|_| {
+                    Histogram::new(SIGNIFICANT_FIGURES).unwrap_or_else(|_| unreachable!())
+                }),
+            requests: 0,
+            accepted: 0,
+            failures: BTreeMap::new(),
+            http_failed: 0,
+            status_check: (0, 0),
+            duration_check: (0, 0),
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+}
+
+impl Stats {
+    /// Counts one request's outcome, its duration, and the body bytes it sent (counted only
+    /// when a response proves the body went out).
+    pub fn record(
+        &mut self,
+        outcome: &Result<Response, FailureKind>,
+        elapsed: Duration,
+        sent: usize,
+        max_duration: Duration,
+    ) {
+        self.requests += 1;
+        let us = (elapsed.as_micros() as u64).clamp(1, MAX_TRACKED_US);
+        // In range by the clamp above.
+        let _ = self.durations_us.record(us);
+        match outcome {
+            Ok(response) => {
+                self.bytes_sent += sent as u64;
+                self.bytes_received += response.body_bytes as u64;
+                if (200..300).contains(&response.status) {
+                    self.accepted += 1;
+                } else {
+                    *self
+                        .failures
+                        .entry(FailureKind::Status(response.status))
+                        .or_insert(0) += 1;
+                }
+                if !(200..400).contains(&response.status) {
+                    self.http_failed += 1;
+                }
+                tally(&mut self.status_check, response.status == 200);
+            }
+            Err(kind) => {
+                *self.failures.entry(*kind).or_insert(0) += 1;
+                self.http_failed += 1;
+                tally(&mut self.status_check, false);
+            }
+        }
+        tally(&mut self.duration_check, elapsed < max_duration);
+    }
+
+    /// Adds another VU's counts.
+    pub fn merge(&mut self, other: &Stats) {
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.durations_us.add(&other.durations_us);
+        self.requests += other.requests;
+        self.accepted += other.accepted;
+        for (kind, n) in &other.failures {
+            *self.failures.entry(*kind).or_insert(0) += n;
+        }
+        self.http_failed += other.http_failed;
+        self.status_check.0 += other.status_check.0;
+        self.status_check.1 += other.status_check.1;
+        self.duration_check.0 += other.duration_check.0;
+        self.duration_check.1 += other.duration_check.1;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+    }
+
+    /// Failed requests, all kinds.
+    pub fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+}
+
+fn tally(check: &mut (u64, u64), passed: bool) {
+    if passed {
+        check.0 += 1;
+    } else {
+        check.1 += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_outcomes_by_kind_and_merges() {
+        let max = Duration::from_secs(4);
+        let ok = Ok(Response {
+            status: 200,
+            body_bytes: 21,
+        });
+        let mut a = Stats::default();
+        a.record(&ok, Duration::from_millis(3), 100, max);
+        a.record(
+            &Ok(Response {
+                status: 500,
+                body_bytes: 5,
+            }),
+            Duration::from_millis(5),
+            100,
+            max,
+        );
+        a.record(
+            &Ok(Response {
+                status: 302,
+                body_bytes: 0,
+            }),
+            Duration::from_secs(5),
+            100,
+            max,
+        );
+        let mut b = Stats::default();
+        b.record(
+            &Err(FailureKind::Timeout),
+            Duration::from_secs(60),
+            100,
+            max,
+        );
+        b.record(
+            &Err(FailureKind::Refused),
+            Duration::from_micros(10),
+            100,
+            max,
+        );
+        a.merge(&b);
+        assert_eq!(
+            (a.requests, a.accepted, a.failed(), a.http_failed),
+            (5, 1, 4, 3)
+        );
+        assert_eq!(a.failures[&FailureKind::Status(500)], 1);
+        assert_eq!(a.failures[&FailureKind::Status(302)], 1);
+        assert_eq!(a.status_check, (1, 4));
+        assert_eq!(a.duration_check, (3, 2));
+        assert_eq!((a.bytes_sent, a.bytes_received), (300, 26));
+        assert_eq!(a.durations_us.len(), 5);
+        assert_eq!(FailureKind::Status(503).label(), "status_503");
+    }
+}

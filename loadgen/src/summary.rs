@@ -1,0 +1,512 @@
+//! The end-of-test summary, in k6's shape (metric names, dotted columns, `avg min med max p(90)
+//! p(95)`) plus p(99) and failures by kind; and the run file, built from the same numbers.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use contract::runfile::{
+    DurationHistogram, LoadSample, MetricSummary, RunFile, RunInfo, RUN_FILE_VERSION,
+};
+
+use crate::stats::{Stats, SIGNIFICANT_FIGURES};
+use crate::threshold::{Aggregation, MetricSource, Threshold};
+
+/// Everything the summary and the run file say about a finished run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The run id.
+    pub run_id: String,
+    /// The URL.
+    pub endpoint: String,
+    /// k6's executor name.
+    pub executor: &'static str,
+    /// VUs the run could use.
+    pub vus_max: u64,
+    /// Fewest and most VUs seen iterating.
+    pub vus_seen: (u64, u64),
+    /// Merged counts.
+    pub stats: Stats,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// First send, epoch ms.
+    pub start_ms: i64,
+    /// End, epoch ms.
+    pub end_ms: i64,
+    /// Dropped arrival-rate starts (`None` for other executors).
+    pub dropped: Option<u64>,
+    /// Per-second load.
+    pub timeline: Vec<LoadSample>,
+    /// The duration check's limit.
+    pub max_duration: Duration,
+    /// Thresholds, each with whether it passed and the value it was judged on.
+    pub thresholds: Vec<(Threshold, bool, Option<f64>)>,
+}
+
+const NAME_WIDTH: usize = 31;
+
+impl Summary {
+    /// Judges `thresholds` against this summary.
+    pub fn judge(&mut self, thresholds: &[Threshold]) {
+        self.thresholds = thresholds
+            .iter()
+            .map(|t| {
+                let (passed, value) = t.evaluate(&*self);
+                (t.clone(), passed, value)
+            })
+            .collect();
+    }
+
+    /// Whether every threshold passed.
+    pub fn passed(&self) -> bool {
+        self.thresholds.iter().all(|(_, passed, _)| *passed)
+    }
+
+    fn per_second(&self, n: u64) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            n as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// A request-duration aggregation, ms.
+    fn duration_ms(&self, aggregation: Aggregation) -> Option<f64> {
+        let h = &self.stats.durations_us;
+        if h.is_empty() {
+            return None;
+        }
+        let us = match aggregation {
+            Aggregation::Avg => h.mean(),
+            Aggregation::Min => h.min() as f64,
+            Aggregation::Max => h.max() as f64,
+            Aggregation::Med => h.value_at_quantile(0.5) as f64,
+            Aggregation::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
+            Aggregation::Rate | Aggregation::Count => return None,
+        };
+        Some(us / 1000.0)
+    }
+
+    /// Renders the summary.
+    pub fn render(&self, out: &mut impl Write) -> io::Result<()> {
+        let s = &self.stats;
+        writeln!(out)?;
+        check_line(out, "status is 200", s.status_check)?;
+        check_line(
+            out,
+            &format!(
+                "duration < {}",
+                humantime::format_duration(self.max_duration)
+            ),
+            s.duration_check,
+        )?;
+        writeln!(out)?;
+        let rate_line = |(yes, no): (u64, u64)| {
+            let total = yes + no;
+            let pct = if total == 0 {
+                0.0
+            } else {
+                yes as f64 * 100.0 / total as f64
+            };
+            format!("{:<6} ✓ {:<9} ✗ {}", format!("{pct:.2}%"), yes, no)
+        };
+        let checks = (
+            s.status_check.0 + s.duration_check.0,
+            s.status_check.1 + s.duration_check.1,
+        );
+        metric(out, "checks", &rate_line(checks))?;
+        metric(
+            out,
+            "data_received",
+            &format!(
+                "{:<6} {}/s",
+                bytes(s.bytes_received as f64),
+                bytes(self.per_second(s.bytes_received))
+            ),
+        )?;
+        metric(
+            out,
+            "data_sent",
+            &format!(
+                "{:<6} {}/s",
+                bytes(s.bytes_sent as f64),
+                bytes(self.per_second(s.bytes_sent))
+            ),
+        )?;
+        if let Some(dropped) = self.dropped {
+            metric(
+                out,
+                "dropped_iterations",
+                &counter(dropped, self.per_second(dropped)),
+            )?;
+        }
+        let trend = match self.duration_ms(Aggregation::Avg) {
+            None => "no requests".to_owned(),
+            Some(_) => [
+                ("avg", Aggregation::Avg),
+                ("min", Aggregation::Min),
+                ("med", Aggregation::Med),
+                ("max", Aggregation::Max),
+                ("p(90)", Aggregation::Percentile(90.0)),
+                ("p(95)", Aggregation::Percentile(95.0)),
+                ("p(99)", Aggregation::Percentile(99.0)),
+            ]
+            .iter()
+            .map(|(name, agg)| {
+                format!("{name}={}", duration(self.duration_ms(*agg).unwrap_or(0.0)))
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        };
+        metric(out, "http_req_duration", &trend)?;
+        metric(
+            out,
+            "http_req_failed",
+            &rate_line((s.http_failed, s.requests - s.http_failed)),
+        )?;
+        metric(
+            out,
+            "http_reqs",
+            &counter(s.requests, self.per_second(s.requests)),
+        )?;
+        metric(
+            out,
+            "iterations",
+            &counter(s.requests, self.per_second(s.requests)),
+        )?;
+        metric(
+            out,
+            "vus",
+            &format!(
+                "{:<6} min={:<6} max={}",
+                self.vus_seen.1, self.vus_seen.0, self.vus_seen.1
+            ),
+        )?;
+        metric(
+            out,
+            "vus_max",
+            &format!(
+                "{:<6} min={:<6} max={}",
+                self.vus_max, self.vus_max, self.vus_max
+            ),
+        )?;
+        writeln!(out)?;
+        let failures = if s.failures.is_empty() {
+            "none".to_owned()
+        } else {
+            s.failures
+                .iter()
+                .map(|(k, n)| format!("{}={n}", k.label()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        metric(out, "failures", &failures)?;
+        metric(
+            out,
+            "accepted (2xx)",
+            &format!("{} of {} sent", s.accepted, s.requests),
+        )?;
+        metric(
+            out,
+            "run",
+            &format!("{} {} {}", self.run_id, self.executor, self.endpoint),
+        )?;
+        if !self.thresholds.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "     thresholds:")?;
+            for (threshold, passed, value) in &self.thresholds {
+                let mark = if *passed { '✓' } else { '✗' };
+                let seen =
+                    value.map_or("no data".to_owned(), |v| format_value(&threshold.metric, v));
+                writeln!(out, "       {mark} {} (was {seen})", threshold.source)?;
+            }
+        }
+        writeln!(out)
+    }
+
+    /// The run file for `--summary-export`.
+    pub fn run_file(&self) -> RunFile {
+        let s = &self.stats;
+        let mut metrics = BTreeMap::new();
+        let trend = MetricSummary {
+            avg: self.duration_ms(Aggregation::Avg),
+            min: self.duration_ms(Aggregation::Min),
+            med: self.duration_ms(Aggregation::Med),
+            max: self.duration_ms(Aggregation::Max),
+            p90: self.duration_ms(Aggregation::Percentile(90.0)),
+            p95: self.duration_ms(Aggregation::Percentile(95.0)),
+            p99: self.duration_ms(Aggregation::Percentile(99.0)),
+            ..Default::default()
+        };
+        metrics.insert("http_req_duration".into(), trend.clone());
+        metrics.insert("iteration_duration".into(), trend);
+        let count = |n: u64| MetricSummary {
+            count: Some(n as f64),
+            rate: Some(self.per_second(n)),
+            ..Default::default()
+        };
+        metrics.insert("http_reqs".into(), count(s.requests));
+        metrics.insert("iterations".into(), count(s.requests));
+        metrics.insert("data_sent".into(), count(s.bytes_sent));
+        metrics.insert("data_received".into(), count(s.bytes_received));
+        if let Some(dropped) = self.dropped {
+            metrics.insert("dropped_iterations".into(), count(dropped));
+        }
+        let rate = |(yes, no): (u64, u64)| MetricSummary {
+            rate: Some(if yes + no == 0 {
+                0.0
+            } else {
+                yes as f64 / (yes + no) as f64
+            }),
+            passes: Some(yes),
+            fails: Some(no),
+            ..Default::default()
+        };
+        metrics.insert(
+            "http_req_failed".into(),
+            rate((s.http_failed, s.requests - s.http_failed)),
+        );
+        metrics.insert(
+            "checks".into(),
+            rate((
+                s.status_check.0 + s.duration_check.0,
+                s.status_check.1 + s.duration_check.1,
+            )),
+        );
+        let gauge = |value: u64, min: u64, max: u64| MetricSummary {
+            value: Some(value as f64),
+            min: Some(min as f64),
+            max: Some(max as f64),
+            ..Default::default()
+        };
+        metrics.insert(
+            "vus".into(),
+            gauge(self.vus_seen.1, self.vus_seen.0, self.vus_seen.1),
+        );
+        metrics.insert(
+            "vus_max".into(),
+            gauge(self.vus_max, self.vus_max, self.vus_max),
+        );
+        RunFile {
+            version: RUN_FILE_VERSION,
+            run: RunInfo {
+                run_id: self.run_id.clone(),
+                endpoint: self.endpoint.clone(),
+                executor: self.executor.to_owned(),
+                start_ms: self.start_ms,
+                end_ms: self.end_ms,
+                vus_max: self.vus_max,
+                requests_sent: s.requests,
+                requests_accepted: s.accepted,
+                failures: s.failures.iter().map(|(k, n)| (k.label(), *n)).collect(),
+                dropped_iterations: self.dropped.unwrap_or(0),
+            },
+            metrics,
+            histogram: DurationHistogram {
+                unit: "us".into(),
+                significant_figures: SIGNIFICANT_FIGURES,
+                buckets: s
+                    .durations_us
+                    .iter_recorded()
+                    .map(|v| [v.value_iterated_to(), v.count_at_value()])
+                    .collect(),
+            },
+            timeline: self.timeline.clone(),
+        }
+    }
+}
+
+impl MetricSource for Summary {
+    fn aggregate(&self, metric: &str, aggregation: Aggregation) -> Option<f64> {
+        let s = &self.stats;
+        let fraction = |yes: u64, total: u64| (total > 0).then(|| yes as f64 / total as f64);
+        match (metric, aggregation) {
+            ("http_req_duration" | "iteration_duration", agg) => self.duration_ms(agg),
+            ("http_req_failed", Aggregation::Rate) => fraction(s.http_failed, s.requests),
+            ("checks", Aggregation::Rate) => {
+                let yes = s.status_check.0 + s.duration_check.0;
+                fraction(yes, yes + s.status_check.1 + s.duration_check.1)
+            }
+            ("http_reqs" | "iterations", Aggregation::Count) => Some(s.requests as f64),
+            ("http_reqs" | "iterations", Aggregation::Rate) => Some(self.per_second(s.requests)),
+            ("dropped_iterations", Aggregation::Count) => Some(self.dropped.unwrap_or(0) as f64),
+            ("dropped_iterations", Aggregation::Rate) => {
+                Some(self.per_second(self.dropped.unwrap_or(0)))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn metric(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
+    writeln!(out, "     {name:.<NAME_WIDTH$}: {value}")
+}
+
+fn check_line(out: &mut impl Write, name: &str, (passed, failed): (u64, u64)) -> io::Result<()> {
+    if failed == 0 {
+        writeln!(out, "     ✓ {name}")
+    } else {
+        let pct = passed * 100 / (passed + failed);
+        writeln!(out, "     ✗ {name}")?;
+        writeln!(out, "      ↳  {pct}% — ✓ {passed} / ✗ {failed}")
+    }
+}
+
+fn counter(n: u64, per_second: f64) -> String {
+    format!("{:<6} {}/s", n, trim(per_second, 2))
+}
+
+/// A number with at most `decimals` decimals, trailing zeros dropped (k6's style).
+fn trim(x: f64, decimals: usize) -> String {
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// A duration in ms as k6 prints it: `512.43µs`, `9.31ms`, `1.2s`, `1m30s`.
+pub fn duration(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{}µs", trim(ms * 1000.0, 2))
+    } else if ms < 1000.0 {
+        format!("{}ms", trim(ms, 2))
+    } else if ms < 60_000.0 {
+        format!("{}s", trim(ms / 1000.0, 2))
+    } else {
+        let minutes = (ms / 60_000.0).floor();
+        format!(
+            "{}m{}s",
+            minutes,
+            trim((ms - minutes * 60_000.0) / 1000.0, 2)
+        )
+    }
+}
+
+/// Bytes with SI units, as k6 prints them: `512 B`, `25 kB`, `1.2 MB`.
+pub fn bytes(n: f64) -> String {
+    let (value, unit) = if n < 1e3 {
+        (n, "B")
+    } else if n < 1e6 {
+        (n / 1e3, "kB")
+    } else if n < 1e9 {
+        (n / 1e6, "MB")
+    } else {
+        (n / 1e9, "GB")
+    };
+    format!("{} {unit}", trim(value, if value < 10.0 { 1 } else { 0 }))
+}
+
+fn format_value(metric: &str, value: f64) -> String {
+    match metric {
+        "http_req_duration" | "iteration_duration" => duration(value),
+        "http_req_failed" | "checks" => format!("{:.2}%", value * 100.0),
+        _ => trim(value, 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_k6() {
+        assert_eq!(duration(0.51243), "512.43µs");
+        assert_eq!(duration(9.31), "9.31ms");
+        assert_eq!(duration(8.4), "8.4ms");
+        assert_eq!(duration(1200.0), "1.2s");
+        assert_eq!(duration(90_000.0), "1m30s");
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(25_400.0), "25 kB");
+        assert_eq!(bytes(1_234_567.0), "1.2 MB");
+        assert_eq!(trim(20.0, 2), "20");
+    }
+}
+
+#[cfg(test)]
+mod snapshot {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::client::Response;
+    use crate::stats::FailureKind;
+
+    #[test]
+    fn renders_exactly() {
+        let mut stats = Stats::default();
+        let max = Duration::from_secs(4);
+        for ms in 1..=100u64 {
+            stats.record(
+                &Ok(Response {
+                    status: 200,
+                    body_bytes: 21,
+                }),
+                Duration::from_millis(ms),
+                100,
+                max,
+            );
+        }
+        stats.record(
+            &Ok(Response {
+                status: 500,
+                body_bytes: 20,
+            }),
+            Duration::from_secs(5),
+            100,
+            max,
+        );
+        stats.record(
+            &Err(FailureKind::Timeout),
+            Duration::from_secs(60),
+            100,
+            max,
+        );
+        let mut summary = Summary {
+            run_id: "snap".into(),
+            endpoint: "http://127.0.0.1:4599/prod/".into(),
+            executor: "constant-vus",
+            vus_max: 10,
+            vus_seen: (10, 10),
+            stats,
+            elapsed: Duration::from_secs(10),
+            start_ms: 0,
+            end_ms: 10_000,
+            dropped: None,
+            timeline: Vec::new(),
+            max_duration: max,
+            thresholds: Vec::new(),
+        };
+        summary.judge(&[Threshold::parse("http_req_duration:p(95)<500").unwrap()]);
+        let mut out = Vec::new();
+        summary.render(&mut out).unwrap();
+        let expected = "
+     ✗ status is 200
+      ↳  98% — ✓ 100 / ✗ 2
+     ✗ duration < 4s
+      ↳  98% — ✓ 100 / ✗ 2
+
+     checks.........................: 98.04% ✓ 200       ✗ 4
+     data_received..................: 2.1 kB 212 B/s
+     data_sent......................: 10 kB  1 kB/s
+     http_req_duration..............: avg=686.9ms min=1ms med=51.01ms max=1m0.03s p(90)=92.03ms p(95)=97.02ms p(99)=5s
+     http_req_failed................: 1.96%  ✓ 2         ✗ 100
+     http_reqs......................: 102    10.2/s
+     iterations.....................: 102    10.2/s
+     vus............................: 10     min=10     max=10
+     vus_max........................: 10     min=10     max=10
+
+     failures.......................: status_500=1 timeout=1
+     accepted (2xx).................: 100 of 102 sent
+     run............................: snap constant-vus http://127.0.0.1:4599/prod/
+
+     thresholds:
+       ✓ http_req_duration:p(95)<500 (was 97.02ms)
+
+";
+        // 102 samples: 1..=100 ms, 5 s, 60 s. Mean 686.8 ms; median rank 51 = 51 ms; p(99)
+        // rank 101 = 5 s (HdrHistogram reports each bucket's highest equivalent value).
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+}

@@ -1,0 +1,96 @@
+//! The `loadgen` binary as a user runs it: exit codes, one-line errors, the summary on stdout.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Mode, Server};
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .env_remove("API_ENDPOINT")
+        .env_remove("APIGW_ENDPOINT")
+        .output()
+        .expect("run loadgen")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_flag_is_one_line_on_stderr_and_exit_2() {
+    for (args, message) in [
+        (&["--vus", "x", "http://127.0.0.1:1/"][..], "loadgen: invalid value 'x' for '--vus <N>'"),
+        (&["--vus", "0", "http://127.0.0.1:1/"][..], "loadgen: --vus must be at least 1"),
+        (&["--rate", "5", "--iterations", "3", "http://127.0.0.1:1/"][..], "cannot be used with"),
+        (&["ftp://x/"][..], "loadgen: bad URL \"ftp://x/\" (from the URL argument): scheme ftp is not http or https"),
+        (&[][..], "loadgen: no URL"),
+        (&["--threshold", "p95<1", "http://127.0.0.1:1/"][..], "loadgen: --threshold \"p95<1\": expected METRIC:EXPRESSION"),
+        (&["--stage", "30s", "http://127.0.0.1:1/"][..], "must be DURATION:TARGET"),
+    ] {
+        let output = loadgen(args);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+        assert!(text.contains(message), "{args:?}: {text}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_decide_the_exit_code_like_k6() {
+    let server = Server::start(Mode::FailEvery(2)).await;
+    let url = server.url();
+    let passing = tokio::task::spawn_blocking(move || {
+        loadgen(&[
+            &url,
+            "--iterations",
+            "10",
+            "--threshold",
+            "http_reqs:count==10",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(passing.status.code(), Some(0), "{}", stderr(&passing));
+    let summary = String::from_utf8_lossy(&passing.stdout);
+    assert!(
+        summary.contains("✓ http_reqs:count==10 (was 10)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("failures.......................: status_500=5"),
+        "{summary}"
+    );
+
+    let url = server.url();
+    let failing = tokio::task::spawn_blocking(move || {
+        loadgen(&[
+            &url,
+            "--iterations",
+            "10",
+            "--threshold",
+            "http_req_failed:rate<0.01",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(failing.status.code(), Some(99));
+    assert!(stderr(&failing).contains("some thresholds have been crossed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_counted_not_a_crash() {
+    let url = format!("http://127.0.0.1:{}/", common::closed_port());
+    let output =
+        tokio::task::spawn_blocking(move || loadgen(&[&url, "--iterations", "4", "--json"]))
+            .await
+            .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let file =
+        contract::runfile::RunFile::from_json(&String::from_utf8_lossy(&output.stdout)).unwrap();
+    assert_eq!(file.run.failures.get("refused"), Some(&4));
+    assert_eq!(file.run.requests_accepted, 0);
+}

@@ -1,0 +1,260 @@
+//! loadgen against an in-process server on a loopback port: counts, payloads, schedules and
+//! failures as a user would check them.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
+
+use common::{closed_port, closing_server, run, Mode, Server};
+use contract::runfile::RunFile;
+use contract::Request;
+use loadgen::stats::FailureKind;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iterations_are_exact_and_every_payload_follows_the_contract() {
+    let server = Server::start(Mode::Ok).await;
+    let before = loadgen::epoch_ms();
+    let summary = run(&[
+        &server.url(),
+        "--iterations",
+        "57",
+        "--vus",
+        "5",
+        "--run-id",
+        "exact",
+    ])
+    .await;
+    let after = loadgen::epoch_ms();
+    assert_eq!(summary.stats.requests, 57);
+    assert_eq!(summary.stats.accepted, 57);
+    let seen = server.seen();
+    assert_eq!(
+        seen.len(),
+        57,
+        "the server saw exactly --iterations requests"
+    );
+
+    let mut ids = HashSet::new();
+    let mut vus = BTreeSet::new();
+    for request in &seen {
+        let parsed = Request::parse(&request.body).expect("a contract payload");
+        assert_eq!(parsed.run_id.as_deref(), Some("exact"));
+        assert_eq!(parsed.message, "Hello from loadgen");
+        assert!(
+            (before..=after).contains(&parsed.timestamp_ms),
+            "timestamp in ms at send"
+        );
+        let parts: Vec<&str> = parsed.id.split('-').collect();
+        assert_eq!(parts.len(), 3, "{}", parsed.id);
+        assert_eq!(parts[0], "exact");
+        vus.insert(parts[1].parse::<u32>().unwrap());
+        assert!(ids.insert(parsed.id.clone()), "duplicate id {}", parsed.id);
+    }
+    assert_eq!(vus, (0..5).collect(), "all five VUs worked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramping_vus_follow_the_stages() {
+    let server = Server::start(Mode::Delay(Duration::from_millis(20))).await;
+    let summary = run(&[
+        &server.url(),
+        "--stage",
+        "1s:4",
+        "--stage",
+        "1s:4",
+        "--stage",
+        "1s:0",
+    ])
+    .await;
+    assert_eq!(summary.vus_max, 4);
+    // Which VUs the server saw in a window of the run (the id's middle part is the VU).
+    let vus_in = |from: f64, to: f64| -> BTreeSet<u32> {
+        server
+            .seen()
+            .iter()
+            .filter(|s| (from..to).contains(&s.at.as_secs_f64()))
+            .map(|s| {
+                let id = Request::parse(&s.body).unwrap().id;
+                id.rsplit('-').nth(1).unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    let early = vus_in(0.0, 0.2);
+    assert!(
+        !early.is_empty() && early.len() <= 2,
+        "ramp starts near 0 VUs: {early:?}"
+    );
+    assert_eq!(vus_in(1.1, 1.9), (0..4).collect(), "plateau at 4 VUs");
+    assert!(vus_in(2.6, 3.0).len() <= 2, "ramp down toward 0 VUs");
+    let timeline_max = summary.timeline.iter().map(|s| s.vus).max().unwrap();
+    assert_eq!(timeline_max, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_arrival_rate_holds_the_rate() {
+    let server = Server::start(Mode::Ok).await;
+    let summary = run(&[
+        &server.url(),
+        "--rate",
+        "200",
+        "--duration",
+        "5s",
+        "--max-vus",
+        "20",
+    ])
+    .await;
+    let sent = summary.stats.requests as f64;
+    assert!(
+        (950.0..=1050.0).contains(&sent),
+        "200/s for 5 s is 1000 requests, sent {sent}"
+    );
+    assert_eq!(server.seen().len() as f64, sent);
+    assert_eq!(summary.dropped, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrival_rate_counts_what_it_could_not_start_and_measures_from_the_schedule() {
+    // One VU, 100 ms per request, 50 starts per second: most starts find no free VU.
+    let server = Server::start(Mode::Delay(Duration::from_millis(100))).await;
+    let summary = run(&[
+        &server.url(),
+        "--rate",
+        "50",
+        "--duration",
+        "2s",
+        "--max-vus",
+        "1",
+    ])
+    .await;
+    let (sent, dropped) = (summary.stats.requests, summary.dropped.unwrap());
+    assert!(
+        (15..=21).contains(&sent),
+        "about 2 s / 100 ms requests, sent {sent}"
+    );
+    assert!(dropped >= 70, "the rest are dropped: {dropped}");
+    assert_eq!(
+        sent + dropped,
+        100,
+        "every scheduled start is sent or dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_closed_connections_timeouts_and_refusals_are_counted_by_kind() {
+    let server = Server::start(Mode::FailEvery(4)).await;
+    let summary = run(&[&server.url(), "--iterations", "40", "--vus", "1"]).await;
+    assert_eq!(
+        summary.stats.failures,
+        BTreeMap::from([(FailureKind::Status(500), 10)])
+    );
+    assert_eq!(
+        (summary.stats.accepted, summary.stats.http_failed),
+        (30, 10)
+    );
+
+    let (addr, task) = closing_server().await;
+    let summary = run(&[
+        &format!("http://{addr}/"),
+        "--iterations",
+        "5",
+        "--vus",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        summary.stats.failures,
+        BTreeMap::from([(FailureKind::Reset, 5)])
+    );
+    task.abort();
+
+    let slow = Server::start(Mode::Delay(Duration::from_secs(5))).await;
+    let summary = run(&[
+        &slow.url(),
+        "--iterations",
+        "2",
+        "--vus",
+        "2",
+        "--timeout",
+        "200ms",
+    ])
+    .await;
+    assert_eq!(
+        summary.stats.failures,
+        BTreeMap::from([(FailureKind::Timeout, 2)])
+    );
+
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let summary = run(&[&url, "--iterations", "3", "--vus", "1"]).await;
+    assert_eq!(
+        summary.stats.failures,
+        BTreeMap::from([(FailureKind::Refused, 3)])
+    );
+    assert_eq!(summary.stats.accepted, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_file_round_trips_with_what_the_collector_needs() {
+    let server = Server::start(Mode::FailEvery(5)).await;
+    let dir = std::env::temp_dir().join(format!("loadgen-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.json");
+    let summary = run(&[
+        &server.url(),
+        "--iterations",
+        "50",
+        "--vus",
+        "2",
+        "--run-id",
+        "export",
+        "--summary-export",
+        path.to_str().unwrap(),
+    ])
+    .await;
+    let file = RunFile::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(file, summary.run_file());
+    assert_eq!(file.run.run_id, "export");
+    assert_eq!(file.run.endpoint, server.url());
+    assert_eq!(
+        (file.run.requests_sent, file.run.requests_accepted),
+        (50, 40)
+    );
+    assert_eq!(
+        file.run.failures,
+        BTreeMap::from([("status_500".to_owned(), 10)])
+    );
+    assert_eq!(file.run.vus_max, 2);
+    assert!(file.run.start_ms <= file.run.end_ms);
+    assert_eq!(
+        file.histogram.buckets.iter().map(|[_, n]| n).sum::<u64>(),
+        50
+    );
+    assert_eq!(file.metrics["http_reqs"].count, Some(50.0));
+    assert_eq!(file.metrics["http_req_failed"].passes, Some(10));
+    let p95 = file.metrics["http_req_duration"].p95.unwrap();
+    assert!(p95 > 0.0 && p95 <= file.metrics["http_req_duration"].max.unwrap());
+    assert_eq!(file.timeline.iter().map(|s| s.requests).sum::<u64>(), 50);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_are_judged() {
+    let server = Server::start(Mode::FailEvery(2)).await;
+    let summary = run(&[
+        &server.url(),
+        "--iterations",
+        "20",
+        "--threshold",
+        "http_req_failed:rate<0.01",
+        "--threshold",
+        "http_req_duration:p(95)<60000",
+    ])
+    .await;
+    assert!(!summary.passed());
+    let verdicts: Vec<bool> = summary
+        .thresholds
+        .iter()
+        .map(|(_, passed, _)| *passed)
+        .collect();
+    assert_eq!(verdicts, [false, true]);
+}
