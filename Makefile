@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: test check fmt-check clippy unit venv lambdas sizes clean
+.PHONY: test check fmt-check clippy unit venv lambdas sizes bench-loadgen clean
 
 ## test: fmt check, clippy -D warnings and every test (unit, property, moto adapters)
 test: venv fmt-check clippy unit
@@ -44,5 +44,18 @@ sizes: lambdas
 	    $$(objdump -T $(DIST)/$$f/bootstrap | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1); \
 	done
 
+## bench-loadgen: loadgen side by side with wrk, oha and k6 against one local target (README table)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench-loadgen: .venv-bench/.installed
+	command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk
+	command -v oha >/dev/null || test -x .bench-tools/bin/oha || cargo install oha --locked --root .bench-tools
+	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
+	.venv-bench/bin/python bench/loadgen_vs.py
+
+.venv-bench/.installed: bench/requirements.txt
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
 clean:
-	rm -rf target $(DIST) $(VENV)
+	rm -rf target $(DIST) $(VENV) .venv-bench .bench-tools

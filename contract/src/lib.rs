@@ -8,6 +8,7 @@
 //! - [`metrics`]: CloudWatch namespace, metric names, dimensions, per-hop latencies.
 //! - [`buckets`]: the latency bucket scheme and the histogram percentiles are read from.
 //! - [`runfile`]: `loadgen --summary-export run.json`, as the collector reads it.
+//! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features
@@ -16,6 +17,7 @@
 
 pub mod buckets;
 pub mod error;
+pub mod export;
 pub mod item;
 pub mod metrics;
 pub mod payload;

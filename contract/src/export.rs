@@ -1,0 +1,167 @@
+//! The latency export: `collector wait --out timestamps.json`, read by `collector stats`.
+//!
+//! The run's metadata, expected vs processed counts, the per-second datapoints of the `Latency`
+//! metric, the bucket histogram (per-request percentiles), and per-hop summaries. pandas loads
+//! the per-second table in one line:
+//!
+//! ```text
+//! import json, pandas as pd; df = pd.DataFrame(json.load(open("timestamps.json"))["per_second"])
+//! ```
+//!
+//! `collector stats` also reads the original's export: a bare JSON array of per-second averages.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::buckets::LatencyHistogram;
+
+/// Version of this format; bumped when a field changes meaning.
+pub const EXPORT_VERSION: u32 = 1;
+
+/// How `collector wait` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitState {
+    /// Processed reached the expected count.
+    Complete,
+    /// No new datapoint for the quiet period, short of the expected count.
+    DrainedShort,
+    /// The time limit passed first.
+    TimedOut,
+}
+
+/// The whole export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyExport {
+    /// Format version ([`EXPORT_VERSION`]).
+    pub version: u32,
+    /// Which run, where, and how the wait ended.
+    pub run: ExportRun,
+    /// End-to-end latency: exact count, sum, minimum and maximum over the run.
+    pub latency: StatSummary,
+    /// The `Latency` metric per second (seconds with no datapoint are left out).
+    pub per_second: Vec<SecondRow>,
+    /// Per-request end-to-end latencies, counted per bucket (SampleCount of `LatencyBucket`).
+    pub histogram: LatencyHistogram,
+    /// Per-hop summaries by metric name (`ClientToKinesisLatency`, ...).
+    pub hops: BTreeMap<String, StatSummary>,
+}
+
+/// The run's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRun {
+    /// The `RunId` dimension queried.
+    pub run_id: String,
+    /// The metric namespace queried.
+    pub namespace: String,
+    /// Start of the queried window, epoch ms.
+    pub window_start_ms: i64,
+    /// End of the queried window, epoch ms.
+    pub window_end_ms: i64,
+    /// Requests accepted by the API (from the run file), when known.
+    pub expected: Option<u64>,
+    /// Requests measured by downstream (SampleCount of `Latency`).
+    pub processed: u64,
+    /// How the wait ended.
+    pub state: WaitState,
+    /// VUs of the run (from the run file), when known.
+    pub vus: Option<u64>,
+    /// The load's window from the run file (first send, last response), epoch ms.
+    pub load_start_ms: Option<i64>,
+    /// See `load_start_ms`.
+    pub load_end_ms: Option<i64>,
+}
+
+/// One second of the `Latency` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SecondRow {
+    /// Start of the second, epoch ms.
+    pub timestamp_ms: i64,
+    /// Requests that completed the loop in this second.
+    pub count: u64,
+    /// Their mean end-to-end latency, ms.
+    pub average_ms: f64,
+    /// Their smallest latency, ms.
+    pub minimum_ms: f64,
+    /// Their largest latency, ms.
+    pub maximum_ms: f64,
+}
+
+/// Exact statistics of one metric over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct StatSummary {
+    /// Samples.
+    pub count: u64,
+    /// Sum of the values, ms.
+    pub sum_ms: f64,
+    /// Smallest value, ms (0 when there is none).
+    pub min_ms: f64,
+    /// Largest value, ms (0 when there is none).
+    pub max_ms: f64,
+}
+
+impl StatSummary {
+    /// Mean, ms; `None` without samples.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum_ms / self.count as f64)
+    }
+}
+
+impl LatencyExport {
+    /// Parses an export.
+    pub fn from_json(text: &str) -> Result<LatencyExport, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The export as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let mut histogram = LatencyHistogram::new();
+        histogram.record(120);
+        histogram.record(130);
+        let export = LatencyExport {
+            version: EXPORT_VERSION,
+            run: ExportRun {
+                run_id: "r".into(),
+                namespace: "NS".into(),
+                window_start_ms: 0,
+                window_end_ms: 2000,
+                expected: Some(2),
+                processed: 2,
+                state: WaitState::Complete,
+                vus: Some(10),
+                load_start_ms: Some(0),
+                load_end_ms: Some(1000),
+            },
+            latency: StatSummary {
+                count: 2,
+                sum_ms: 250.0,
+                min_ms: 120.0,
+                max_ms: 130.0,
+            },
+            per_second: vec![SecondRow {
+                timestamp_ms: 1000,
+                count: 2,
+                average_ms: 125.0,
+                minimum_ms: 120.0,
+                maximum_ms: 130.0,
+            }],
+            histogram,
+            hops: BTreeMap::from([("ClientToKinesisLatency".to_owned(), StatSummary::default())]),
+        };
+        let json = export.to_json();
+        assert!(json.contains(r#""state": "complete""#), "{json}");
+        assert_eq!(LatencyExport::from_json(&json).unwrap(), export);
+        assert_eq!(export.latency.mean_ms(), Some(125.0));
+    }
+}
