@@ -27,7 +27,8 @@ clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 unit: venv
-	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" cargo test --workspace --locked
+	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
+	  cargo test --workspace --locked
 
 ## lambdas: dist/<fn>/bootstrap for each function (the layout the CDK app reads via LAMBDA_DIST_PATH)
 lambdas:

@@ -65,6 +65,11 @@ impl Bucket {
         Bucket(index as u32)
     }
 
+    /// The bucket with index `index`, if the scheme has one.
+    pub fn from_index(index: u32) -> Option<Bucket> {
+        ((index as usize) < lower_bounds().len()).then_some(Bucket(index))
+    }
+
     /// The bucket's index in the scheme, from 0.
     pub fn index(self) -> u32 {
         self.0
@@ -240,6 +245,8 @@ mod tests {
         let b = Bucket::of(12_345);
         assert_eq!(Bucket::from_label(&b.label()), Some(b));
         assert_eq!(Bucket::from_label("abc"), None);
+        assert_eq!(Bucket::from_index(b.index()), Some(b));
+        assert_eq!(Bucket::from_index(u32::MAX), None);
         assert_eq!(Bucket::from_label(&(b.lower_ms() + 1).to_string()), None);
     }
 

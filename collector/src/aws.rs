@@ -1,0 +1,136 @@
+//! [`MetricsApi`] over the AWS SDK, and the SDK configuration from the AWS CLI's flags.
+
+use aws_config::meta::region::ProvideRegion;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use aws_sdk_cloudwatch::Client;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult};
+use crate::opts::AwsOpts;
+
+/// Region used when none is configured anywhere (the emulators' default).
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// The SDK configuration: the flags first, then the SDK's usual chain (environment, profile).
+/// With an endpoint URL and no credentials named anywhere, the emulators' dummy credentials.
+pub async fn sdk_config(aws: &AwsOpts) -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    if let Some(profile) = &aws.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &aws.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+        let named = std::env::var_os("AWS_ACCESS_KEY_ID").is_some() || aws.profile.is_some();
+        if !named {
+            loader = loader.credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "collector-emulator-default",
+            ));
+        }
+    }
+    let region = match &aws.region {
+        Some(region) => Some(Region::new(region.clone())),
+        None => {
+            aws_config::default_provider::region::default_provider()
+                .region()
+                .await
+        }
+    };
+    loader
+        .region(region.unwrap_or_else(|| Region::new(FALLBACK_REGION)))
+        .load()
+        .await
+}
+
+/// GetMetricData through the SDK.
+#[derive(Debug, Clone)]
+pub struct CloudWatch {
+    client: Client,
+}
+
+impl CloudWatch {
+    /// An adapter over `client`.
+    pub fn new(client: Client) -> Self {
+        CloudWatch { client }
+    }
+}
+
+impl MetricsApi for CloudWatch {
+    async fn get_metric_data(&self, request: &DataRequest) -> Result<DataPage, ApiError> {
+        let queries = request
+            .queries
+            .iter()
+            .map(|q| {
+                let dimensions = q
+                    .dimensions
+                    .iter()
+                    .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                    .collect();
+                let metric = Metric::builder()
+                    .namespace(&request.namespace)
+                    .metric_name(&q.metric_name)
+                    .set_dimensions(Some(dimensions))
+                    .build();
+                let stat = MetricStat::builder()
+                    .metric(metric)
+                    .period(q.period_s as i32)
+                    .stat(q.stat.as_str())
+                    .build();
+                MetricDataQuery::builder()
+                    .id(&q.id)
+                    .metric_stat(stat)
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        let output = self
+            .client
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(DateTime::from_millis(request.start_ms))
+            .end_time(DateTime::from_millis(request.end_ms))
+            .scan_by(ScanBy::TimestampAscending)
+            .set_next_token(request.next_token.clone())
+            .send()
+            .await
+            .map_err(|error| {
+                let code = error.code().unwrap_or_default();
+                let message = DisplayErrorContext(&error).to_string();
+                if code.contains("Throttl") || code == "LimitExceeded" || code == "TooManyRequests"
+                {
+                    ApiError::Throttled(message)
+                } else {
+                    ApiError::Failed(message)
+                }
+            })?;
+        let results = output
+            .metric_data_results
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| QueryResult {
+                id: r.id.unwrap_or_default(),
+                timestamps_ms: r
+                    .timestamps
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| t.to_millis().unwrap_or(0))
+                    .collect(),
+                values: r.values.unwrap_or_default(),
+            })
+            .collect();
+        Ok(DataPage {
+            results,
+            next_token: output.next_token,
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! collector: knows when the pipeline has drained, then reports latency and throughput.
+//!
+//! `collector wait` polls CloudWatch for the run's processed count until every accepted request
+//! has come through (or nothing new arrives for a while), then exports the run's per-second
+//! datapoints, bucket histogram and per-hop summaries (`contract::export`). `collector stats`
+//! prints tables from that export, or from the original's bare array of per-second averages.
+//!
+//! # Layout
+//! - [`opts`]: the flags (clap), with the AWS CLI's `--region`, `--profile`, `--endpoint-url`.
+//! - [`api`]: GetMetricData as a small trait; [`aws`] implements it over the SDK.
+//! - [`query`]: fetching within the API's limits (queries, datapoints, pages, throttling) and
+//!   the run's numbers built from it.
+//! - [`wait`]: the wait loop and its end states; the export.
+//! - [`stats`]: the report's tables; [`describe`]: pandas' describe().
+
+pub mod api;
+pub mod aws;
+pub mod describe;
+pub mod opts;
+pub mod query;
+pub mod stats;
+pub mod wait;
+
+use std::path::Path;
+
+use anyhow::Context;
+use contract::export::WaitState;
+use contract::runfile::RunFile;
+
+use crate::api::MetricsApi;
+use crate::opts::{StatsOpts, WaitOpts};
+use crate::query::RunMetrics;
+use crate::wait::{Clock, RunContext, WaitConfig, WaitOutcome};
+
+/// Slack before a run file's start, ms: clocks on the way may differ a little.
+pub const START_SLACK_MS: i64 = 5_000;
+
+/// Reads a run file, saying which file was wrong.
+pub fn read_run_file(path: &Path) -> anyhow::Result<RunFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the run file {}", path.display()))?;
+    RunFile::from_json(&text)
+        .with_context(|| format!("{} is not a loadgen run file", path.display()))
+}
+
+/// `collector wait` over any metrics API: waits, writes the export, and returns how it ended
+/// with the message for stderr.
+pub async fn run_wait<A: MetricsApi>(
+    opts: &WaitOpts,
+    api: A,
+    now_ms: i64,
+) -> anyhow::Result<(WaitOutcome, String)> {
+    let run = opts.run.as_deref().map(read_run_file).transpose()?;
+    let (run_id, since_ms, expected, context) = match &run {
+        Some(file) => (
+            file.run.run_id.clone(),
+            file.run.start_ms - START_SLACK_MS,
+            Some(file.run.requests_accepted),
+            RunContext {
+                vus: Some(file.run.vus_max),
+                load: Some((file.run.start_ms, file.run.end_ms)),
+            },
+        ),
+        None => (
+            opts.run_id
+                .clone()
+                .context("--run-id or --run is required")?,
+            opts.since.context("--since is required with --run-id")?,
+            opts.expected,
+            RunContext::default(),
+        ),
+    };
+    let metrics = RunMetrics {
+        api,
+        namespace: opts.namespace.clone(),
+        run_id,
+    };
+    let config = WaitConfig {
+        since_ms,
+        until_ms: opts.until,
+        expected,
+        poll: opts.poll,
+        quiet: opts.quiet,
+        timeout: opts.timeout,
+        progress: !opts.no_progress,
+    };
+    let outcome = wait::wait(&metrics, &config, Clock::starting_at(now_ms))
+        .await
+        .context("polling CloudWatch")?;
+    let export = wait::export(&metrics, &outcome, expected, context)
+        .await
+        .context("fetching the run's latencies")?;
+    std::fs::write(&opts.out, export.to_json())
+        .with_context(|| format!("writing {}", opts.out.display()))?;
+    Ok((outcome, message(&outcome, expected, &metrics, &opts.out)))
+}
+
+fn message<A>(
+    outcome: &WaitOutcome,
+    expected: Option<u64>,
+    metrics: &RunMetrics<A>,
+    out: &Path,
+) -> String {
+    let waited =
+        humantime::format_duration(std::time::Duration::from_secs(outcome.waited.as_secs()));
+    let of = expected.map_or(String::new(), |e| format!(" of {e} accepted"));
+    let missing = expected.map_or(String::new(), |e| {
+        format!(", {} missing", e.saturating_sub(outcome.processed))
+    });
+    let head = match outcome.state {
+        _ if outcome.processed == 0 => {
+            return format!(
+                "nothing was published for run id {:?} in namespace {:?}: check that the stack is deployed \
+                 (downstream publishes the metrics) and that the run id is right; wrote {}",
+                metrics.run_id,
+                metrics.namespace,
+                out.display()
+            )
+        }
+        WaitState::Complete => format!("complete: {}{of} requests processed", outcome.processed),
+        WaitState::DrainedShort => format!("drained short: {}{of} requests processed{missing}", outcome.processed),
+        WaitState::TimedOut => format!("timed out: {}{of} requests processed{missing}", outcome.processed),
+    };
+    format!("{head} (waited {waited}); wrote {}", out.display())
+}
+
+/// Exit code of a wait: 0 complete, 3 otherwise.
+pub fn wait_exit_code(outcome: &WaitOutcome) -> u8 {
+    match outcome.state {
+        WaitState::Complete if outcome.processed > 0 => 0,
+        _ => 3,
+    }
+}
+
+/// `collector stats`: the report as text or JSON.
+pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(&opts.file)
+        .with_context(|| format!("reading {}", opts.file.display()))?;
+    let input = stats::read_input(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("reading {}", opts.file.display()))?;
+    let run = opts.run.as_deref().map(read_run_file).transpose()?;
+    let report = stats::report(&input, run.as_ref(), opts.vus);
+    if opts.json {
+        Ok(serde_json::to_string_pretty(&report)? + "\n")
+    } else {
+        let mut out = Vec::new();
+        stats::render(&report, &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// Now, epoch ms.
+pub fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

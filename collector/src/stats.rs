@@ -1,0 +1,320 @@
+//! `collector stats`: the run, per-request latency, per-hop latency, and the original's table
+//! (pandas' describe of the per-second averages), from a latency export or the original's
+//! export (a bare JSON array of per-second averages).
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, CellAlignment, Table};
+use contract::export::{LatencyExport, StatSummary, WaitState};
+use contract::runfile::RunFile;
+use serde::Serialize;
+
+use crate::describe::{describe, Describe};
+
+/// What `collector stats` read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// This project's latency export.
+    Export(Box<LatencyExport>),
+    /// The original's export: per-second average latencies.
+    Original(Vec<f64>),
+}
+
+/// Reads either format.
+pub fn read_input(text: &str) -> Result<Input, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if value.is_array() {
+        let values: Vec<f64> = serde_json::from_value(value)
+            .map_err(|e| format!("a bare array must hold per-second averages (numbers): {e}"))?;
+        return Ok(Input::Original(values));
+    }
+    serde_json::from_value(value)
+        .map(|export| Input::Export(Box::new(export)))
+        .map_err(|e| format!("not a latency export (from `collector wait --out`): {e}"))
+}
+
+/// Table 1: the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    /// The run id.
+    pub run_id: String,
+    /// How the wait ended.
+    pub state: WaitState,
+    /// Requests accepted by the API, when known.
+    pub accepted: Option<u64>,
+    /// Requests measured by downstream.
+    pub processed: u64,
+    /// Accepted but not processed.
+    pub lost: Option<u64>,
+    /// First second with a completed loop, epoch ms.
+    pub active_start_ms: Option<i64>,
+    /// End of the last second with a completed loop, epoch ms.
+    pub active_end_ms: Option<i64>,
+    /// Loops per second over the active window.
+    pub loops_per_s: Option<f64>,
+    /// VUs.
+    pub vus: Option<u64>,
+    /// Loops per second per VU.
+    pub loops_per_s_per_vu: Option<f64>,
+}
+
+/// Table 2: end-to-end latency per request, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyRow {
+    /// Requests.
+    pub count: u64,
+    /// Exact mean (Sum / SampleCount).
+    pub mean_ms: f64,
+    /// Exact minimum.
+    pub min_ms: f64,
+    /// Median, from the bucket histogram (within 2 %).
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Exact maximum.
+    pub max_ms: f64,
+}
+
+/// Table 3: one hop, ms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HopRow {
+    /// The hop's metric.
+    pub hop: String,
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Minimum.
+    pub min_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+}
+
+/// Everything `collector stats` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Table 1 (not for the original's format).
+    pub run: Option<RunRow>,
+    /// Table 2.
+    pub latency: Option<LatencyRow>,
+    /// Table 3.
+    pub hops: Vec<HopRow>,
+    /// Table 4: describe of the per-second averages.
+    pub per_second_averages: Option<Describe>,
+}
+
+/// Builds the report; `run` and `vus` add what the export does not know.
+pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report {
+    let export = match input {
+        Input::Original(averages) => {
+            return Report {
+                run: None,
+                latency: None,
+                hops: Vec::new(),
+                per_second_averages: describe(averages),
+            }
+        }
+        Input::Export(export) => export,
+    };
+    let accepted = run.map(|r| r.run.requests_accepted).or(export.run.expected);
+    let vus = vus.or(run.map(|r| r.run.vus_max)).or(export.run.vus);
+    let processed = export.run.processed;
+    let active = export
+        .per_second
+        .first()
+        .zip(export.per_second.last())
+        .map(|(first, last)| (first.timestamp_ms, last.timestamp_ms + 1000));
+    let loops_per_s = active.map(|(start, end)| processed as f64 / ((end - start) as f64 / 1000.0));
+    let run_row = RunRow {
+        run_id: export.run.run_id.clone(),
+        state: export.run.state,
+        accepted,
+        processed,
+        lost: accepted.map(|a| a.saturating_sub(processed)),
+        active_start_ms: active.map(|a| a.0),
+        active_end_ms: active.map(|a| a.1),
+        loops_per_s,
+        vus,
+        loops_per_s_per_vu: loops_per_s
+            .zip(vus.filter(|v| *v > 0))
+            .map(|(l, v)| l / v as f64),
+    };
+    let l = &export.latency;
+    let latency = l.mean_ms().map(|mean_ms| {
+        // A bucket's representative can stray past the exact extremes; clamp to them.
+        let p = |q: f64| {
+            export
+                .histogram
+                .percentile(q)
+                .unwrap_or(f64::NAN)
+                .clamp(l.min_ms, l.max_ms)
+        };
+        LatencyRow {
+            count: l.count,
+            mean_ms,
+            min_ms: l.min_ms,
+            p50_ms: p(50.0),
+            p90_ms: p(90.0),
+            p95_ms: p(95.0),
+            p99_ms: p(99.0),
+            max_ms: l.max_ms,
+        }
+    });
+    let hops = export
+        .hops
+        .iter()
+        .filter(|(_, s)| s.count > 0)
+        .map(|(hop, s): (&String, &StatSummary)| HopRow {
+            hop: hop.clone(),
+            count: s.count,
+            mean_ms: s.mean_ms().unwrap_or(f64::NAN),
+            min_ms: s.min_ms,
+            max_ms: s.max_ms,
+        })
+        .collect();
+    let averages: Vec<f64> = export.per_second.iter().map(|r| r.average_ms).collect();
+    Report {
+        run: Some(run_row),
+        latency,
+        hops,
+        per_second_averages: describe(&averages),
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    table
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+fn time(epoch_ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Renders the report's tables.
+pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    if let Some(run) = &report.run {
+        let mut t = table(&[
+            "run",
+            "state",
+            "accepted",
+            "processed",
+            "lost",
+            "active window",
+            "loops/s",
+            "VUs",
+            "loops/s per VU",
+        ]);
+        let window = match (run.active_start_ms, run.active_end_ms) {
+            (Some(s), Some(e)) => format!("{} + {:.0} s", time(s), (e - s) as f64 / 1000.0),
+            _ => "-".into(),
+        };
+        let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+        let state = match run.state {
+            WaitState::Complete => "complete",
+            WaitState::DrainedShort => "drained short",
+            WaitState::TimedOut => "timed out",
+        };
+        t.add_row(vec![
+            run.run_id.clone(),
+            state.to_owned(),
+            opt(run.accepted),
+            run.processed.to_string(),
+            opt(run.lost),
+            window,
+            run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
+            opt(run.vus),
+            run.loops_per_s_per_vu
+                .map_or("-".into(), |v| format!("{v:.2}")),
+        ]);
+        right_align(&mut t, 2..5);
+        right_align(&mut t, 6..9);
+        writeln!(out, "Run\n{t}\n")?;
+    }
+    if let Some(l) = &report.latency {
+        let mut t = table(&[
+            "end-to-end latency (ms)",
+            "count",
+            "mean",
+            "min",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "max",
+        ]);
+        t.add_row(vec![
+            "per request".to_owned(),
+            l.count.to_string(),
+            ms(l.mean_ms),
+            ms(l.min_ms),
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+        ]);
+        right_align(&mut t, 1..9);
+        writeln!(
+            out,
+            "Latency per request (percentiles from buckets, within 2 %)\n{t}\n"
+        )?;
+    }
+    if !report.hops.is_empty() {
+        let mut t = table(&["hop (ms)", "count", "mean", "min", "max"]);
+        for h in &report.hops {
+            t.add_row(vec![
+                h.hop.clone(),
+                h.count.to_string(),
+                ms(h.mean_ms),
+                ms(h.min_ms),
+                ms(h.max_ms),
+            ]);
+        }
+        right_align(&mut t, 1..5);
+        writeln!(out, "Where the time goes\n{t}\n")?;
+    }
+    match &report.per_second_averages {
+        Some(d) => {
+            let mut t = table(&["", "latency (per-second averages, ms)"]);
+            let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
+            for (name, value) in [
+                ("count", format!("{:.6}", d.count as f64)),
+                ("mean", format!("{:.6}", d.mean)),
+                ("std", std),
+                ("min", format!("{:.6}", d.min)),
+                ("50%", format!("{:.6}", d.p50)),
+                ("90%", format!("{:.6}", d.p90)),
+                ("95%", format!("{:.6}", d.p95)),
+                ("99%", format!("{:.6}", d.p99)),
+                ("max", format!("{:.6}", d.max)),
+            ] {
+                t.add_row(vec![name.to_owned(), value]);
+            }
+            right_align(&mut t, 1..2);
+            writeln!(out, "The original's table: describe(percentiles=[.9, .95, .99]) of per-second averages\n{t}")?;
+        }
+        None => writeln!(out, "No per-second datapoints.")?,
+    }
+    Ok(())
+}
+
+fn right_align(table: &mut Table, columns: std::ops::Range<usize>) {
+    for i in columns {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `collector wait`: poll the run's processed count until the pipeline has drained, then build the
+//! latency export.
+//!
+//! It ends in one of three states: complete (processed reached the expected count; with no
+//! expected count, nothing new for the quiet period), drained short (nothing new for the quiet
+//! period, short of the expected count), timed out. The quiet period starts counting at the first
+//! datapoint: a pipeline can take a while to deliver its first loop (cold starts, and CloudWatch's
+//! ingestion delay on AWS).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use contract::export::{ExportRun, LatencyExport, WaitState, EXPORT_VERSION};
+use contract::metrics::LATENCY;
+use tokio::time::Instant;
+
+use crate::api::{ApiError, MetricsApi};
+use crate::query::{RunMetrics, Window};
+
+/// What to wait for.
+#[derive(Debug, Clone)]
+pub struct WaitConfig {
+    /// Window start, epoch ms.
+    pub since_ms: i64,
+    /// Window end, epoch ms; `None`: now, moving.
+    pub until_ms: Option<i64>,
+    /// Requests accepted by the API, when known.
+    pub expected: Option<u64>,
+    /// Time between polls.
+    pub poll: Duration,
+    /// How long without a new datapoint means drained.
+    pub quiet: Duration,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Draw a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// How the wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOutcome {
+    /// The end state.
+    pub state: WaitState,
+    /// Requests processed.
+    pub processed: u64,
+    /// The window queried last.
+    pub window: Window,
+    /// How long it waited.
+    pub waited: Duration,
+}
+
+/// Epoch milliseconds that follow tokio's clock (so paused-time tests control it).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    epoch_ms: i64,
+    instant: Instant,
+}
+
+impl Clock {
+    /// A clock reading `epoch_ms` now.
+    pub fn starting_at(epoch_ms: i64) -> Clock {
+        Clock {
+            epoch_ms,
+            instant: Instant::now(),
+        }
+    }
+
+    /// Now, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.epoch_ms + self.instant.elapsed().as_millis() as i64
+    }
+}
+
+/// Polls until drained, complete or timed out.
+pub async fn wait<A: MetricsApi>(
+    metrics: &RunMetrics<A>,
+    config: &WaitConfig,
+    clock: Clock,
+) -> Result<WaitOutcome, ApiError> {
+    let started = Instant::now();
+    let bar = progress_bar(config);
+    let mut last: Option<(u64, Instant)> = None;
+    let mut hinted = false;
+    loop {
+        let now_ms = clock.now_ms();
+        let window = Window {
+            start_ms: config.since_ms,
+            end_ms: config.until_ms.unwrap_or(now_ms + 1000),
+        };
+        let processed = metrics.processed(window).await?;
+        if processed > 0 && last.is_none_or(|(seen, _)| seen != processed) {
+            last = Some((processed, Instant::now()));
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(processed);
+        }
+        let end = |state| WaitOutcome {
+            state,
+            processed,
+            window,
+            waited: started.elapsed(),
+        };
+        // A window wholly in the past holds everything it ever will: one look is enough.
+        let settled = config
+            .until_ms
+            .is_some_and(|until| now_ms > until + config.quiet.as_millis() as i64);
+        let outcome = if config
+            .expected
+            .is_some_and(|expected| processed >= expected)
+        {
+            Some(end(WaitState::Complete))
+        } else if last.is_some_and(|(_, at)| at.elapsed() >= config.quiet)
+            || (settled && processed > 0)
+        {
+            Some(end(if config.expected.is_none() {
+                WaitState::Complete
+            } else {
+                WaitState::DrainedShort
+            }))
+        } else if started.elapsed() >= config.timeout || settled {
+            Some(end(WaitState::TimedOut))
+        } else {
+            None
+        };
+        if let Some(outcome) = outcome {
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            return Ok(outcome);
+        }
+        if processed == 0 && !hinted && started.elapsed() >= config.quiet {
+            hinted = true;
+            let note = format!(
+                "collector: no datapoint yet for run id {:?} in {:?}; still waiting (if this \
+                 persists, check that the stack is deployed and the run id is right)",
+                metrics.run_id, metrics.namespace
+            );
+            match &bar {
+                Some(bar) => bar.println(note),
+                None => eprintln!("{note}"),
+            }
+        }
+        tokio::time::sleep(config.poll).await;
+    }
+}
+
+fn progress_bar(config: &WaitConfig) -> Option<indicatif::ProgressBar> {
+    if !config.progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        config.expected,
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let template = if config.expected.is_some() {
+        "{spinner} processed {pos}/{len} {wide_bar} {per_sec} eta {eta} ({elapsed})"
+    } else {
+        "{spinner} processed {pos} {per_sec} ({elapsed})"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
+
+/// What the run file adds to an export.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunContext {
+    /// VUs.
+    pub vus: Option<u64>,
+    /// Load window, epoch ms.
+    pub load: Option<(i64, i64)>,
+}
+
+/// Everything the export holds, fetched for `outcome`'s window.
+pub async fn export<A: MetricsApi>(
+    metrics: &RunMetrics<A>,
+    outcome: &WaitOutcome,
+    expected: Option<u64>,
+    context: RunContext,
+) -> Result<LatencyExport, ApiError> {
+    let window = outcome.window;
+    let latency = metrics.summary(LATENCY, window).await?;
+    let per_second = metrics.per_second(window).await?;
+    let histogram = if latency.count > 0 {
+        metrics
+            .histogram(window, latency.min_ms, latency.max_ms)
+            .await?
+    } else {
+        Default::default()
+    };
+    let hops = metrics.hops(window).await?;
+    Ok(LatencyExport {
+        version: EXPORT_VERSION,
+        run: ExportRun {
+            run_id: metrics.run_id.clone(),
+            namespace: metrics.namespace.clone(),
+            window_start_ms: window.start_ms,
+            window_end_ms: window.end_ms,
+            expected,
+            processed: latency.count.max(outcome.processed),
+            state: outcome.state,
+            vus: context.vus,
+            load_start_ms: context.load.map(|l| l.0),
+            load_end_ms: context.load.map(|l| l.1),
+        },
+        latency,
+        per_second,
+        histogram,
+        hops,
+    })
+}

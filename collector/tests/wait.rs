@@ -1,0 +1,323 @@
+//! The wait loop's end states and the export, over a simulated pipeline whose metrics appear as
+//! (paused) time goes by.
+
+use std::time::Duration;
+
+use clap::Parser;
+use collector::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult, Stat};
+use collector::opts::{Command, Opts};
+use collector::query::{RunMetrics, Window};
+use collector::wait::{self, Clock, RunContext, WaitConfig};
+use contract::buckets::Bucket;
+use contract::export::{LatencyExport, WaitState};
+use contract::metrics::{Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET};
+
+const EPOCH: i64 = 1_795_680_000_000;
+const RUN: &str = "sim";
+
+/// A pipeline's published latencies: `(published at, epoch ms; latency, ms)`, visible to queries
+/// once the clock passes their time. Hops are fixed shares of the latency.
+struct Pipeline {
+    clock: Clock,
+    samples: Vec<(i64, f64)>,
+}
+
+impl Pipeline {
+    fn new(clock: Clock, samples: Vec<(i64, f64)>) -> Self {
+        Pipeline { clock, samples }
+    }
+
+    /// `n` samples, one every `every_ms` from `first_ms` after the epoch, latencies 100, 101, ...
+    fn steady(clock: Clock, n: usize, first_ms: i64, every_ms: i64) -> Self {
+        Self::new(
+            clock,
+            (0..n)
+                .map(|i| (EPOCH + first_ms + i as i64 * every_ms, 100.0 + i as f64))
+                .collect(),
+        )
+    }
+
+    fn value(metric: &str, dims: &[(String, String)], latency: f64) -> Option<f64> {
+        if dims.first() != Some(&(DIM_RUN_ID.to_owned(), RUN.to_owned())) {
+            return None;
+        }
+        match metric {
+            LATENCY if dims.len() == 1 => Some(latency),
+            LATENCY_BUCKET => dims
+                .iter()
+                .any(|(k, v)| k == DIM_BUCKET && *v == Bucket::of(latency as i64).label())
+                .then_some(latency),
+            m if m == Hop::ClientToKinesis.metric_name() => Some(latency * 0.25),
+            m if m == Hop::KinesisToStore.metric_name() => Some(latency * 0.25),
+            m if m == Hop::StoreToDownstream.metric_name() => Some(latency * 0.5),
+            _ => None,
+        }
+    }
+}
+
+impl MetricsApi for Pipeline {
+    async fn get_metric_data(&self, request: &DataRequest) -> Result<DataPage, ApiError> {
+        let now = self.clock.now_ms();
+        let mut results = Vec::new();
+        for q in &request.queries {
+            let period = i64::from(q.period_s) * 1000;
+            let mut groups: std::collections::BTreeMap<i64, Vec<f64>> = Default::default();
+            for &(at, latency) in &self.samples {
+                if at > now || at < request.start_ms || at >= request.end_ms {
+                    continue;
+                }
+                if let Some(v) = Self::value(&q.metric_name, &q.dimensions, latency) {
+                    groups
+                        .entry(at - (at - request.start_ms).rem_euclid(period))
+                        .or_default()
+                        .push(v);
+                }
+            }
+            let mut result = QueryResult {
+                id: q.id.clone(),
+                ..Default::default()
+            };
+            for (t, values) in groups {
+                let stat = match q.stat {
+                    Stat::SampleCount => values.len() as f64,
+                    Stat::Sum => values.iter().sum(),
+                    Stat::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
+                    Stat::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    Stat::Average => values.iter().sum::<f64>() / values.len() as f64,
+                };
+                result.timestamps_ms.push(t);
+                result.values.push(stat);
+            }
+            results.push(result);
+        }
+        Ok(DataPage {
+            results,
+            next_token: None,
+        })
+    }
+}
+
+fn config(expected: Option<u64>) -> WaitConfig {
+    WaitConfig {
+        since_ms: EPOCH - 5_000,
+        until_ms: None,
+        expected,
+        poll: Duration::from_secs(5),
+        quiet: Duration::from_secs(15),
+        timeout: Duration::from_secs(120),
+        progress: false,
+    }
+}
+
+fn metrics(pipeline: &Pipeline) -> RunMetrics<&Pipeline> {
+    RunMetrics {
+        api: pipeline,
+        namespace: "NS".into(),
+        run_id: RUN.into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn complete_when_every_accepted_request_is_processed() {
+    let clock = Clock::starting_at(EPOCH);
+    // 100 loops between 1.0 s and 10.9 s.
+    let pipeline = Pipeline::steady(clock, 100, 1_000, 100);
+    let outcome = wait::wait(&metrics(&pipeline), &config(Some(100)), clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed),
+        (WaitState::Complete, 100)
+    );
+    assert_eq!(
+        outcome.waited,
+        Duration::from_secs(15),
+        "polls at 0, 5, 10 (91 seen), 15 s"
+    );
+
+    let export = wait::export(
+        &metrics(&pipeline),
+        &outcome,
+        Some(100),
+        RunContext::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (export.run.processed, export.run.expected),
+        (100, Some(100))
+    );
+    assert_eq!(export.latency.count, 100);
+    assert_eq!(
+        (export.latency.min_ms, export.latency.max_ms),
+        (100.0, 199.0)
+    );
+    assert_eq!(export.per_second.len(), 10);
+    assert_eq!(export.per_second.iter().map(|r| r.count).sum::<u64>(), 100);
+    let first = export.per_second[0];
+    assert_eq!(
+        (first.timestamp_ms, first.minimum_ms, first.maximum_ms),
+        (EPOCH + 1_000, 100.0, 109.0)
+    );
+    assert_eq!(first.average_ms, 104.5);
+    assert_eq!(export.histogram.count(), 100);
+    let p50 = export.histogram.percentile(50.0).unwrap();
+    assert!((p50 - 149.0).abs() / 149.0 <= 0.02, "{p50}");
+    let store = export.hops[Hop::StoreToDownstream.metric_name()];
+    assert_eq!((store.count, store.min_ms, store.max_ms), (100, 50.0, 99.5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn drained_short_when_the_pipeline_goes_quiet_before_the_count() {
+    let clock = Clock::starting_at(EPOCH);
+    let pipeline = Pipeline::steady(clock, 95, 1_000, 100);
+    let outcome = wait::wait(&metrics(&pipeline), &config(Some(100)), clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed),
+        (WaitState::DrainedShort, 95)
+    );
+    // The last loop lands at 10.4 s: all 95 are first seen at the 15 s poll, quiet at 30 s.
+    assert_eq!(outcome.waited, Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn timed_out_when_data_keeps_trickling() {
+    let clock = Clock::starting_at(EPOCH);
+    // One loop every 10 s: never quiet for 15 s, never 1,000.
+    let pipeline = Pipeline::steady(clock, 1_000, 1_000, 10_000);
+    let mut cfg = config(Some(1_000));
+    cfg.timeout = Duration::from_secs(60);
+    let outcome = wait::wait(&metrics(&pipeline), &cfg, clock).await.unwrap();
+    assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 6));
+    assert_eq!(outcome.waited, Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_expected_count_quiet_means_complete() {
+    let clock = Clock::starting_at(EPOCH);
+    let pipeline = Pipeline::steady(clock, 40, 1_000, 100);
+    let outcome = wait::wait(&metrics(&pipeline), &config(None), clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed),
+        (WaitState::Complete, 40)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_in_the_past_is_read_once() {
+    let clock = Clock::starting_at(EPOCH + 3_600_000);
+    let pipeline = Pipeline::steady(clock, 40, 1_000, 100);
+    let mut cfg = config(None);
+    cfg.until_ms = Some(EPOCH + 60_000);
+    let outcome = wait::wait(&metrics(&pipeline), &cfg, clock).await.unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed, outcome.waited),
+        (WaitState::Complete, 40, Duration::ZERO)
+    );
+    assert_eq!(
+        outcome.window,
+        Window {
+            start_ms: EPOCH - 5_000,
+            end_ms: EPOCH + 60_000
+        }
+    );
+}
+
+fn wait_opts(args: &[&str]) -> collector::opts::WaitOpts {
+    let mut argv = vec!["collector", "wait", "--no-progress"];
+    argv.extend_from_slice(args);
+    match Opts::try_parse_from(argv).unwrap().command {
+        Command::Wait(w) => w,
+        Command::Stats(_) => unreachable!(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_published_says_what_to_check_and_exits_3() {
+    let clock = Clock::starting_at(EPOCH);
+    let pipeline = Pipeline::new(clock, Vec::new());
+    let dir = std::env::temp_dir().join(format!("collector-nothing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("timestamps.json");
+    let opts = wait_opts(&[
+        "--run-id",
+        RUN,
+        "--since",
+        &EPOCH.to_string(),
+        "--expected",
+        "10",
+        "--timeout",
+        "30s",
+        "--namespace",
+        "NS",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (outcome, message) = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 0));
+    assert_eq!(collector::wait_exit_code(&outcome), 3);
+    assert!(message.starts_with(r#"nothing was published for run id "sim" in namespace "NS": check that the stack is deployed"#), "{message}");
+    let export = LatencyExport::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!((export.run.processed, export.histogram.count()), (0, 0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_file_gives_the_run_id_window_and_expected_count() {
+    let clock = Clock::starting_at(EPOCH);
+    let pipeline = Pipeline::steady(clock, 30, 2_000, 100);
+    let dir = std::env::temp_dir().join(format!("collector-runfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = dir.join("run.json");
+    let out = dir.join("timestamps.json");
+    let file = contract::runfile::RunFile {
+        version: 1,
+        run: contract::runfile::RunInfo {
+            run_id: RUN.into(),
+            endpoint: "http://127.0.0.1:4599/prod/".into(),
+            executor: "constant-vus".into(),
+            start_ms: EPOCH,
+            end_ms: EPOCH + 5_000,
+            vus_max: 5,
+            requests_sent: 32,
+            requests_accepted: 30,
+            failures: [("status_500".to_owned(), 2)].into(),
+            dropped_iterations: 0,
+        },
+        metrics: Default::default(),
+        histogram: Default::default(),
+        timeline: Vec::new(),
+    };
+    std::fs::write(&run, file.to_json()).unwrap();
+    let opts = wait_opts(&[
+        "--run",
+        run.to_str().unwrap(),
+        "--namespace",
+        "NS",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (outcome, message) = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed),
+        (WaitState::Complete, 30)
+    );
+    assert!(
+        message.starts_with("complete: 30 of 30 accepted requests processed"),
+        "{message}"
+    );
+    let export = LatencyExport::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        (export.run.vus, export.run.load_start_ms),
+        (Some(5), Some(EPOCH))
+    );
+    assert_eq!(
+        export.run.window_start_ms,
+        EPOCH - collector::START_SLACK_MS
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
