@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: test check fmt-check clippy unit venv lambdas sizes bench-loadgen clean
+.PHONY: test check fmt-check clippy unit venv lambdas sizes bench-loadgen bench-collector clean
 
 ## test: fmt check, clippy -D warnings and every test (unit, property, moto adapters)
 test: venv fmt-check clippy unit
@@ -52,6 +52,11 @@ bench-loadgen: .venv-bench/.installed
 	command -v oha >/dev/null || test -x .bench-tools/bin/oha || cargo install oha --locked --root .bench-tools
 	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
 	.venv-bench/bin/python bench/loadgen_vs.py
+
+## bench-collector: `collector stats` against pandas on a 24-hour per-second export (README table)
+bench-collector: venv
+	cargo build --release --locked -p collector
+	$(VENV)/bin/python bench/collector_vs_pandas.py
 
 .venv-bench/.installed: bench/requirements.txt
 	python3 -m venv .venv-bench
