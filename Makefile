@@ -9,10 +9,14 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: test check fmt-check clippy unit venv lambdas sizes bench-loadgen bench-collector clean
+.PHONY: test check fmt-check clippy unit cdk-test cdk-deps watch venv lambdas sizes bench-loadgen bench-collector clean
 
-## test: fmt check, clippy -D warnings and every test (unit, property, moto adapters)
-test: venv fmt-check clippy unit
+## test: fmt check, clippy -D warnings and every test (Rust, then the CDK app: jest, synth, deploy to moto)
+test: venv fmt-check clippy unit cdk-test
+
+# The CDK CLI stays offline: no version check, no notices, no telemetry.
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -29,6 +33,36 @@ clippy:
 unit: venv
 	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
 	  cargo test --workspace --locked
+
+cdk-deps: cdk/node_modules/.installed
+cdk/node_modules/.installed: cdk/package.json cdk/package-lock.json
+	cd cdk && npm ci --no-audit --no-fund
+	touch $@
+
+## cdk-test: typecheck, jest template tests, `cdk synth` through the CLI, deploy to moto and destroy
+cdk-test: venv cdk-deps
+	cd cdk && npx tsc --noEmit
+	cd cdk && npx jest --ci
+	scratch=$$(mktemp -d) && for f in $(FUNCTIONS); do \
+	  mkdir -p $$scratch/$$f && printf '#!/bin/sh\n' > $$scratch/$$f/bootstrap; done && \
+	  (cd cdk && LAMBDA_DIST_PATH=$$scratch npx cdk synth --quiet --no-notices --output $$scratch/cdk.out) && \
+	  rm -rf $$scratch
+	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" $(VENV)/bin/python cdk/test/deploy_moto.py
+
+## watch: rebuild dist/<fn>/bootstrap when the functions' sources change (FN=upstream for one);
+## with LocalStack's HOT_DEPLOY the new binary is live without a redeploy
+WATCH_PROFILE ?= release
+WATCH_DIR = $(if $(filter dev,$(WATCH_PROFILE)),debug,$(WATCH_PROFILE))
+watch:
+	@echo "watching functions/ and contract/ (profile $(WATCH_PROFILE)); Ctrl-C to stop"
+	@stamp=$$(mktemp); while true; do \
+	  if [ -n "$$(find functions contract Cargo.toml -newer $$stamp -type f 2>/dev/null | head -1)" ]; then \
+	    touch $$stamp; \
+	    cargo build --profile $(WATCH_PROFILE) -p functions $(if $(FN),--bin $(FN),--bins) && \
+	    for f in $(if $(FN),$(FN),$(FUNCTIONS)); do mkdir -p $(DIST)/$$f; \
+	      cp target/$(WATCH_DIR)/$$f $(DIST)/$$f/bootstrap.tmp && mv $(DIST)/$$f/bootstrap.tmp $(DIST)/$$f/bootstrap; \
+	      echo "rebuilt $(DIST)/$$f/bootstrap"; done; \
+	  fi; sleep 1; done
 
 ## lambdas: dist/<fn>/bootstrap for each function (the layout the CDK app reads via LAMBDA_DIST_PATH)
 lambdas:

@@ -1,0 +1,76 @@
+/**
+ * The app's configuration, read once from the environment the original's users already set:
+ * USE_LOCALSTACK, HOT_DEPLOY, LAMBDA_DIST_PATH, LAMBDA_SRC_PATH, plus USE_VPC, LAMBDA_ARCH,
+ * PIPELINE_TARGET, STREAM_NAME and METRIC_NAMESPACE.
+ */
+import * as path from 'path';
+
+/** Where the stack goes; said in the `Environment` output. */
+export type Target = 'AWS' | 'LocalStack' | 'Sandbox';
+
+/** The functions' CPU architecture. */
+export type Architecture = 'x86_64' | 'arm64';
+
+/** The three functions, by the name of their binary and of `dist/<fn>`. */
+export const FUNCTIONS = ['upstream', 'midstream', 'downstream'] as const;
+export type FunctionName = (typeof FUNCTIONS)[number];
+
+/** Everything the stack is built from. */
+export interface PipelineConfig {
+  /** AWS, LocalStack (`USE_LOCALSTACK=true`) or the sandbox (`PIPELINE_TARGET=sandbox`). */
+  readonly target: Target;
+  /** Code from LocalStack's `hot-reload` bucket at `<distPath>/<fn>` instead of an asset. */
+  readonly hotDeploy: boolean;
+  /** Absolute path of the prebuilt functions: `<distPath>/<fn>/bootstrap` (`LAMBDA_DIST_PATH`). */
+  readonly distPath: string;
+  /** Absolute path of the functions' sources, for the watch-and-rebuild loop (`LAMBDA_SRC_PATH`). */
+  readonly srcPath: string;
+  /** The original's VPC with DynamoDB gateway and Kinesis interface endpoints (`USE_VPC=true`). */
+  readonly useVpc: boolean;
+  /** `LAMBDA_ARCH`: x86_64 (default) or arm64. */
+  readonly architecture: Architecture;
+  /** The Kinesis stream's name (`STREAM_NAME`, default `KinesisStream`). */
+  readonly streamName: string;
+  /** Where downstream publishes (`METRIC_NAMESPACE`, the contract's default). */
+  readonly metricNamespace: string;
+}
+
+/** The contract's metric namespace (contract/src/metrics.rs). */
+export const DEFAULT_NAMESPACE = 'ServerlessDataProcessingPipeline/Latencies';
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = (env[name] ?? '').trim().toLowerCase();
+  if (['', '0', 'false', 'no', 'off'].includes(value)) return false;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  throw new Error(`${name}=${env[name]} is not a boolean: use true or false`);
+}
+
+/** Reads the configuration; `repoRoot` anchors the default dist and source paths. */
+export function configFromEnv(env: NodeJS.ProcessEnv, repoRoot: string): PipelineConfig {
+  const explicit = (env.PIPELINE_TARGET ?? '').trim().toLowerCase();
+  let target: Target;
+  if (explicit === 'sandbox') target = 'Sandbox';
+  else if (explicit === 'localstack') target = 'LocalStack';
+  else if (explicit === 'aws') target = 'AWS';
+  else if (explicit === '') target = flag(env, 'USE_LOCALSTACK') ? 'LocalStack' : 'AWS';
+  else throw new Error(`PIPELINE_TARGET=${env.PIPELINE_TARGET} must be aws, localstack or sandbox`);
+
+  const arch = (env.LAMBDA_ARCH ?? 'x86_64').trim().toLowerCase();
+  let architecture: Architecture;
+  if (['x86_64', 'amd64', 'x86-64'].includes(arch)) architecture = 'x86_64';
+  else if (['arm64', 'aarch64'].includes(arch)) architecture = 'arm64';
+  else throw new Error(`LAMBDA_ARCH=${env.LAMBDA_ARCH} must be x86_64 or arm64`);
+
+  const resolve = (value: string | undefined, fallback: string) =>
+    path.resolve(repoRoot, value && value.trim() !== '' ? value : fallback);
+  return {
+    target,
+    hotDeploy: flag(env, 'HOT_DEPLOY'),
+    distPath: resolve(env.LAMBDA_DIST_PATH, 'dist'),
+    srcPath: resolve(env.LAMBDA_SRC_PATH, 'functions'),
+    useVpc: flag(env, 'USE_VPC'),
+    architecture,
+    streamName: env.STREAM_NAME?.trim() || 'KinesisStream',
+    metricNamespace: env.METRIC_NAMESPACE?.trim() || DEFAULT_NAMESPACE,
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * The pipeline: API Gateway (REST, stage prod) -> upstream -> Kinesis -> midstream -> DynamoDB
+ * -> DynamoDB stream -> downstream -> CloudWatch metrics. One stack for AWS, LocalStack and the
+ * sandbox; what differs is said in PipelineConfig.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import * as cdk from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+import { FunctionName, PipelineConfig } from './config';
+
+/** LocalStack's magic bucket: code served from the local path in the key, live on rebuild. */
+export const HOT_RELOAD_BUCKET = 'hot-reload';
+
+/** Stream-consumer settings shared by both event sources. */
+const STREAM_CONSUMER = {
+  startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+  batchSize: 100,
+  bisectBatchOnError: true,
+  retryAttempts: 10,
+  maxRecordAge: cdk.Duration.hours(1),
+  reportBatchItemFailures: true,
+};
+
+export interface PipelineStackProps extends cdk.StackProps {
+  readonly config: PipelineConfig;
+}
+
+export class PipelineStack extends cdk.Stack {
+  readonly api: apigateway.RestApi;
+  readonly stream: kinesis.Stream;
+  readonly table: dynamodb.Table;
+  readonly functions: Record<FunctionName, lambda.Function>;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.stream = new kinesis.Stream(this, 'KinesisStream', {
+      streamName: config.streamName,
+      shardCount: 1,
+      retentionPeriod: cdk.Duration.hours(24),
+      // AWS-managed encryption on AWS; the emulators keep it plain.
+      encryption: config.target === 'AWS' ? kinesis.StreamEncryption.MANAGED : kinesis.StreamEncryption.UNENCRYPTED,
+      removalPolicy: cdk.RemovalPolicy.DESTROY,
+    });
+
+    this.table = new dynamodb.Table(this, 'DynamoDBTable', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+      removalPolicy: cdk.RemovalPolicy.DESTROY,
+    });
+
+    const vpc = config.useVpc ? this.vpc() : undefined;
+    const make = (name: FunctionName, timeout: number, environment: Record<string, string>) =>
+      new lambda.Function(this, capitalize(name), {
+        description: `pipeline ${name}`,
+        runtime: lambda.Runtime.PROVIDED_AL2023,
+        handler: 'bootstrap',
+        architecture: config.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
+        code: code(this, config, name),
+        memorySize: 256,
+        timeout: cdk.Duration.seconds(timeout),
+        environment,
+        logGroup: new logs.LogGroup(this, `${capitalize(name)}Logs`, {
+          retention: logs.RetentionDays.ONE_WEEK,
+          removalPolicy: cdk.RemovalPolicy.DESTROY,
+        }),
+        ...(vpc ? { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } } : {}),
+      });
+    this.functions = {
+      upstream: make('upstream', 10, { STREAM_NAME: this.stream.streamName }),
+      midstream: make('midstream', 60, {
+        TABLE_NAME: this.table.tableName,
+        METRIC_NAMESPACE: config.metricNamespace,
+      }),
+      downstream: make('downstream', 60, { METRIC_NAMESPACE: config.metricNamespace }),
+    };
+    const { upstream, midstream, downstream } = this.functions;
+
+    // Least privilege: each function gets the one write it makes.
+    this.stream.grant(upstream, 'kinesis:PutRecord');
+    this.table.grant(midstream, 'dynamodb:BatchWriteItem');
+    const putMetrics = new iam.PolicyStatement({
+      actions: ['cloudwatch:PutMetricData'],
+      // PutMetricData has no resource-level permissions: the condition pins the namespace.
+      resources: ['*'],
+      conditions: { StringEquals: { 'cloudwatch:namespace': config.metricNamespace } },
+    });
+    midstream.addToRolePolicy(putMetrics);
+    downstream.addToRolePolicy(putMetrics);
+
+    midstream.addEventSource(new KinesisEventSource(this.stream, { ...STREAM_CONSUMER, parallelizationFactor: 1 }));
+    downstream.addEventSource(new DynamoEventSource(this.table, STREAM_CONSUMER));
+
+    this.api = new apigateway.RestApi(this, 'Api', {
+      restApiName: 'PipelineApi',
+      description: 'POST a request into the pipeline',
+      cloudWatchRole: false,
+      deployOptions: { stageName: 'prod' },
+    });
+    this.api.root.addMethod('POST', new apigateway.LambdaIntegration(upstream, { proxy: true }));
+
+    new cdk.CfnOutput(this, 'ApiGatewayMethodEndpoint', { value: this.api.url, description: 'POST here' });
+    new cdk.CfnOutput(this, 'KinesisStreamName', { value: this.stream.streamName });
+    new cdk.CfnOutput(this, 'DynamoDBTableName', { value: this.table.tableName });
+    new cdk.CfnOutput(this, 'Environment', { value: config.target });
+    new cdk.CfnOutput(this, 'MetricNamespace', { value: config.metricNamespace });
+  }
+
+  /** The original's VPC: isolated subnets, a DynamoDB gateway endpoint, and interface endpoints
+   * for Kinesis and (so that the functions can publish metrics) CloudWatch. */
+  private vpc(): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'functions', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
+    vpc.addGatewayEndpoint('DynamoDbEndpoint', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
+    vpc.addInterfaceEndpoint('KinesisEndpoint', { service: ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS });
+    vpc.addInterfaceEndpoint('CloudWatchEndpoint', {
+      service: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+    });
+    return vpc;
+  }
+}
+
+/** The function's code: LocalStack's hot-reload bucket, or the prebuilt `dist/<fn>` as an asset. */
+function code(scope: Construct, config: PipelineConfig, name: FunctionName): lambda.Code {
+  const dir = path.join(config.distPath, name);
+  if (config.hotDeploy) {
+    const bucket = s3.Bucket.fromBucketName(scope, `${capitalize(name)}HotReload`, HOT_RELOAD_BUCKET);
+    return lambda.Code.fromBucket(bucket, dir);
+  }
+  const bootstrap = path.join(dir, 'bootstrap');
+  if (!fs.existsSync(bootstrap)) {
+    throw new Error(
+      `${bootstrap} not found: run \`make lambdas\` to build the functions ` +
+        '(or point LAMBDA_DIST_PATH at a folder holding <fn>/bootstrap)',
+    );
+  }
+  return lambda.Code.fromAsset(dir);
+}
+
+function capitalize(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
