@@ -3,10 +3,27 @@
 //! In progress (issue 6). What exists:
 //! - [`edge`]: one port for every AWS API call, forwarded to moto, with CloudWatch's rpcv2Cbor
 //!   protocol translated to moto's JSON protocol, so the current Rust SDK works unmodified;
-//! - [`moto`]: moto started from the project's venv on a free loopback port, stopped by PID.
+//! - [`moto`]: moto started from the project's venv on a free loopback port, stopped by PID;
+//! - [`lambda`]: the Lambda data plane: worker processes running the real `bootstrap` binaries, each
+//!   behind its own Runtime API server, with timeouts and crashes handled as Lambda does.
 //!
-//! Still to come: the Lambda runtime API and workers, the event source mapping pollers, API
+//! Still to come: the event source mapping pollers, API
 //! Gateway on the edge, `sandbox up` and `make bench`.
 
 pub mod edge;
+pub mod lambda;
 pub mod moto;
+
+/// Makes a child process die with the sandbox (Linux `PR_SET_PDEATHSIG`), so that nothing it
+/// started outlives it, even when it is killed without the chance to stop them.
+pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

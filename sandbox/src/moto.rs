@@ -33,13 +33,15 @@ impl Moto {
         for _ in 0..3 {
             let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut child = Command::new(executable)
+            let mut command = Command::new(executable);
+            command
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?;
+                .kill_on_drop(true);
+            crate::die_with_parent(&mut command);
+            let mut child = command.spawn()?;
             for _ in 0..600 {
                 if child.try_wait()?.is_some() {
                     break; // lost the port to another process: try another

@@ -1,0 +1,216 @@
+//! The Lambda data plane: real bootstrap binaries and a bash custom runtime, invoked through the
+//! Runtime API the sandbox serves.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sandbox::lambda::{FunctionHost, FunctionSpec, InvokeError, LogSink};
+
+fn bash_runtime() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bash-runtime.sh")
+}
+
+fn spec(
+    name: &str,
+    executable: PathBuf,
+    environment: &[(&str, &str)],
+    timeout_ms: u64,
+    concurrency: usize,
+) -> FunctionSpec {
+    FunctionSpec {
+        name: name.into(),
+        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        executable,
+        environment: environment
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        timeout: Duration::from_millis(timeout_ms),
+        concurrency,
+        memory_mb: 256,
+        init_timeout: Duration::from_millis(500),
+    }
+}
+
+fn captured() -> (LogSink, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    (
+        Arc::new(move |function: &str, line: &str| {
+            sink.lock().unwrap().push(format!("[{function}] {line}"))
+        }),
+        lines,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_are_spread_over_the_workers_and_answered() {
+    let (logs, _) = captured();
+    let host = FunctionHost::start(
+        spec("echo", bash_runtime(), &[("MODE", "echo")], 5_000, 2),
+        logs,
+    )
+    .await
+    .unwrap();
+    let calls = (0..6).map(|i| {
+        let host = host.clone();
+        tokio::spawn(async move { host.invoke(Bytes::from(format!("{{\"n\":{i}}}"))).await })
+    });
+    for (i, call) in calls.enumerate() {
+        assert_eq!(
+            call.await.unwrap().unwrap(),
+            Bytes::from(format!("{{\"n\":{i}}}"))
+        );
+    }
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_error_is_reported_with_its_type() {
+    let (logs, _) = captured();
+    let host = FunctionHost::start(
+        spec("err", bash_runtime(), &[("MODE", "error")], 5_000, 1),
+        logs,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        host.invoke(Bytes::from_static(b"{}")).await,
+        Err(InvokeError::Function {
+            error_type: "Boom".into(),
+            message: "it broke".into()
+        })
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_worker_times_out_and_is_recycled() {
+    let (logs, lines) = captured();
+    let host = FunctionHost::start(
+        spec("hang", bash_runtime(), &[("MODE", "hang")], 300, 1),
+        logs,
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            host.invoke(Bytes::from_static(b"{}")).await,
+            Err(InvokeError::Timeout(Duration::from_millis(300)))
+        );
+    }
+    // A function that cannot start at all fails its invocations instead of holding them forever.
+    let (logs, _) = captured();
+    let broken = FunctionHost::start(
+        spec("broken", PathBuf::from("/bin/false"), &[], 100, 1),
+        logs,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        broken.invoke(Bytes::from_static(b"{}")).await,
+        Err(InvokeError::Timeout(_))
+    ));
+    broken.stop().await;
+    assert!(lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("timed out after 300ms; recycling it")));
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_invocation_fails_it_and_the_worker_restarts() {
+    let (logs, _) = captured();
+    let host = FunctionHost::start(
+        spec("crash", bash_runtime(), &[("MODE", "crash")], 5_000, 1),
+        logs,
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        match host.invoke(Bytes::from_static(b"{}")).await {
+            Err(InvokeError::Crashed(status)) => assert!(status.contains('3'), "{status}"),
+            other => panic!("expected a crash, got {other:?}"),
+        }
+    }
+    host.stop().await;
+}
+
+/// The real upstream binary, built beside this test (`cargo test --workspace` builds it).
+fn function_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the functions first (cargo build -p functions)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let moto = sandbox::moto::Moto::start(&sandbox::moto::executable(&root))
+        .await
+        .unwrap();
+    let endpoint = format!("http://{}", moto.addr);
+    let env = [
+        ("STREAM_NAME", "KinesisStream"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let sdk = functions::aws::loader()
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "testing", "testing", None, None, "t",
+        ))
+        .load()
+        .await;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+    kinesis
+        .create_stream()
+        .stream_name("KinesisStream")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+
+    let (logs, lines) = captured();
+    let host = FunctionHost::start(
+        spec("upstream", function_binary("upstream"), &env, 10_000, 1),
+        logs,
+    )
+    .await
+    .unwrap();
+    let event = std::fs::read(root.join("functions/tests/fixtures/apigw-post.json")).unwrap();
+    let response: serde_json::Value =
+        serde_json::from_slice(&host.invoke(Bytes::from(event)).await.unwrap()).unwrap();
+    assert_eq!(
+        response["statusCode"],
+        200,
+        "{response}\n{:?}",
+        lines.lock().unwrap()
+    );
+    assert_eq!(response["body"], r#"{"message":"success"}"#);
+    let summary = kinesis
+        .describe_stream_summary()
+        .stream_name("KinesisStream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.stream_description_summary.unwrap().open_shard_count,
+        1
+    );
+    host.stop().await;
+    moto.stop().await;
+}
