@@ -10,9 +10,11 @@
 //! Still to come: the event source mapping pollers, API
 //! Gateway on the edge, `sandbox up` and `make bench`.
 
+pub mod awsjson;
 pub mod edge;
 pub mod lambda;
 pub mod moto;
+pub mod pollers;
 
 /// Makes a child process die with the sandbox (Linux `PR_SET_PDEATHSIG`), so that nothing it
 /// started outlives it, even when it is killed without the chance to stop them.

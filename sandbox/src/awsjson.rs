@@ -1,0 +1,116 @@
+//! Raw AWS JSON-protocol calls to moto (Kinesis, DynamoDB Streams): what Lambda's pollers see,
+//! before any SDK turns it into types. moto does not check signatures; the credential scope only
+//! names the service.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{header, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// A call that did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// No answer.
+    #[error("{target}: moto did not answer: {message}")]
+    Transport {
+        /// The operation.
+        target: String,
+        /// What happened.
+        message: String,
+    },
+    /// An error answer.
+    #[error("{target}: {status} {error_type}: {message}")]
+    Service {
+        /// The operation.
+        target: String,
+        /// HTTP status.
+        status: u16,
+        /// `__type`.
+        error_type: String,
+        /// `message`.
+        message: String,
+    },
+}
+
+/// A client for moto's JSON-protocol APIs.
+#[derive(Clone)]
+pub struct AwsJson {
+    endpoint: SocketAddr,
+    region: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl AwsJson {
+    /// A client for the moto server at `endpoint`, in `region`.
+    pub fn new(endpoint: SocketAddr, region: &str) -> AwsJson {
+        AwsJson {
+            endpoint,
+            region: region.to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Calls `target` (e.g. `Kinesis_20131202.GetRecords`) of `service` (the signing name:
+    /// `kinesis`, `dynamodb`).
+    pub async fn call(
+        &self,
+        service: &str,
+        target: &str,
+        body: &Value,
+    ) -> Result<Value, CallError> {
+        let version = if service == "kinesis" { "1.1" } else { "1.0" };
+        let transport = |message: String| CallError::Transport {
+            target: target.to_owned(),
+            message,
+        };
+        let request = Request::post(format!("http://{}/", self.endpoint))
+            .header(header::CONTENT_TYPE, format!("application/x-amz-json-{version}"))
+            .header("x-amz-target", target)
+            .header(
+                header::AUTHORIZATION,
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+                    self.region
+                ),
+            )
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| transport(e.to_string()))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?
+            .to_bytes();
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(json)
+        } else {
+            let text = |key: &str| {
+                json.get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Err(CallError::Service {
+                target: target.to_owned(),
+                status: status.as_u16(),
+                error_type: text("__type"),
+                message: if json.is_null() {
+                    String::from_utf8_lossy(&bytes).chars().take(300).collect()
+                } else {
+                    text("message")
+                },
+            })
+        }
+    }
+}
