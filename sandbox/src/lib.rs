@@ -7,9 +7,14 @@
 //! - [`lambda`]: the Lambda data plane: worker processes running the real `bootstrap` binaries, each
 //!   behind its own Runtime API server, with timeouts and crashes handled as Lambda does.
 //!
-//! Still to come: the event source mapping pollers, API
-//! Gateway on the edge, `sandbox up` and `make bench`.
+//! - [`pollers`]: event source mappings for Kinesis and DynamoDB streams (in-order batches, partial
+//!   batch failures, bisect on error, retried and never skipped), over [`awsjson`] calls to moto;
+//! - [`apigateway`]: REST proxy integrations served on the edge under the stage path.
+//!
+//! Still to come: discovery of what is deployed (functions, mappings, routes) from moto,
+//! `sandbox up` / `sandbox down`, and `make bench`.
 
+pub mod apigateway;
 pub mod awsjson;
 pub mod edge;
 pub mod lambda;

@@ -1,6 +1,7 @@
 //! The edge: one port for every AWS API call, like LocalStack's 4566. Calls are forwarded to
 //! moto as they are, except CloudWatch's rpcv2Cbor calls (what the current Rust SDK speaks, and
-//! moto does not), which are translated to moto's awsJson1_0 protocol and back ([`cbor`]).
+//! moto does not), which are translated to moto's awsJson1_0 protocol and back ([`cbor`]); and
+//! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]).
 
 pub mod cbor;
 
@@ -17,6 +18,8 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+use crate::apigateway::Routes;
+
 /// rpcv2Cbor request paths: `/service/<service>/operation/<operation>`.
 const CLOUDWATCH_CBOR: &str = "/service/GraniteServiceVersion20100801/operation/";
 /// awsJson1_0's target prefix for CloudWatch.
@@ -30,18 +33,25 @@ const SKIPPED: [header::HeaderName; 4] = [
     header::UPGRADE,
 ];
 
-/// The edge's state: where moto is, and a keep-alive client to it.
+/// The edge's state: where moto is, a keep-alive client to it, and the API Gateway routes.
 pub struct Edge {
     moto: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
+    routes: Arc<Routes>,
 }
 
 impl Edge {
-    /// An edge in front of the moto server at `moto`.
+    /// An edge in front of the moto server at `moto`, serving no API yet.
     pub fn new(moto: SocketAddr) -> Arc<Edge> {
+        Edge::with_routes(moto, Arc::default())
+    }
+
+    /// An edge that also serves `routes` under their stage paths.
+    pub fn with_routes(moto: SocketAddr, routes: Arc<Routes>) -> Arc<Edge> {
         Arc::new(Edge {
             moto,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            routes,
         })
     }
 
@@ -84,6 +94,9 @@ impl Edge {
                 )
             }
         };
+        if self.routes.serves(parts.uri.path()) {
+            return self.routes.handle(&parts, body).await;
+        }
         if let Some(operation) = parts.uri.path().strip_prefix(CLOUDWATCH_CBOR) {
             let operation = operation.to_owned();
             return self.cloudwatch(&operation, parts, body).await;
