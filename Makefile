@@ -12,7 +12,7 @@ PROFILE   ?= lambda
 .PHONY: test check fmt-check clippy unit cdk-test cdk-deps watch venv lambdas sizes bench-loadgen bench-collector clean
 
 ## test: fmt check, clippy -D warnings and every test (Rust, then the CDK app: jest, synth, deploy to moto)
-test: venv fmt-check clippy unit cdk-test
+test: venv cdk-deps fmt-check clippy unit cdk-test
 
 # The CDK CLI stays offline: no version check, no notices, no telemetry.
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -30,7 +30,7 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-unit: venv
+unit: venv cdk-deps
 	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
 	  cargo test --workspace --locked
 

@@ -54,6 +54,63 @@ impl AwsJson {
         }
     }
 
+    /// A REST call (Lambda's and API Gateway's REST-JSON APIs, S3's GET): the answer's body.
+    pub async fn rest(
+        &self,
+        service: &str,
+        method: http::Method,
+        path: &str,
+    ) -> Result<Bytes, CallError> {
+        let transport = |message: String| CallError::Transport {
+            target: path.to_owned(),
+            message,
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.endpoint))
+            .header(header::AUTHORIZATION, self.authorization(service))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| transport(e.to_string()))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?
+            .to_bytes();
+        if status.is_success() {
+            Ok(bytes)
+        } else {
+            Err(CallError::Service {
+                target: path.to_owned(),
+                status: status.as_u16(),
+                error_type: String::new(),
+                message: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            })
+        }
+    }
+
+    /// A REST call answered with JSON.
+    pub async fn rest_json(&self, service: &str, path: &str) -> Result<Value, CallError> {
+        let bytes = self.rest(service, http::Method::GET, path).await?;
+        serde_json::from_slice(&bytes).map_err(|e| CallError::Transport {
+            target: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn authorization(&self, service: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+            self.region
+        )
+    }
+
     /// Calls `target` (e.g. `Kinesis_20131202.GetRecords`) of `service` (the signing name:
     /// `kinesis`, `dynamodb`).
     pub async fn call(
@@ -68,15 +125,12 @@ impl AwsJson {
             message,
         };
         let request = Request::post(format!("http://{}/", self.endpoint))
-            .header(header::CONTENT_TYPE, format!("application/x-amz-json-{version}"))
-            .header("x-amz-target", target)
             .header(
-                header::AUTHORIZATION,
-                format!(
-                    "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
-                    self.region
-                ),
+                header::CONTENT_TYPE,
+                format!("application/x-amz-json-{version}"),
             )
+            .header("x-amz-target", target)
+            .header(header::AUTHORIZATION, self.authorization(service))
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| transport(e.to_string()))?;
         let response = self

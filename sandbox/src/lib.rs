@@ -16,6 +16,7 @@
 
 pub mod apigateway;
 pub mod awsjson;
+pub mod discover;
 pub mod edge;
 pub mod lambda;
 pub mod moto;
