@@ -11,8 +11,8 @@
 //!   batch failures, bisect on error, retried and never skipped), over [`awsjson`] calls to moto;
 //! - [`apigateway`]: REST proxy integrations served on the edge under the stage path.
 //!
-//! Still to come: discovery of what is deployed (functions, mappings, routes) from moto,
-//! `sandbox up` / `sandbox down`, and `make bench`.
+//! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto;
+//! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge.
 
 pub mod apigateway;
 pub mod awsjson;
@@ -21,6 +21,7 @@ pub mod edge;
 pub mod lambda;
 pub mod moto;
 pub mod pollers;
+pub mod up;
 
 /// Makes a child process die with the sandbox (Linux `PR_SET_PDEATHSIG`), so that nothing it
 /// started outlives it, even when it is killed without the chance to stop them.
@@ -34,4 +35,36 @@ pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
             Ok(())
         });
     }
+}
+
+/// `sandbox down`: stops the sandbox whose pid file is in `state` (SIGTERM, by PID) and waits
+/// until it has exited.
+pub fn stop_running(state: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let pid_file = state.join("sandbox.pid");
+    let text = std::fs::read_to_string(&pid_file).with_context(|| {
+        format!(
+            "no sandbox is running from here ({} not found)",
+            pid_file.display()
+        )
+    })?;
+    let pid: libc::pid_t = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{} holds no pid", pid_file.display()))?;
+    // SAFETY: kill(2) with a pid read from our own pid file and a plain signal number.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+        let _ = std::fs::remove_file(&pid_file);
+        return Ok(format!(
+            "sandbox {pid} was not running; removed its stale pid file"
+        ));
+    }
+    for _ in 0..300 {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return Ok(format!("stopped sandbox {pid}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!("sandbox {pid} did not stop within 30 s")
 }

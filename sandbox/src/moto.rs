@@ -15,26 +15,31 @@ pub struct Moto {
     pub addr: SocketAddr,
 }
 
-/// The moto_server to run: `MOTO_SERVER`, else `.venv/bin/moto_server` under `root`.
-pub fn executable(root: &Path) -> PathBuf {
+/// The Python that has moto: the one beside `MOTO_SERVER`, else `.venv/bin/python` under `root`.
+pub fn python(root: &Path) -> PathBuf {
     std::env::var_os("MOTO_SERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/moto_server"))
+        .and_then(|server| server.parent().map(|bin| bin.join("python")))
+        .unwrap_or_else(|| root.join(".venv/bin/python"))
 }
 
 impl Moto {
-    /// Starts `executable` on a free loopback port and waits until it accepts connections.
-    pub async fn start(executable: &Path) -> anyhow::Result<Moto> {
+    /// Starts moto (through `sandbox/moto_server.py`, which leaves stream records to the
+    /// sandbox's pollers) on a free loopback port and waits until it accepts connections.
+    pub async fn start(root: &Path) -> anyhow::Result<Moto> {
+        let python = python(root);
+        let script = root.join("sandbox/moto_server.py");
         anyhow::ensure!(
-            executable.exists(),
+            python.exists(),
             "{} not found: run `make venv` (the pinned moto is installed into .venv), or set MOTO_SERVER",
-            executable.display()
+            python.display()
         );
         for _ in 0..3 {
             let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut command = Command::new(executable);
+            let mut command = Command::new(&python);
             command
+                .arg(&script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -53,7 +58,11 @@ impl Moto {
             }
             let _ = child.kill().await;
         }
-        anyhow::bail!("{} did not start", executable.display())
+        anyhow::bail!(
+            "moto ({} {}) did not start",
+            python.display(),
+            script.display()
+        )
     }
 
     /// Stops moto and waits for it to exit.

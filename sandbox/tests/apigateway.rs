@@ -68,9 +68,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_gateway() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = Moto::start(&sandbox::moto::executable(&root))
-        .await
-        .unwrap();
+    let moto = Moto::start(&root).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let routes: Arc<Routes> = Arc::default();

@@ -19,9 +19,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         cdk.join("node_modules/.bin/cdk").exists(),
         "run `make cdk-deps` (npm ci in cdk/) first"
     );
-    let moto = Moto::start(&sandbox::moto::executable(&root))
-        .await
-        .unwrap();
+    let moto = Moto::start(&root).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -25,9 +25,7 @@ struct Running {
 
 async fn start() -> Running {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = Moto::start(&sandbox::moto::executable(&root))
-        .await
-        .expect("start moto");
+    let moto = Moto::start(&root).await.expect("start moto");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

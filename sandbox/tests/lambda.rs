@@ -156,9 +156,7 @@ fn function_binary(name: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = sandbox::moto::Moto::start(&sandbox::moto::executable(&root))
-        .await
-        .unwrap();
+    let moto = sandbox::moto::Moto::start(&root).await.unwrap();
     let endpoint = format!("http://{}", moto.addr);
     let env = [
         ("STREAM_NAME", "KinesisStream"),

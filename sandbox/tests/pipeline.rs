@@ -46,9 +46,7 @@ fn now_ms() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_request_is_processed_and_nothing_else() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = Moto::start(&sandbox::moto::executable(&root))
-        .await
-        .unwrap();
+    let moto = Moto::start(&root).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let edge_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (stop_edge, edge_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,130 @@
+//! `sandbox up` / `sandbox down`: the whole pipeline on this machine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The pipeline on one machine: moto, an AWS edge, Lambda workers, pollers, API Gateway.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version)]
+struct Opts {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start everything and run until Ctrl-C or `sandbox down`.
+    Up {
+        /// The edge's port on 127.0.0.1 (AWS endpoint and API Gateway).
+        #[arg(long, default_value_t = 4599)]
+        port: u16,
+        /// Deploy the CDK app (cdk/) through the edge first.
+        #[arg(long)]
+        deploy: bool,
+        /// The functions' binaries for the deploy: <dist>/<fn>/bootstrap.
+        #[arg(long, default_value = "dist")]
+        dist: PathBuf,
+        /// Worker processes per function.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// State folder: outputs.json, the functions' code, the pid file.
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+    },
+    /// Stop the sandbox started from this folder.
+    Down {
+        /// State folder of the running sandbox.
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let opts = match Opts::try_parse() {
+        Ok(opts) => opts,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            eprintln!(
+                "sandbox: {}",
+                text.lines()
+                    .next()
+                    .unwrap_or("bad arguments")
+                    .trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let root = match std::env::current_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("sandbox: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match opts.command {
+        Command::Down { state } => match sandbox::stop_running(&state) {
+            Ok(message) => {
+                eprintln!("sandbox: {message}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sandbox: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Up {
+            port,
+            deploy,
+            dist,
+            concurrency,
+            state,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("sandbox: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let config = sandbox::up::UpConfig {
+                dist: root.join(dist),
+                state: root.join(state),
+                root,
+                port,
+                deploy,
+                concurrency: concurrency.max(1),
+            };
+            let pid_file = config.state.join("sandbox.pid");
+            let result = runtime.block_on(async {
+                std::fs::create_dir_all(&config.state)?;
+                std::fs::write(&pid_file, std::process::id().to_string())?;
+                let shutdown = async {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = async { if let Some(term) = term.as_mut() { term.recv().await; } else { std::future::pending::<()>().await } } => {}
+                    }
+                };
+                sandbox::up::up(config, sandbox::lambda::stderr_logs(), shutdown).await
+            });
+            let _ = std::fs::remove_file(&pid_file);
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sandbox: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! `sandbox up`: moto, the edge, (optionally) the CDK app deployed through the edge, then
+//! everything that was deployed brought to life: function workers, API routes, pollers. Until
+//! the shutdown future completes; then every process it started is stopped.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::apigateway::{Route, Routes};
+use crate::awsjson::AwsJson;
+use crate::discover::{discover, fetch_code, unpack, Deployed};
+use crate::edge::Edge;
+use crate::lambda::{FunctionHost, FunctionSpec, LogSink, INIT_TIMEOUT};
+use crate::moto::Moto;
+use crate::pollers::{poll_shard, KinesisShard, PollerConfig, StreamShard};
+
+/// moto's account, the sandbox's region.
+pub const ACCOUNT: &str = "123456789012";
+/// The sandbox's region.
+pub const REGION: &str = "us-east-1";
+
+/// How to bring the sandbox up.
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// The repository (for .venv, cdk/).
+    pub root: PathBuf,
+    /// The edge's port on 127.0.0.1.
+    pub port: u16,
+    /// Deploy the CDK app first.
+    pub deploy: bool,
+    /// The functions' binaries for the deploy (`LAMBDA_DIST_PATH`).
+    pub dist: PathBuf,
+    /// Worker processes per function.
+    pub concurrency: usize,
+    /// Where state goes: outputs.json, functions' code, the pid file.
+    pub state: PathBuf,
+}
+
+/// Brings the sandbox up, says where it is, runs until `shutdown`, then stops everything.
+pub async fn up(
+    config: UpConfig,
+    logs: LogSink,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.state)
+        .with_context(|| format!("creating {}", config.state.display()))?;
+    let _ = std::fs::remove_file(config.state.join("outputs.json"));
+    let moto = Moto::start(&config.root).await?;
+    let routes: Arc<Routes> = Arc::default();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .with_context(|| {
+            format!(
+                "port {} is taken: stop what uses it, or pass --port",
+                config.port
+            )
+        })?;
+    let edge_url = format!("http://127.0.0.1:{}", config.port);
+    let (stop_edge, edge_stopped) = tokio::sync::oneshot::channel::<()>();
+    let edge = tokio::spawn(
+        Edge::with_routes(moto.addr, routes.clone()).serve(listener, async {
+            let _ = edge_stopped.await;
+        }),
+    );
+
+    let result = run(&config, &moto, &edge_url, routes, logs, shutdown).await;
+    let _ = stop_edge.send(());
+    let _ = edge.await;
+    moto.stop().await;
+    let _ = std::fs::remove_file(config.state.join("outputs.json"));
+    result
+}
+
+async fn run(
+    config: &UpConfig,
+    moto: &Moto,
+    edge_url: &str,
+    routes: Arc<Routes>,
+    logs: LogSink,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let cdk_outputs = config.state.join("cdk-outputs.json");
+    if config.deploy {
+        deploy(config, &cdk_outputs).await?;
+    }
+    let api = AwsJson::new(moto.addr, REGION);
+    let deployed = discover(&api).await.context("reading what is deployed")?;
+    anyhow::ensure!(
+        !deployed.functions.is_empty(),
+        "nothing is deployed: pass --deploy, or deploy the CDK app through the edge"
+    );
+
+    let python = config.root.join(".venv/bin/python");
+    let mut hosts: BTreeMap<String, Arc<FunctionHost>> = BTreeMap::new();
+    for function in &deployed.functions {
+        let key = function
+            .code_key
+            .as_deref()
+            .with_context(|| format!("{} has no code in S3", function.name))?;
+        let zip = fetch_code(&api, key, ACCOUNT, REGION)
+            .await
+            .with_context(|| format!("fetching {}'s code", function.name))?;
+        let executable = unpack(
+            &zip,
+            &config.state.join("functions").join(&function.name),
+            &python,
+        )?;
+        let mut environment = function.environment.clone();
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", edge_url),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ] {
+            environment.insert(k.to_owned(), v.to_owned());
+        }
+        let spec = FunctionSpec {
+            name: function.name.clone(),
+            arn: function.arn.clone(),
+            executable,
+            environment,
+            timeout: function.timeout,
+            concurrency: config.concurrency,
+            memory_mb: function.memory_mb,
+            init_timeout: INIT_TIMEOUT,
+        };
+        hosts.insert(
+            function.arn.clone(),
+            FunctionHost::start(spec, logs.clone()).await?,
+        );
+    }
+    routes.set(
+        deployed
+            .routes
+            .iter()
+            .filter_map(|r| {
+                Some(Route {
+                    api_id: r.api_id.clone(),
+                    stage: r.stage.clone(),
+                    resource_path: r.path.clone(),
+                    method: r.method.clone(),
+                    function: hosts.get(&r.function_arn)?.clone(),
+                })
+            })
+            .collect(),
+    );
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut pollers = Vec::new();
+    for mapping in deployed.mappings.iter().filter(|m| m.enabled) {
+        let Some(host) = hosts.get(&mapping.function_arn) else {
+            continue;
+        };
+        let poller_config = PollerConfig {
+            kind: mapping.kind,
+            source_arn: mapping.source_arn.clone(),
+            batch_size: mapping.batch_size,
+            bisect_on_error: mapping.bisect_on_error,
+            report_batch_item_failures: mapping.report_batch_item_failures,
+            region: REGION.into(),
+        };
+        let name = host.name().to_owned();
+        match mapping.kind {
+            crate::pollers::SourceKind::Kinesis => {
+                for shard in
+                    KinesisShard::open_all(&api, &mapping.source_arn, mapping.starting_position)
+                        .await?
+                {
+                    pollers.push(tokio::spawn(poll_shard(
+                        poller_config.clone(),
+                        shard,
+                        host.clone(),
+                        logs.clone(),
+                        name.clone(),
+                        stopping.clone(),
+                    )));
+                }
+            }
+            crate::pollers::SourceKind::DynamoDbStream => {
+                for shard in
+                    StreamShard::open_all(&api, &mapping.source_arn, mapping.starting_position)
+                        .await?
+                {
+                    pollers.push(tokio::spawn(poll_shard(
+                        poller_config.clone(),
+                        shard,
+                        host.clone(),
+                        logs.clone(),
+                        name.clone(),
+                        stopping.clone(),
+                    )));
+                }
+            }
+        }
+    }
+
+    let outputs = outputs(&deployed, &cdk_outputs, edge_url);
+    std::fs::write(
+        config.state.join("outputs.json"),
+        serde_json::to_string_pretty(&outputs)?,
+    )?;
+    let api_url = outputs["PipelineStack"]["ApiGatewayMethodEndpoint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    logs(
+        "sandbox",
+        &format!(
+            "ready: {} functions, {} pollers; API {api_url}; AWS endpoint {edge_url}; outputs in {}",
+            hosts.len(),
+            pollers.len(),
+            config.state.join("outputs.json").display()
+        ),
+    );
+
+    shutdown.await;
+    logs("sandbox", "stopping");
+    let _ = stop.send(true);
+    for poller in pollers {
+        let _ = poller.await;
+    }
+    for host in hosts.values() {
+        host.stop().await;
+    }
+    Ok(())
+}
+
+/// Deploys the CDK app through the edge (`cdk bootstrap`, `cdk deploy --method=direct`).
+async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()> {
+    // moto's S3 needs `localhost` in the endpoint for path-style addressing (DESIGN.md).
+    let endpoint = format!("http://localhost:{}", config.port);
+    let cdk = config.root.join("cdk");
+    anyhow::ensure!(
+        cdk.join("node_modules/.bin/cdk").exists(),
+        "the CDK CLI is not installed: run `make cdk-deps`"
+    );
+    for args in [
+        vec!["bootstrap".to_owned(), format!("aws://{ACCOUNT}/{REGION}")],
+        vec![
+            "deploy".into(),
+            "--require-approval".into(),
+            "never".into(),
+            "--method=direct".into(),
+            "--outputs-file".into(),
+            outputs_file.display().to_string(),
+        ],
+    ] {
+        let output = tokio::process::Command::new("npx")
+            .arg("cdk")
+            .args(&args)
+            .args(["--no-notices", "--output"])
+            .arg(config.state.join("cdk.out"))
+            .current_dir(&cdk)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ENDPOINT_URL_S3", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env_remove("AWS_PROFILE")
+            .env("PIPELINE_TARGET", "sandbox")
+            .env("LAMBDA_DIST_PATH", &config.dist)
+            .env("CDK_DISABLE_VERSION_CHECK", "1")
+            .env("CDK_DISABLE_CLI_TELEMETRY", "true")
+            .output()
+            .await
+            .context("running npx cdk")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "cdk {} failed:\n{}{}",
+            args[0],
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The outputs file `cdk deploy --outputs-file` would write, with the real local API endpoint
+/// (moto ignores stages, so its own is wrong).
+fn outputs(deployed: &Deployed, cdk_outputs: &Path, edge_url: &str) -> Value {
+    let mut stack: serde_json::Map<String, Value> = std::fs::read_to_string(cdk_outputs)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v.get("PipelineStack").and_then(Value::as_object).cloned())
+        .unwrap_or_default();
+    let stage = deployed.routes.first().map_or("prod", |r| r.stage.as_str());
+    stack.insert(
+        "ApiGatewayMethodEndpoint".into(),
+        json!(format!("{edge_url}/{stage}/")),
+    );
+    stack.insert("Environment".into(), json!("Sandbox"));
+    stack.insert("AwsEndpointUrl".into(), json!(edge_url));
+    // CDK's own RestApi output (`ApiEndpoint<hash>`) holds moto's stageless URL: drop it.
+    stack.retain(|key, _| !key.starts_with("ApiEndpoint"));
+    json!({ "PipelineStack": stack })
+}
