@@ -9,7 +9,15 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: test check fmt-check clippy unit cdk-test cdk-deps watch venv lambdas sizes bench-loadgen bench-collector clean
+.PHONY: bench test check fmt-check clippy unit cdk-test cdk-deps watch venv lambdas sizes bench-loadgen bench-collector clean
+
+## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
+## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
+VUS ?= 10
+DURATION ?= 60s
+bench: venv cdk-deps lambdas
+	cargo build --release --locked -p sandbox -p loadgen -p collector
+	VUS=$(VUS) DURATION=$(DURATION) bash scripts/bench.sh
 
 ## test: fmt check, clippy -D warnings and every test (Rust, then the CDK app: jest, synth, deploy to moto)
 test: venv cdk-deps fmt-check clippy unit cdk-test
