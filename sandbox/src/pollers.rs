@@ -254,15 +254,10 @@ pub fn event(config: &PollerConfig, records: &[&Value]) -> Value {
     json!({ "Records": records })
 }
 
-/// One Kinesis shard, read through moto's API.
-pub struct KinesisShard {
+/// One shard of a Kinesis stream or a DynamoDB stream, read through moto's API.
+pub struct Shard {
     api: AwsJson,
-    iterator: Option<String>,
-}
-
-/// One DynamoDB stream shard, read through moto's API.
-pub struct StreamShard {
-    api: AwsJson,
+    kind: SourceKind,
     iterator: Option<String>,
 }
 
@@ -278,32 +273,70 @@ pub fn kinesis_stream_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-impl KinesisShard {
-    /// The shards of the stream `arn`, each positioned at `start`.
+impl SourceKind {
+    /// The API's signing name.
+    fn service(self) -> &'static str {
+        match self {
+            SourceKind::Kinesis => "kinesis",
+            SourceKind::DynamoDbStream => "dynamodb",
+        }
+    }
+
+    /// The API's target for `operation`.
+    fn target(self, operation: &str) -> String {
+        match self {
+            SourceKind::Kinesis => format!("Kinesis_20131202.{operation}"),
+            SourceKind::DynamoDbStream => format!("DynamoDBStreams_20120810.{operation}"),
+        }
+    }
+
+    /// The request member naming the stream.
+    fn stream(self, arn: &str) -> serde_json::Map<String, Value> {
+        let mut params = serde_json::Map::new();
+        match self {
+            SourceKind::Kinesis => {
+                params.insert("StreamName".into(), json!(kinesis_stream_name(arn)))
+            }
+            SourceKind::DynamoDbStream => params.insert("StreamArn".into(), json!(arn)),
+        };
+        params
+    }
+}
+
+impl Shard {
+    /// Every shard of the stream `arn`, each positioned at `start`.
     pub async fn open_all(
         api: &AwsJson,
+        kind: SourceKind,
         arn: &str,
         start: StartingPosition,
-    ) -> Result<Vec<KinesisShard>, CallError> {
-        let name = kinesis_stream_name(arn);
-        let shards = api
-            .call(
-                "kinesis",
-                "Kinesis_20131202.ListShards",
-                &json!({ "StreamName": name }),
-            )
-            .await?;
+    ) -> Result<Vec<Shard>, CallError> {
+        let params = Value::Object(kind.stream(arn));
+        let shards = match kind {
+            SourceKind::Kinesis => api
+                .call(kind.service(), &kind.target("ListShards"), &params)
+                .await?["Shards"]
+                .clone(),
+            SourceKind::DynamoDbStream => api
+                .call(kind.service(), &kind.target("DescribeStream"), &params)
+                .await?["StreamDescription"]["Shards"]
+                .clone(),
+        };
         let mut out = Vec::new();
-        for shard in shards["Shards"].as_array().into_iter().flatten() {
+        for shard in shards.as_array().into_iter().flatten() {
+            let mut params = kind.stream(arn);
+            params.insert("ShardId".into(), shard["ShardId"].clone());
+            params.insert("ShardIteratorType".into(), json!(position(start)));
             let iterator = api
                 .call(
-                    "kinesis",
-                    "Kinesis_20131202.GetShardIterator",
-                    &json!({ "StreamName": name, "ShardId": shard["ShardId"], "ShardIteratorType": position(start) }),
+                    kind.service(),
+                    &kind.target("GetShardIterator"),
+                    &Value::Object(params),
                 )
                 .await?;
-            out.push(KinesisShard {
+            out.push(Shard {
                 api: api.clone(),
+                kind,
                 iterator: iterator["ShardIterator"].as_str().map(str::to_owned),
             });
         }
@@ -311,71 +344,18 @@ impl KinesisShard {
     }
 }
 
-impl ShardSource for KinesisShard {
+impl ShardSource for Shard {
     async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
         let Some(iterator) = &self.iterator else {
             return Ok(Vec::new());
         };
+        let request = json!({ "ShardIterator": iterator, "Limit": limit });
         let answer = self
             .api
             .call(
-                "kinesis",
-                "Kinesis_20131202.GetRecords",
-                &json!({ "ShardIterator": iterator, "Limit": limit }),
-            )
-            .await?;
-        self.iterator = answer["NextShardIterator"].as_str().map(str::to_owned);
-        Ok(answer["Records"].as_array().cloned().unwrap_or_default())
-    }
-}
-
-impl StreamShard {
-    /// The shards of the DynamoDB stream `arn`, each positioned at `start`.
-    pub async fn open_all(
-        api: &AwsJson,
-        arn: &str,
-        start: StartingPosition,
-    ) -> Result<Vec<StreamShard>, CallError> {
-        let described = api
-            .call(
-                "dynamodb",
-                "DynamoDBStreams_20120810.DescribeStream",
-                &json!({ "StreamArn": arn }),
-            )
-            .await?;
-        let mut out = Vec::new();
-        for shard in described["StreamDescription"]["Shards"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let iterator = api
-                .call(
-                    "dynamodb",
-                    "DynamoDBStreams_20120810.GetShardIterator",
-                    &json!({ "StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": position(start) }),
-                )
-                .await?;
-            out.push(StreamShard {
-                api: api.clone(),
-                iterator: iterator["ShardIterator"].as_str().map(str::to_owned),
-            });
-        }
-        Ok(out)
-    }
-}
-
-impl ShardSource for StreamShard {
-    async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
-        let Some(iterator) = &self.iterator else {
-            return Ok(Vec::new());
-        };
-        let answer = self
-            .api
-            .call(
-                "dynamodb",
-                "DynamoDBStreams_20120810.GetRecords",
-                &json!({ "ShardIterator": iterator, "Limit": limit }),
+                self.kind.service(),
+                &self.kind.target("GetRecords"),
+                &request,
             )
             .await?;
         self.iterator = answer["NextShardIterator"].as_str().map(str::to_owned);

@@ -16,7 +16,7 @@ use crate::discover::{discover, fetch_code, unpack, Deployed};
 use crate::edge::Edge;
 use crate::lambda::{FunctionHost, FunctionSpec, LogSink, INIT_TIMEOUT};
 use crate::moto::Moto;
-use crate::pollers::{poll_shard, KinesisShard, PollerConfig, StreamShard};
+use crate::pollers::{poll_shard, PollerConfig, Shard};
 
 /// moto's account, the sandbox's region.
 pub const ACCOUNT: &str = "123456789012";
@@ -164,37 +164,22 @@ async fn run(
             region: REGION.into(),
         };
         let name = host.name().to_owned();
-        match mapping.kind {
-            crate::pollers::SourceKind::Kinesis => {
-                for shard in
-                    KinesisShard::open_all(&api, &mapping.source_arn, mapping.starting_position)
-                        .await?
-                {
-                    pollers.push(tokio::spawn(poll_shard(
-                        poller_config.clone(),
-                        shard,
-                        host.clone(),
-                        logs.clone(),
-                        name.clone(),
-                        stopping.clone(),
-                    )));
-                }
-            }
-            crate::pollers::SourceKind::DynamoDbStream => {
-                for shard in
-                    StreamShard::open_all(&api, &mapping.source_arn, mapping.starting_position)
-                        .await?
-                {
-                    pollers.push(tokio::spawn(poll_shard(
-                        poller_config.clone(),
-                        shard,
-                        host.clone(),
-                        logs.clone(),
-                        name.clone(),
-                        stopping.clone(),
-                    )));
-                }
-            }
+        for shard in Shard::open_all(
+            &api,
+            mapping.kind,
+            &mapping.source_arn,
+            mapping.starting_position,
+        )
+        .await?
+        {
+            pollers.push(tokio::spawn(poll_shard(
+                poller_config.clone(),
+                shard,
+                host.clone(),
+                logs.clone(),
+                name.clone(),
+                stopping.clone(),
+            )));
         }
     }
 

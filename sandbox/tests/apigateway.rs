@@ -1,43 +1,15 @@
 //! API Gateway on the edge: loadgen's requests reach the real upstream as proxy events; unknown
 //! routes, bad function answers and timeouts get API Gateway's answers.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
+use common::{bash_runtime, function_binary, sdk, spec, Stack};
 use sandbox::apigateway::{Route, Routes};
-use sandbox::edge::Edge;
-use sandbox::lambda::{FunctionHost, FunctionSpec, LogSink};
-use sandbox::moto::Moto;
-
-fn function_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} not found: build the functions first (cargo build -p functions)",
-        path.display()
-    );
-    path
-}
-
-fn spec(name: &str, executable: PathBuf, env: &[(&str, &str)], timeout_ms: u64) -> FunctionSpec {
-    FunctionSpec {
-        name: name.into(),
-        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        executable,
-        environment: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        timeout: Duration::from_millis(timeout_ms),
-        concurrency: 2,
-        memory_mb: 256,
-        init_timeout: Duration::from_secs(5),
-    }
-}
+use sandbox::lambda::{FunctionHost, LogSink};
 
 fn route(path: &str, method: &str, function: Arc<FunctionHost>) -> Route {
     Route {
@@ -67,19 +39,9 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_gateway() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = Moto::start(&root).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
     let routes: Arc<Routes> = Arc::default();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let edge = tokio::spawn(
-        Edge::with_routes(moto.addr, routes.clone()).serve(listener, async {
-            let _ = stopped.await;
-        }),
-    );
-
-    let edge_url = format!("http://{addr}");
+    let stack = Stack::start(routes.clone()).await;
+    let (addr, edge_url) = (stack.addr.clone(), stack.edge_url.clone());
     let env = [
         ("STREAM_NAME", "KinesisStream"),
         ("AWS_ENDPOINT_URL", edge_url.as_str()),
@@ -87,14 +49,7 @@ async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_g
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ];
-    let sdk = functions::aws::loader()
-        .endpoint_url(&edge_url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "testing", "testing", None, None, "t",
-        ))
-        .load()
-        .await;
+    let sdk = sdk(&edge_url).await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     kinesis
         .create_stream()
@@ -105,22 +60,25 @@ async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_g
         .unwrap();
 
     let logs: LogSink = Arc::new(|_, _| {});
-    let bash = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bash-runtime.sh");
+    let bash = bash_runtime();
     let upstream = FunctionHost::start(
-        spec("upstream", function_binary("upstream"), &env, 10_000),
+        spec("upstream", function_binary("upstream"), &env, 10_000, 2),
         logs.clone(),
     )
     .await
     .unwrap();
     let echo = FunctionHost::start(
-        spec("echo", bash.clone(), &[("MODE", "echo")], 5_000),
+        spec("echo", bash.clone(), &[("MODE", "echo")], 5_000, 2),
         logs.clone(),
     )
     .await
     .unwrap();
-    let hang = FunctionHost::start(spec("hang", bash, &[("MODE", "hang")], 300), logs.clone())
-        .await
-        .unwrap();
+    let hang = FunctionHost::start(
+        spec("hang", bash, &[("MODE", "hang")], 300, 2),
+        logs.clone(),
+    )
+    .await
+    .unwrap();
     routes.set(vec![
         route("/", "POST", upstream.clone()),
         route("/echo", "ANY", echo.clone()),
@@ -208,7 +166,5 @@ async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_g
     for host in [upstream, echo, hang] {
         host.stop().await;
     }
-    let _ = stop.send(());
-    let _ = edge.await;
-    moto.stop().await;
+    stack.stop().await;
 }

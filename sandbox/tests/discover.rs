@@ -1,31 +1,25 @@
 //! Discovery from what the real CDK CLI deployed through the edge: functions with their
 //! environment and code, the two event source mappings, the API route.
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
+mod common;
 
+use std::process::Command;
+
+use common::{root, Stack};
 use sandbox::awsjson::AwsJson;
 use sandbox::discover::{discover, fetch_code, unpack};
-use sandbox::edge::Edge;
-use sandbox::moto::Moto;
 use sandbox::pollers::SourceKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cdk_deployed_is_found_with_its_code() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root();
     let cdk = root.join("cdk");
     assert!(
         cdk.join("node_modules/.bin/cdk").exists(),
         "run `make cdk-deps` (npm ci in cdk/) first"
     );
-    let moto = Moto::start(&root).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let edge = tokio::spawn(Arc::clone(&Edge::new(moto.addr)).serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let stack = Stack::start(Default::default()).await;
+    let port = stack.addr.rsplit(':').next().unwrap().to_owned();
 
     let work = std::env::temp_dir().join(format!("sandbox-discover-{}", std::process::id()));
     let dist = work.join("dist");
@@ -72,7 +66,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
     .await
     .unwrap();
 
-    let api = AwsJson::new(moto.addr, "us-east-1");
+    let api = AwsJson::new(stack.moto.addr, "us-east-1");
     let deployed = discover(&api).await.unwrap();
     assert_eq!(deployed.functions.len(), 3);
     let by_env = |var: &str| {
@@ -128,8 +122,6 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         "#!/bin/sh\n# upstream\n"
     );
 
-    let _ = stop.send(());
-    let _ = edge.await;
-    moto.stop().await;
+    stack.stop().await;
     let _ = std::fs::remove_dir_all(&work);
 }

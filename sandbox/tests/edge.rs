@@ -2,60 +2,15 @@
 //! through it, so downstream's publisher and the collector's query path meet end to end; other
 //! services pass through unchanged.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use aws_config::Region;
-use aws_sdk_kinesis::config::Credentials;
 use collector::query::{RunMetrics, Window};
+use common::{sdk, Stack};
 use contract::metrics::{Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET};
 use contract::Bucket;
 use functions::aws::cloudwatch::CloudWatchSink;
 use functions::metrics::{MetricBatch, Unit};
 use functions::sinks::MetricSink;
-use sandbox::edge::Edge;
-use sandbox::moto::Moto;
-
-struct Running {
-    moto: Moto,
-    endpoint: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    edge: tokio::task::JoinHandle<()>,
-}
-
-async fn start() -> Running {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = Moto::start(&root).await.expect("start moto");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let edge = tokio::spawn(Arc::clone(&Edge::new(moto.addr)).serve(listener, async {
-        let _ = stopped.await;
-    }));
-    Running {
-        moto,
-        endpoint,
-        stop,
-        edge,
-    }
-}
-
-impl Running {
-    async fn sdk(&self) -> aws_config::SdkConfig {
-        functions::aws::loader()
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.edge.await;
-        self.moto.stop().await;
-    }
-}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -66,8 +21,8 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downstreams_metrics_are_read_back_by_the_collector_through_the_edge() {
-    let running = start().await;
-    let sdk = running.sdk().await;
+    let running = Stack::start(Default::default()).await;
+    let sdk = sdk(&running.edge_url).await;
     let sink = CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk));
 
     // What downstream publishes for 6 loops of run "edge": 120 ms x3, 95 ms x2, 400 ms.
@@ -140,8 +95,8 @@ async fn downstreams_metrics_are_read_back_by_the_collector_through_the_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_services_pass_through_unchanged() {
-    let running = start().await;
-    let kinesis = aws_sdk_kinesis::Client::new(&running.sdk().await);
+    let running = Stack::start(Default::default()).await;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk(&running.edge_url).await);
     kinesis
         .create_stream()
         .stream_name("S")

@@ -1,39 +1,15 @@
 //! The Lambda data plane: real bootstrap binaries and a bash custom runtime, invoked through the
 //! Runtime API the sandbox serves.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sandbox::lambda::{FunctionHost, FunctionSpec, InvokeError, LogSink};
-
-fn bash_runtime() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bash-runtime.sh")
-}
-
-fn spec(
-    name: &str,
-    executable: PathBuf,
-    environment: &[(&str, &str)],
-    timeout_ms: u64,
-    concurrency: usize,
-) -> FunctionSpec {
-    FunctionSpec {
-        name: name.into(),
-        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        executable,
-        environment: environment
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        timeout: Duration::from_millis(timeout_ms),
-        concurrency,
-        memory_mb: 256,
-        init_timeout: Duration::from_millis(500),
-    }
-}
+use common::{bash_runtime, function_binary, root, sdk, spec};
+use sandbox::lambda::{FunctionHost, InvokeError, LogSink};
 
 fn captured() -> (LogSink, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -141,21 +117,9 @@ async fn a_crash_mid_invocation_fails_it_and_the_worker_restarts() {
     host.stop().await;
 }
 
-/// The real upstream binary, built beside this test (`cargo test --workspace` builds it).
-fn function_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} not found: build the functions first (cargo build -p functions)",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root();
     let moto = sandbox::moto::Moto::start(&root).await.unwrap();
     let endpoint = format!("http://{}", moto.addr);
     let env = [
@@ -165,14 +129,7 @@ async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api(
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ];
-    let sdk = functions::aws::loader()
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "testing", "testing", None, None, "t",
-        ))
-        .load()
-        .await;
+    let sdk = sdk(&endpoint).await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     kinesis
         .create_stream()

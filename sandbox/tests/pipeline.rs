@@ -2,39 +2,24 @@
 //! moto behind the edge, and the pollers between them. Every accepted request comes out the
 //! other end; invalid requests produce nothing; a malformed record does not block the shard.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::Region;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     StreamSpecification, StreamViewType,
 };
-use aws_sdk_kinesis::config::Credentials;
 use aws_sdk_kinesis::primitives::Blob;
 use bytes::Bytes;
 use collector::query::{RunMetrics, Window};
+use common::{function_binary, root, sdk, Stack};
 use sandbox::awsjson::AwsJson;
-use sandbox::edge::Edge;
 use sandbox::lambda::{FunctionHost, FunctionSpec, LogSink};
-use sandbox::moto::Moto;
-use sandbox::pollers::{
-    poll_shard, KinesisShard, PollerConfig, SourceKind, StartingPosition, StreamShard,
-};
+use sandbox::pollers::{poll_shard, PollerConfig, Shard, SourceKind, StartingPosition};
 
 const NAMESPACE: &str = "Pipeline/E2E";
-
-fn function_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} not found: build the functions first (cargo build -p functions)",
-        path.display()
-    );
-    path
-}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -45,21 +30,10 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_request_is_processed_and_nothing_else() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let moto = Moto::start(&root).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let (stop_edge, edge_stopped) = tokio::sync::oneshot::channel::<()>();
-    let edge = tokio::spawn(Edge::new(moto.addr).serve(listener, async {
-        let _ = edge_stopped.await;
-    }));
-
-    let sdk = functions::aws::loader()
-        .endpoint_url(&edge_url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "t"))
-        .load()
-        .await;
+    let root = root();
+    let stack = Stack::start(Default::default()).await;
+    let edge_url = stack.edge_url.clone();
+    let sdk = sdk(&edge_url).await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     kinesis
         .create_stream()
@@ -139,7 +113,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         .unwrap();
     let downstream = host("downstream", &[]).await.unwrap();
 
-    let api = AwsJson::new(moto.addr, "us-east-1");
+    let api = AwsJson::new(stack.moto.addr, "us-east-1");
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let consumer = |kind, arn: &str| PollerConfig {
         kind,
@@ -150,9 +124,14 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         region: "us-east-1".into(),
     };
     let mut pollers = Vec::new();
-    for shard in KinesisShard::open_all(&api, &stream_arn, StartingPosition::TrimHorizon)
-        .await
-        .unwrap()
+    for shard in Shard::open_all(
+        &api,
+        SourceKind::Kinesis,
+        &stream_arn,
+        StartingPosition::TrimHorizon,
+    )
+    .await
+    .unwrap()
     {
         pollers.push(tokio::spawn(poll_shard(
             consumer(SourceKind::Kinesis, &stream_arn),
@@ -163,9 +142,14 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
             stopping.clone(),
         )));
     }
-    for shard in StreamShard::open_all(&api, &table_stream_arn, StartingPosition::TrimHorizon)
-        .await
-        .unwrap()
+    for shard in Shard::open_all(
+        &api,
+        SourceKind::DynamoDbStream,
+        &table_stream_arn,
+        StartingPosition::TrimHorizon,
+    )
+    .await
+    .unwrap()
     {
         pollers.push(tokio::spawn(poll_shard(
             consumer(SourceKind::DynamoDbStream, &table_stream_arn),
@@ -272,7 +256,5 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     for host in [upstream, midstream, downstream] {
         host.stop().await;
     }
-    let _ = stop_edge.send(());
-    let _ = edge.await;
-    moto.stop().await;
+    stack.stop().await;
 }

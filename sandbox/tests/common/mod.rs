@@ -1,0 +1,106 @@
+//! What the sandbox's tests share: moto behind an edge, SDK configuration, function specs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sandbox::apigateway::Routes;
+use sandbox::edge::Edge;
+use sandbox::lambda::FunctionSpec;
+use sandbox::moto::Moto;
+
+/// The repository.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A function binary built beside this test (`cargo test --workspace` builds them).
+pub fn function_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the functions first (cargo build -p functions)",
+        path.display()
+    );
+    path
+}
+
+/// The bash custom runtime in tests/fixtures.
+pub fn bash_runtime() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bash-runtime.sh")
+}
+
+/// SDK configuration for an endpoint, with moto's dummy credentials.
+pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    functions::aws::loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+/// A function spec for tests.
+pub fn spec(
+    name: &str,
+    executable: PathBuf,
+    env: &[(&str, &str)],
+    timeout_ms: u64,
+    concurrency: usize,
+) -> FunctionSpec {
+    FunctionSpec {
+        name: name.into(),
+        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        executable,
+        environment: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        timeout: Duration::from_millis(timeout_ms),
+        concurrency,
+        memory_mb: 256,
+        init_timeout: Duration::from_secs(1),
+    }
+}
+
+/// moto with an edge in front, on loopback ports.
+pub struct Stack {
+    pub moto: Moto,
+    /// The edge's `host:port`.
+    pub addr: String,
+    /// `http://<addr>`.
+    pub edge_url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    edge: tokio::task::JoinHandle<()>,
+}
+
+impl Stack {
+    /// Starts moto and an edge serving `routes`.
+    pub async fn start(routes: Arc<Routes>) -> Stack {
+        let moto = Moto::start(&root()).await.expect("start moto");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let edge = tokio::spawn(Edge::with_routes(moto.addr, routes).serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Stack {
+            moto,
+            edge_url: format!("http://{addr}"),
+            addr,
+            stop,
+            edge,
+        }
+    }
+
+    /// Stops the edge and moto.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.edge.await;
+        self.moto.stop().await;
+    }
+}
