@@ -94,3 +94,55 @@ async fn an_unreachable_endpoint_is_counted_not_a_crash() {
     assert_eq!(file.run.failures.get("refused"), Some(&4));
     assert_eq!(file.run.requests_accepted, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_gracefully_and_still_reports() {
+    let server = Server::start(Mode::Ok).await;
+    let dir = std::env::temp_dir().join(format!("loadgen-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = dir.join("run.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            &server.url(),
+            "--vus",
+            "2",
+            "--duration",
+            "60s",
+            "--summary-export",
+            export.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let started = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "stopped promptly, not after 60 s"
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("http_reqs......................:"),
+        "{summary}"
+    );
+    let file =
+        contract::runfile::RunFile::from_json(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    assert!(file.run.requests_sent > 0);
+    assert_eq!(
+        file.run.requests_sent,
+        server.seen().len() as u64,
+        "every request sent is counted"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
