@@ -41,6 +41,7 @@ clippy:
 unit: venv cdk-deps
 	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
 	  cargo test --workspace --locked
+	$(VENV)/bin/python sandbox/test_moto_server.py
 
 cdk-deps: cdk/node_modules/.installed
 cdk/node_modules/.installed: cdk/package.json cdk/package-lock.json
