@@ -61,28 +61,12 @@ impl AwsJson {
         method: http::Method,
         path: &str,
     ) -> Result<Bytes, CallError> {
-        let transport = |message: String| CallError::Transport {
-            target: path.to_owned(),
-            message,
-        };
         let request = Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.endpoint))
             .header(header::AUTHORIZATION, self.authorization(service))
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| transport(e.to_string()))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| transport(e.to_string()))?
-            .to_bytes();
+            .body(Full::new(Bytes::new()));
+        let (status, bytes) = self.send(path, request).await?;
         if status.is_success() {
             Ok(bytes)
         } else {
@@ -104,13 +88,6 @@ impl AwsJson {
         })
     }
 
-    fn authorization(&self, service: &str) -> String {
-        format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
-            self.region
-        )
-    }
-
     /// Calls `target` (e.g. `Kinesis_20131202.GetRecords`) of `service` (the signing name:
     /// `kinesis`, `dynamodb`).
     pub async fn call(
@@ -120,10 +97,6 @@ impl AwsJson {
         body: &Value,
     ) -> Result<Value, CallError> {
         let version = if service == "kinesis" { "1.1" } else { "1.0" };
-        let transport = |message: String| CallError::Transport {
-            target: target.to_owned(),
-            message,
-        };
         let request = Request::post(format!("http://{}/", self.endpoint))
             .header(
                 header::CONTENT_TYPE,
@@ -131,20 +104,8 @@ impl AwsJson {
             )
             .header("x-amz-target", target)
             .header(header::AUTHORIZATION, self.authorization(service))
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| transport(e.to_string()))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| transport(e.to_string()))?
-            .to_bytes();
+            .body(Full::new(Bytes::from(body.to_string())));
+        let (status, bytes) = self.send(target, request).await?;
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
             Ok(json)
@@ -166,5 +127,38 @@ impl AwsJson {
                 },
             })
         }
+    }
+
+    /// Sends a request and reads the whole answer; `target` names the call in errors.
+    async fn send(
+        &self,
+        target: &str,
+        request: Result<Request<Full<Bytes>>, http::Error>,
+    ) -> Result<(http::StatusCode, Bytes), CallError> {
+        let transport = |message: String| CallError::Transport {
+            target: target.to_owned(),
+            message,
+        };
+        let request = request.map_err(|e| transport(e.to_string()))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?
+            .to_bytes();
+        Ok((status, bytes))
+    }
+
+    fn authorization(&self, service: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+            self.region
+        )
     }
 }
