@@ -214,8 +214,10 @@ async fn run(
     Ok(())
 }
 
-/// Deploys the CDK app through the edge (`cdk bootstrap`, `cdk deploy --method=direct`).
-async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()> {
+/// Deploys the CDK app through the edge on `config.port` (`cdk bootstrap`,
+/// `cdk deploy --method=direct`), with `config.dist` as `LAMBDA_DIST_PATH` and the CDK output
+/// under `config.state`.
+pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()> {
     // moto's S3 needs `localhost` in the endpoint for path-style addressing (DESIGN.md).
     let endpoint = format!("http://localhost:{}", config.port);
     let cdk = config.root.join("cdk");

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use clap::Parser;
-use common::{bash_runtime, function_binary, sdk, spec, Stack};
+use common::{bash_runtime, function_binary, function_env, kinesis_with_stream, sdk, spec, Stack};
 use sandbox::apigateway::{Route, Routes};
 use sandbox::lambda::{FunctionHost, LogSink};
 
@@ -42,22 +42,9 @@ async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_g
     let routes: Arc<Routes> = Arc::default();
     let stack = Stack::start(routes.clone()).await;
     let (addr, edge_url) = (stack.addr.clone(), stack.edge_url.clone());
-    let env = [
-        ("STREAM_NAME", "KinesisStream"),
-        ("AWS_ENDPOINT_URL", edge_url.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let env = function_env(&edge_url, &[("STREAM_NAME", "KinesisStream")]);
     let sdk = sdk(&edge_url).await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    kinesis
-        .create_stream()
-        .stream_name("KinesisStream")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    let kinesis = kinesis_with_stream(&sdk).await;
 
     let logs: LogSink = Arc::new(|_, _| {});
     let bash = bash_runtime();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{root, Stack};
 use sandbox::awsjson::AwsJson;
 use sandbox::discover::{discover, fetch_code, unpack};
@@ -31,40 +29,18 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         )
         .unwrap();
     }
-    let endpoint = format!("http://localhost:{port}");
-    let (cdk_dir, out_dir, dist_dir) = (cdk.clone(), work.join("cdk.out"), dist.clone());
-    let cdk_run = move |args: &[&str]| {
-        let output = Command::new("npx")
-            .arg("cdk")
-            .args(args)
-            .args(["--no-notices", "--output", out_dir.to_str().unwrap()])
-            .current_dir(&cdk_dir)
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ENDPOINT_URL_S3", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env("PIPELINE_TARGET", "sandbox")
-            .env("LAMBDA_DIST_PATH", &dist_dir)
-            .env("CDK_DISABLE_VERSION_CHECK", "1")
-            .env("CDK_DISABLE_CLI_TELEMETRY", "true")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "cdk {args:?}:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    // The same deploy `sandbox up --deploy` runs.
+    let config = sandbox::up::UpConfig {
+        root: root.clone(),
+        port: port.parse().unwrap(),
+        deploy: true,
+        dist: dist.clone(),
+        concurrency: 1,
+        state: work.clone(),
     };
-    tokio::task::spawn_blocking(move || {
-        cdk_run(&["bootstrap", "aws://123456789012/us-east-1"]);
-        cdk_run(&["deploy", "--require-approval", "never", "--method=direct"]);
-    })
-    .await
-    .unwrap();
+    sandbox::up::deploy(&config, &work.join("cdk-outputs.json"))
+        .await
+        .expect("cdk bootstrap and deploy through the edge");
 
     let api = AwsJson::new(stack.moto.addr, "us-east-1");
     let deployed = discover(&api).await.unwrap();

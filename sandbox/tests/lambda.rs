@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{bash_runtime, function_binary, root, sdk, spec};
+use common::{bash_runtime, function_binary, function_env, kinesis_with_stream, root, sdk, spec};
 use sandbox::lambda::{FunctionHost, InvokeError, LogSink};
 
 fn captured() -> (LogSink, Arc<Mutex<Vec<String>>>) {
@@ -122,22 +122,9 @@ async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api(
     let root = root();
     let moto = sandbox::moto::Moto::start(&root).await.unwrap();
     let endpoint = format!("http://{}", moto.addr);
-    let env = [
-        ("STREAM_NAME", "KinesisStream"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let env = function_env(&endpoint, &[("STREAM_NAME", "KinesisStream")]);
     let sdk = sdk(&endpoint).await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    kinesis
-        .create_stream()
-        .stream_name("KinesisStream")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    let kinesis = kinesis_with_stream(&sdk).await;
 
     let (logs, lines) = captured();
     let host = FunctionHost::start(

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_kinesis::primitives::Blob;
 use bytes::Bytes;
 use collector::query::{RunMetrics, Window};
-use common::{function_binary, root, sdk, Stack};
+use common::{function_binary, function_env, kinesis_with_stream, root, sdk, Stack};
 use sandbox::awsjson::AwsJson;
 use sandbox::lambda::{FunctionHost, FunctionSpec, LogSink};
 use sandbox::pollers::{poll_shard, PollerConfig, Shard, SourceKind, StartingPosition};
@@ -34,14 +34,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     let stack = Stack::start(Default::default()).await;
     let edge_url = stack.edge_url.clone();
     let sdk = sdk(&edge_url).await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    kinesis
-        .create_stream()
-        .stream_name("KinesisStream")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    let kinesis = kinesis_with_stream(&sdk).await;
     let stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/KinesisStream".to_owned();
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = dynamodb
@@ -78,13 +71,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     let sink = lines.clone();
     let logs: LogSink =
         Arc::new(move |f: &str, l: &str| sink.lock().unwrap().push(format!("[{f}] {l}")));
-    let common = [
-        ("AWS_ENDPOINT_URL", edge_url.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("METRIC_NAMESPACE", NAMESPACE),
-    ];
+    let common = function_env(&edge_url, &[("METRIC_NAMESPACE", NAMESPACE)]);
     let host = |name: &str, extra: &[(&str, &str)]| {
         let environment = common
             .iter()

@@ -104,3 +104,32 @@ impl Stack {
         self.moto.stop().await;
     }
 }
+
+/// What a function needs to call the AWS APIs at `endpoint` (moto's dummy credentials), then
+/// `extra`.
+pub fn function_env<'a>(
+    endpoint: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+/// Creates the pipeline's one-shard `KinesisStream`; returns the Kinesis client.
+pub async fn kinesis_with_stream(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
+    kinesis
+        .create_stream()
+        .stream_name("KinesisStream")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    kinesis
+}
