@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: bench test check fmt-check clippy unit cdk-test cdk-deps watch venv lambdas sizes bench-loadgen bench-collector clean
+.PHONY: bench test check fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
@@ -20,7 +20,14 @@ bench: venv cdk-deps lambdas
 	VUS=$(VUS) DURATION=$(DURATION) bash scripts/bench.sh
 
 ## test: fmt check, clippy -D warnings and every test (Rust, then the CDK app: jest, synth, deploy to moto)
-test: venv cdk-deps fmt-check clippy unit cdk-test
+test: venv cdk-deps chromium fmt-check clippy unit cdk-test
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM ?= /usr/bin/chromium
+# Headless Chromium for the report's browser test (Debian's package).
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 # The CDK CLI stays offline: no version check, no notices, no telemetry.
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -38,9 +45,9 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-unit: venv cdk-deps
+unit: venv cdk-deps chromium
 	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
-	  cargo test --workspace --locked
+	  CHROMIUM=$(CHROMIUM) cargo test --workspace --locked
 	$(VENV)/bin/python sandbox/test_moto_server.py
 
 cdk-deps: cdk/node_modules/.installed
@@ -88,8 +95,17 @@ sizes: lambdas
 	    $$(objdump -T $(DIST)/$$f/bootstrap | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1); \
 	done
 
+## screenshot: docs/report.png, the top of the last `make bench` report, by headless Chromium
+REPORT ?= .sandbox/bench/report.html
+screenshot: chromium
+	mkdir -p docs
+	profile=$$(mktemp -d) && $(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic \
+	  --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+	  --hide-scrollbars --user-data-dir=$$profile --window-size=1100,1450 \
+	  --screenshot=$(abspath docs/report.png) file://$(abspath $(REPORT)) 2>/dev/null; \
+	  status=$$?; rm -rf $$profile; exit $$status
+
 ## bench-loadgen: loadgen side by side with wrk, oha and k6 against one local target (README table)
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 bench-loadgen: .venv-bench/.installed
 	command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk
 	command -v oha >/dev/null || test -x .bench-tools/bin/oha || cargo install oha --locked --root .bench-tools

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the pipeline on this machine, measured end to end.
 # Starts the sandbox (deploying the CDK app through its edge), runs loadgen against its API,
-# waits with the collector until every accepted request has come through, prints the report,
-# and stops everything it started, also on failure or Ctrl-C.
+# waits with the collector until every accepted request has come through, prints the tables,
+# writes the HTML report, and stops everything it started, also on failure or Ctrl-C.
 # Settings (environment): VUS (10), DURATION (60s), PORT (4599), CONCURRENCY (workers per
 # function, 4), OUT (where the files go, .sandbox/bench).
 set -euo pipefail
@@ -44,5 +44,7 @@ status=0
 target/release/collector wait --run "$OUT/run.json" --endpoint-url "http://localhost:$PORT" \
   --out "$OUT/timestamps.json" --poll 1s --quiet 15s --timeout 10m || status=$?
 target/release/collector stats "$OUT/timestamps.json" --run "$OUT/run.json"
+target/release/collector report "$OUT/timestamps.json" --run "$OUT/run.json" --out "$OUT/report.html"
+echo "bench: report $OUT/report.html (open it in a browser)" >&2
 echo "bench: run file $OUT/run.json, latency export $OUT/timestamps.json, sandbox log $OUT/sandbox.log" >&2
 exit "$status"

@@ -12,12 +12,14 @@
 //!   the run's numbers built from it.
 //! - [`wait`]: the wait loop and its end states; the export.
 //! - [`stats`]: the report's tables; [`describe`]: pandas' describe().
+//! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
 
 pub mod api;
 pub mod aws;
 pub mod describe;
 pub mod opts;
 pub mod query;
+pub mod report;
 pub mod stats;
 pub mod wait;
 
@@ -28,7 +30,7 @@ use contract::export::WaitState;
 use contract::runfile::RunFile;
 
 use crate::api::MetricsApi;
-use crate::opts::{StatsOpts, WaitOpts};
+use crate::opts::{ReportOpts, StatsOpts, WaitOpts};
 use crate::query::RunMetrics;
 use crate::wait::{Clock, RunContext, WaitConfig, WaitOutcome};
 
@@ -132,14 +134,20 @@ pub fn wait_exit_code(outcome: &WaitOutcome) -> u8 {
     }
 }
 
-/// `collector stats`: the report as text or JSON.
-pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(&opts.file)
-        .with_context(|| format!("reading {}", opts.file.display()))?;
+/// Reads what `stats` and `report` take: the export (or bare array) and the run file.
+fn read_inputs(file: &Path, run: Option<&Path>) -> anyhow::Result<(stats::Input, Option<RunFile>)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let input = stats::read_input(&text)
         .map_err(anyhow::Error::msg)
-        .with_context(|| format!("reading {}", opts.file.display()))?;
-    let run = opts.run.as_deref().map(read_run_file).transpose()?;
+        .with_context(|| format!("reading {}", file.display()))?;
+    let run = run.map(read_run_file).transpose()?;
+    Ok((input, run))
+}
+
+/// `collector stats`: the report as text or JSON.
+pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
+    let (input, run) = read_inputs(&opts.file, opts.run.as_deref())?;
     let report = stats::report(&input, run.as_ref(), opts.vus);
     if opts.json {
         Ok(serde_json::to_string_pretty(&report)? + "\n")
@@ -148,6 +156,18 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
         stats::render(&report, &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
+}
+
+/// `collector report`: writes the page and returns the line for stderr.
+pub fn run_report(opts: &ReportOpts) -> anyhow::Result<String> {
+    let (input, run) = read_inputs(&opts.file, opts.run.as_deref())?;
+    let sources = report::Sources {
+        export: opts.file.display().to_string(),
+        run: opts.run.as_ref().map(|p| p.display().to_string()),
+    };
+    let page = report::html(&input, run.as_ref(), opts.vus, &sources)?;
+    std::fs::write(&opts.out, page).with_context(|| format!("writing {}", opts.out.display()))?;
+    Ok(format!("wrote {}", opts.out.display()))
 }
 
 /// Now, epoch ms.

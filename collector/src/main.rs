@@ -37,6 +37,16 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Report(report) => match collector::run_report(&report) {
+            Ok(message) => {
+                eprintln!("collector: {message}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("collector: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Wait(wait) => {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -1,4 +1,4 @@
-//! Command-line flags: `collector wait` and `collector stats`, with the AWS CLI's flags.
+//! Command-line flags: `collector wait`, `collector stats` and `collector report`, with the AWS CLI's flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub enum Command {
     Wait(WaitOpts),
     /// Print the run, per-request latency, per-hop latency and the original's describe() table.
     Stats(StatsOpts),
+    /// Write the run as one self-contained HTML page: charts of throughput, latency over time,
+    /// the latency distribution and the hops, and the tables `stats` prints.
+    Report(ReportOpts),
 }
 
 /// AWS flags, as the AWS CLI has them (and the SDK's environment).
@@ -99,6 +102,23 @@ pub struct StatsOpts {
     /// JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `collector report`.
+#[derive(Debug, Args)]
+pub struct ReportOpts {
+    /// A latency export, or the original's bare array of per-second averages.
+    #[arg(value_name = "FILE", default_value = "timestamps.json")]
+    pub file: PathBuf,
+    /// The run file: adds the load generator's request rate and the load's window.
+    #[arg(long, value_name = "FILE")]
+    pub run: Option<PathBuf>,
+    /// VUs, for throughput per VU (overrides the run file's).
+    #[arg(long, value_name = "N")]
+    pub vus: Option<u64>,
+    /// Where to write the page.
+    #[arg(long, value_name = "FILE", default_value = "report.html")]
+    pub out: PathBuf,
 }
 
 /// Epoch ms, or an RFC 3339 time.

@@ -191,111 +191,134 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
     }
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
-    table
+/// One of the report's tables, formatted: shared by the text (`collector stats`) and HTML
+/// (`collector report`) renderings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableData {
+    /// What the table shows.
+    pub title: &'static str,
+    /// Column names.
+    pub header: Vec<&'static str>,
+    /// Formatted cells.
+    pub rows: Vec<Vec<String>>,
+    /// Columns holding numbers (right-aligned).
+    pub numeric: Vec<usize>,
 }
 
 fn ms(v: f64) -> String {
     format!("{v:.1}")
 }
 
-fn time(epoch_ms: i64) -> String {
+/// An epoch-ms time as RFC 3339 with milliseconds.
+pub fn time(epoch_ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Renders the report's tables.
-pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
+/// How a wait ended, in words.
+pub fn state_text(state: WaitState) -> &'static str {
+    match state {
+        WaitState::Complete => "complete",
+        WaitState::DrainedShort => "drained short",
+        WaitState::TimedOut => "timed out",
+    }
+}
+
+/// Said instead of the original's table when there is no per-second datapoint.
+pub const NO_DATAPOINTS: &str = "No per-second datapoints.";
+
+/// The report's tables, in order.
+pub fn tables(report: &Report) -> Vec<TableData> {
+    let mut tables = Vec::new();
     if let Some(run) = &report.run {
-        let mut t = table(&[
-            "run",
-            "state",
-            "accepted",
-            "processed",
-            "lost",
-            "active window",
-            "loops/s",
-            "VUs",
-            "loops/s per VU",
-        ]);
         let window = match (run.active_start_ms, run.active_end_ms) {
             (Some(s), Some(e)) => format!("{} + {:.0} s", time(s), (e - s) as f64 / 1000.0),
             _ => "-".into(),
         };
         let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
-        let state = match run.state {
-            WaitState::Complete => "complete",
-            WaitState::DrainedShort => "drained short",
-            WaitState::TimedOut => "timed out",
-        };
-        t.add_row(vec![
-            run.run_id.clone(),
-            state.to_owned(),
-            opt(run.accepted),
-            run.processed.to_string(),
-            opt(run.lost),
-            window,
-            run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
-            opt(run.vus),
-            run.loops_per_s_per_vu
-                .map_or("-".into(), |v| format!("{v:.2}")),
-        ]);
-        right_align(&mut t, 2..5);
-        right_align(&mut t, 6..9);
-        writeln!(out, "Run\n{t}\n")?;
+        tables.push(TableData {
+            title: "Run",
+            header: vec![
+                "run",
+                "state",
+                "accepted",
+                "processed",
+                "lost",
+                "active window",
+                "loops/s",
+                "VUs",
+                "loops/s per VU",
+            ],
+            rows: vec![vec![
+                run.run_id.clone(),
+                state_text(run.state).to_owned(),
+                opt(run.accepted),
+                run.processed.to_string(),
+                opt(run.lost),
+                window,
+                run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
+                opt(run.vus),
+                run.loops_per_s_per_vu
+                    .map_or("-".into(), |v| format!("{v:.2}")),
+            ]],
+            numeric: vec![2, 3, 4, 6, 7, 8],
+        });
     }
     if let Some(l) = &report.latency {
-        let mut t = table(&[
-            "end-to-end latency (ms)",
-            "count",
-            "mean",
-            "min",
-            "p50",
-            "p90",
-            "p95",
-            "p99",
-            "max",
-        ]);
-        t.add_row(vec![
-            "per request".to_owned(),
-            l.count.to_string(),
-            ms(l.mean_ms),
-            ms(l.min_ms),
-            ms(l.p50_ms),
-            ms(l.p90_ms),
-            ms(l.p95_ms),
-            ms(l.p99_ms),
-            ms(l.max_ms),
-        ]);
-        right_align(&mut t, 1..9);
-        writeln!(
-            out,
-            "Latency per request (percentiles from buckets, within 2 %)\n{t}\n"
-        )?;
+        tables.push(TableData {
+            title: "Latency per request (percentiles from buckets, within 2 %)",
+            header: vec![
+                "end-to-end latency (ms)",
+                "count",
+                "mean",
+                "min",
+                "p50",
+                "p90",
+                "p95",
+                "p99",
+                "max",
+            ],
+            rows: vec![vec![
+                "per request".to_owned(),
+                l.count.to_string(),
+                ms(l.mean_ms),
+                ms(l.min_ms),
+                ms(l.p50_ms),
+                ms(l.p90_ms),
+                ms(l.p95_ms),
+                ms(l.p99_ms),
+                ms(l.max_ms),
+            ]],
+            numeric: (1..9).collect(),
+        });
     }
     if !report.hops.is_empty() {
-        let mut t = table(&["hop (ms)", "count", "mean", "min", "max"]);
-        for h in &report.hops {
-            t.add_row(vec![
-                h.hop.clone(),
-                h.count.to_string(),
-                ms(h.mean_ms),
-                ms(h.min_ms),
-                ms(h.max_ms),
-            ]);
-        }
-        right_align(&mut t, 1..5);
-        writeln!(out, "Where the time goes\n{t}\n")?;
+        tables.push(TableData {
+            title: "Where the time goes",
+            header: vec!["hop (ms)", "count", "mean", "min", "max"],
+            rows: report
+                .hops
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.hop.clone(),
+                        h.count.to_string(),
+                        ms(h.mean_ms),
+                        ms(h.min_ms),
+                        ms(h.max_ms),
+                    ]
+                })
+                .collect(),
+            numeric: (1..5).collect(),
+        });
     }
-    match &report.per_second_averages {
-        Some(d) => {
-            let mut t = table(&["", "latency (per-second averages, ms)"]);
-            let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
-            for (name, value) in [
+    if let Some(d) = &report.per_second_averages {
+        let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
+        tables.push(TableData {
+            title:
+                "The original's table: describe(percentiles=[.9, .95, .99]) of per-second averages",
+            header: vec!["", "latency (per-second averages, ms)"],
+            rows: [
                 ("count", format!("{:.6}", d.count as f64)),
                 ("mean", format!("{:.6}", d.mean)),
                 ("std", std),
@@ -305,21 +328,41 @@ pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
                 ("95%", format!("{:.6}", d.p95)),
                 ("99%", format!("{:.6}", d.p99)),
                 ("max", format!("{:.6}", d.max)),
-            ] {
-                t.add_row(vec![name.to_owned(), value]);
-            }
-            right_align(&mut t, 1..2);
-            writeln!(out, "The original's table: describe(percentiles=[.9, .95, .99]) of per-second averages\n{t}")?;
-        }
-        None => writeln!(out, "No per-second datapoints.")?,
+            ]
+            .into_iter()
+            .map(|(name, value)| vec![name.to_owned(), value])
+            .collect(),
+            numeric: vec![1],
+        });
     }
-    Ok(())
+    tables
 }
 
-fn right_align(table: &mut Table, columns: std::ops::Range<usize>) {
-    for i in columns {
-        if let Some(column) = table.column_mut(i) {
-            column.set_cell_alignment(CellAlignment::Right);
+/// Renders the report's tables as text.
+pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    let tables = tables(report);
+    for (i, data) in tables.iter().enumerate() {
+        let mut t = Table::new();
+        t.load_preset(presets::UTF8_FULL_CONDENSED)
+            .set_header(data.header.clone());
+        for row in &data.rows {
+            t.add_row(row.clone());
+        }
+        for &c in &data.numeric {
+            if let Some(column) = t.column_mut(c) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        // The original's table comes last, without a blank line after it.
+        let last_is_describe = report.per_second_averages.is_some() && i + 1 == tables.len();
+        if last_is_describe {
+            writeln!(out, "{}\n{t}", data.title)?;
+        } else {
+            writeln!(out, "{}\n{t}\n", data.title)?;
         }
     }
+    if report.per_second_averages.is_none() {
+        writeln!(out, "{NO_DATAPOINTS}")?;
+    }
+    Ok(())
 }

@@ -232,7 +232,7 @@ fn wait_opts(args: &[&str]) -> collector::opts::WaitOpts {
     argv.extend_from_slice(args);
     match Opts::try_parse_from(argv).unwrap().command {
         Command::Wait(w) => w,
-        Command::Stats(_) => unreachable!(),
+        _ => unreachable!("parsed as wait"),
     }
 }
 

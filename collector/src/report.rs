@@ -1,0 +1,794 @@
+//! `collector report`: the run as one self-contained HTML page, its charts drawn as SVG by
+//! plotters and inlined (nothing is fetched when the page is opened), followed by the tables
+//! `collector stats` prints.
+//!
+//! The charts:
+//! - throughput: loops completed per second next to the load generator's responses per second
+//!   (with a run file), and where the load ended: a backlog draining after it is plain to see;
+//! - end-to-end latency per second: the average, inside the band from minimum to maximum;
+//! - the per-request latency distribution: the percentile curve from the bucket histogram, on a
+//!   "nines" axis (50 %, 90 %, 99 %, 99.9 %, ...);
+//! - where the time goes: each hop's mean latency next to the end-to-end mean.
+//!
+//! Each chart is a `<figure class="chart" id="...">` holding one `<svg>`; series are polylines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use contract::export::{LatencyExport, SecondRow, StatSummary, WaitState};
+use contract::metrics::{Hop, LATENCY};
+use contract::runfile::RunFile;
+use plotters::prelude::*;
+
+use crate::stats::{self, Input, Report};
+
+/// Width of a chart, px.
+pub const WIDTH: u32 = 960;
+/// Height of a chart, px.
+pub const HEIGHT: u32 = 380;
+
+/// The pipeline's colour (loops, latency).
+const PIPELINE: RGBColor = RGBColor(31, 119, 180);
+/// The load generator's colour.
+const LOAD: RGBColor = RGBColor(255, 127, 14);
+/// Failed requests.
+const FAILED: RGBColor = RGBColor(214, 39, 40);
+/// Grid and secondary text.
+const GREY: RGBColor = RGBColor(110, 110, 110);
+
+/// One chart: where it goes in the page, what it shows, and its SVG.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// The figure's id (`throughput`, `latency-over-time`, `distribution`, `hops`).
+    pub id: &'static str,
+    /// Heading.
+    pub title: &'static str,
+    /// What to read from it.
+    pub caption: String,
+    /// The drawing.
+    pub svg: String,
+}
+
+/// Why a chart could not be drawn (plotters' error, as text).
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the {chart} chart: {message}")]
+pub struct DrawError {
+    chart: &'static str,
+    message: String,
+}
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+fn draw(
+    id: &'static str,
+    title: &'static str,
+    caption: String,
+    paint: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Drawn,
+) -> Result<Chart, DrawError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let result = root
+            .fill(&WHITE)
+            .map_err(|e| e.into())
+            .and_then(|()| paint(root.clone()))
+            .and_then(|()| root.present().map_err(|e| e.into()));
+        result.map_err(|e| DrawError {
+            chart: id,
+            message: e.to_string(),
+        })?;
+    }
+    Ok(Chart {
+        id,
+        title,
+        caption,
+        svg,
+    })
+}
+
+fn label_font() -> TextStyle<'static> {
+    ("sans-serif", 15).into_font().color(&BLACK)
+}
+
+fn axis_font() -> TextStyle<'static> {
+    ("sans-serif", 13).into_font().color(&GREY)
+}
+
+/// Where time starts on the time axes: the load's first second, else the first datapoint's.
+fn origin_ms(export: &LatencyExport, run: Option<&RunFile>) -> Option<i64> {
+    let load = run
+        .map(|r| r.run.start_ms)
+        .or(export.run.load_start_ms)
+        .map(|ms| ms - ms.rem_euclid(1000));
+    let first = export.per_second.first().map(|r| r.timestamp_ms);
+    match (load, first) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn seconds(ms: i64, origin_ms: i64) -> f64 {
+    (ms - origin_ms) as f64 / 1000.0
+}
+
+/// Loops per second, with the seconds without a datapoint (none completed) filled with zeros.
+pub fn loops_per_second(rows: &[SecondRow], origin_ms: i64) -> Vec<(f64, f64)> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Vec::new();
+    };
+    let counts: BTreeMap<i64, u64> = rows.iter().map(|r| (r.timestamp_ms, r.count)).collect();
+    (first.timestamp_ms..=last.timestamp_ms)
+        .step_by(1000)
+        .map(|t| {
+            (
+                seconds(t, origin_ms),
+                counts.get(&t).copied().unwrap_or(0) as f64,
+            )
+        })
+        .collect()
+}
+
+/// Load end, epoch ms.
+fn load_end_ms(export: &LatencyExport, run: Option<&RunFile>) -> Option<i64> {
+    run.map(|r| r.run.end_ms).or(export.run.load_end_ms)
+}
+
+fn nice_max(v: f64) -> f64 {
+    if v.is_finite() && v > 0.0 {
+        v * 1.12
+    } else {
+        1.0
+    }
+}
+
+fn throughput(
+    export: &LatencyExport,
+    run: Option<&RunFile>,
+    origin: i64,
+) -> Result<Chart, DrawError> {
+    let loops = loops_per_second(&export.per_second, origin);
+    let timeline = run.map(|r| r.timeline.as_slice()).unwrap_or_default();
+    let responses: Vec<(f64, f64)> = timeline
+        .iter()
+        .map(|s| (seconds(s.t_ms, origin), s.requests as f64))
+        .collect();
+    let failed: Vec<(f64, f64)> = timeline
+        .iter()
+        .map(|s| (seconds(s.t_ms, origin), s.failures as f64))
+        .collect();
+    let any_failed = timeline.iter().any(|s| s.failures > 0);
+    let load_end = load_end_ms(export, run).map(|ms| seconds(ms, origin));
+    let x_max = loops
+        .iter()
+        .chain(&responses)
+        .map(|p| p.0 + 1.0)
+        .chain(load_end)
+        .fold(1.0, f64::max);
+    let y_max = nice_max(
+        loops
+            .iter()
+            .chain(&responses)
+            .map(|p| p.1)
+            .fold(0.0, f64::max),
+    );
+    let drained = match (load_end, loops.last()) {
+        (Some(end), Some(last)) if last.0 + 1.0 > end => {
+            format!(
+                " The pipeline finished {:.0} s after the load ended.",
+                last.0 + 1.0 - end
+            )
+        }
+        _ => String::new(),
+    };
+    let caption = if responses.is_empty() {
+        format!("Requests that completed the whole loop, per second.{drained}")
+    } else {
+        format!(
+            "Requests that completed the whole loop per second (blue), next to the load generator's \
+             responses per second (orange){}.{drained}",
+            if any_failed { " and its failed requests (red)" } else { "" }
+        )
+    };
+    draw("throughput", "Throughput", caption, |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since the load started (s)")
+            .y_desc("requests per second")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .axis_desc_style(label_font())
+            .label_style(axis_font())
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(GREY.mix(0.15))
+            .draw()?;
+        if let Some(end) = load_end {
+            chart.draw_series(DashedLineSeries::new(
+                [(end, 0.0), (end, y_max)],
+                6,
+                4,
+                GREY.stroke_width(1),
+            ))?;
+            chart.draw_series(std::iter::once(Text::new(
+                "load ends ",
+                (end, y_max * 0.97),
+                axis_font().pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Right,
+                    plotters::style::text_anchor::VPos::Top,
+                )),
+            )))?;
+        }
+        if !responses.is_empty() {
+            chart
+                .draw_series(LineSeries::new(
+                    responses.iter().copied(),
+                    LOAD.stroke_width(2),
+                ))?
+                .label("load generator: responses/s")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], LOAD.stroke_width(2)));
+        }
+        if any_failed {
+            chart
+                .draw_series(LineSeries::new(
+                    failed.iter().copied(),
+                    FAILED.stroke_width(2),
+                ))?
+                .label("load generator: failed/s")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], FAILED.stroke_width(2)));
+        }
+        chart
+            .draw_series(LineSeries::new(
+                loops.iter().copied(),
+                PIPELINE.stroke_width(2),
+            ))?
+            .label("pipeline: loops completed/s")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], PIPELINE.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .label_font(axis_font())
+            .background_style(WHITE.mix(0.9))
+            .border_style(GREY.mix(0.4))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Per-second latency: the average, and the band from minimum to maximum.
+fn latency_over_time(
+    rows: &[(f64, f64, f64, f64)],
+    load_end: Option<f64>,
+    band: bool,
+) -> Result<Chart, DrawError> {
+    let x_max = rows
+        .iter()
+        .map(|r| r.0 + 1.0)
+        .chain(load_end)
+        .fold(1.0, f64::max);
+    let y_max = nice_max(rows.iter().map(|r| r.3.max(r.1)).fold(0.0, f64::max));
+    let caption = if band {
+        format!(
+            "The {LATENCY} metric per second: the average of the requests that completed in that \
+             second (line), between the fastest and the slowest of them (band)."
+        )
+    } else {
+        "The original's export: the average latency of each second (no minimum or maximum).".into()
+    };
+    draw(
+        "latency-over-time",
+        "End-to-end latency over time",
+        caption,
+        |root| {
+            let mut chart = ChartBuilder::on(&root)
+                .margin(18)
+                .x_label_area_size(48)
+                .y_label_area_size(72)
+                .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc(if band {
+                    "time since the load started (s)"
+                } else {
+                    "second of the run (s)"
+                })
+                .y_desc("end-to-end latency (ms)")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| format!("{y:.0}"))
+                .axis_desc_style(label_font())
+                .label_style(axis_font())
+                .light_line_style(WHITE.mix(0.0))
+                .bold_line_style(GREY.mix(0.15))
+                .draw()?;
+            if let Some(end) = load_end {
+                chart.draw_series(DashedLineSeries::new(
+                    [(end, 0.0), (end, y_max)],
+                    6,
+                    4,
+                    GREY.stroke_width(1),
+                ))?;
+            }
+            if band && !rows.is_empty() {
+                let outline: Vec<(f64, f64)> = rows
+                    .iter()
+                    .map(|r| (r.0, r.3))
+                    .chain(rows.iter().rev().map(|r| (r.0, r.2)))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        outline,
+                        PIPELINE.mix(0.18).filled(),
+                    )))?
+                    .label("min to max")
+                    .legend(|(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 20, y + 5)], PIPELINE.mix(0.18).filled())
+                    });
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    rows.iter().map(|r| (r.0, r.1)),
+                    PIPELINE.stroke_width(2),
+                ))?
+                .label("average")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], PIPELINE.stroke_width(2)));
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .label_font(axis_font())
+                .background_style(WHITE.mix(0.9))
+                .border_style(GREY.mix(0.4))
+                .draw()?;
+            Ok(())
+        },
+    )
+}
+
+/// The percentile curve: `(x, latency_ms)` where `x = 1 / (1 - q)` (so 50 % is 2, 99 % is 100),
+/// from 0 % up to the highest percentile the sample count resolves (at most 99.999 %).
+pub fn percentile_curve(export: &LatencyExport, points: usize) -> Vec<(f64, f64)> {
+    let n = export.histogram.count();
+    if n == 0 {
+        return Vec::new();
+    }
+    let x_max = (n as f64).clamp(2.0, 100_000.0);
+    let (lo, hi) = (export.latency.min_ms, export.latency.max_ms);
+    (0..points)
+        .map(|i| {
+            let x = x_max.powf(i as f64 / (points - 1) as f64);
+            let q = 100.0 * (1.0 - 1.0 / x);
+            let ms = export.histogram.percentile(q).unwrap_or(f64::NAN);
+            (x, if hi >= lo { ms.clamp(lo, hi) } else { ms })
+        })
+        .collect()
+}
+
+fn nines(x: f64) -> String {
+    let q = 100.0 * (1.0 - 1.0 / x);
+    let decimals = if x <= 100.0 {
+        0
+    } else {
+        (x.log10() - 2.0).round() as usize
+    };
+    format!("{q:.decimals$} %")
+}
+
+fn distribution(export: &LatencyExport, latency: &stats::LatencyRow) -> Result<Chart, DrawError> {
+    let curve = percentile_curve(export, 240);
+    let x_max = curve.last().map_or(2.0, |p| p.0);
+    let y_max = nice_max(latency.max_ms);
+    let marks: Vec<(&str, f64, f64)> = [
+        ("p50", 50.0, latency.p50_ms),
+        ("p90", 90.0, latency.p90_ms),
+        ("p95", 95.0, latency.p95_ms),
+        ("p99", 99.0, latency.p99_ms),
+    ]
+    .into_iter()
+    .map(|(name, q, ms)| (name, 1.0 / (1.0 - q / 100.0), ms))
+    .filter(|m| m.1 <= x_max)
+    .collect();
+    let keys: Vec<f64> = [1.0, 2.0, 10.0, 20.0, 100.0, 1e3, 1e4, 1e5]
+        .into_iter()
+        .filter(|k| *k <= x_max)
+        .collect();
+    let caption = format!(
+        "Each request's end-to-end latency ({} requests, from the {} histogram, within 2 %): \
+         the latency below which a given share of requests finished.",
+        export.histogram.count(),
+        contract::metrics::LATENCY_BUCKET
+    );
+    draw(
+        "distribution",
+        "Latency distribution per request",
+        caption,
+        |root| {
+            let mut chart = ChartBuilder::on(&root)
+                .margin(18)
+                .x_label_area_size(48)
+                .y_label_area_size(72)
+                .build_cartesian_2d((1f64..x_max).log_scale().with_key_points(keys), 0f64..y_max)?;
+            chart
+                .configure_mesh()
+                .x_desc("percentile of requests")
+                .y_desc("end-to-end latency (ms)")
+                .x_label_formatter(&|x| nines(*x))
+                .y_label_formatter(&|y| format!("{y:.0}"))
+                .axis_desc_style(label_font())
+                .label_style(axis_font())
+                .light_line_style(WHITE.mix(0.0))
+                .bold_line_style(GREY.mix(0.15))
+                .draw()?;
+            chart.draw_series(LineSeries::new(
+                curve.iter().copied(),
+                PIPELINE.stroke_width(2),
+            ))?;
+            chart.draw_series(
+                marks
+                    .iter()
+                    .map(|&(_, x, ms)| Circle::new((x, ms), 4, PIPELINE.filled())),
+            )?;
+            chart.draw_series(marks.iter().map(|&(name, x, ms)| {
+                Text::new(
+                    format!("{name} {ms:.0} ms"),
+                    (x, ms),
+                    axis_font()
+                        .color(&BLACK)
+                        .pos(plotters::style::text_anchor::Pos::new(
+                            plotters::style::text_anchor::HPos::Right,
+                            plotters::style::text_anchor::VPos::Bottom,
+                        )),
+                )
+            }))?;
+            Ok(())
+        },
+    )
+}
+
+/// The hops in pipeline order (unknown names after them), then end to end: `(label, summary)`.
+pub fn hop_bars(export: &LatencyExport) -> Vec<(String, StatSummary)> {
+    let known = |name: &str| Hop::ALL.iter().any(|h| h.metric_name() == name);
+    let label = |hop: Hop| match hop {
+        Hop::ClientToKinesis => "client → Kinesis",
+        Hop::KinesisToStore => "Kinesis → DynamoDB",
+        Hop::StoreToDownstream => "DynamoDB → downstream",
+    };
+    Hop::ALL
+        .iter()
+        .filter_map(|hop| {
+            export
+                .hops
+                .get(hop.metric_name())
+                .map(|s| (label(*hop).to_owned(), *s))
+        })
+        .chain(
+            export
+                .hops
+                .iter()
+                .filter(|(name, _)| !known(name))
+                .map(|(name, s)| (name.clone(), *s)),
+        )
+        .chain(std::iter::once(("end to end".to_owned(), export.latency)))
+        .filter(|(_, s)| s.count > 0)
+        .collect()
+}
+
+fn hops(export: &LatencyExport) -> Result<Chart, DrawError> {
+    let bars = hop_bars(export);
+    let n = bars.len() as i32;
+    let means: Vec<f64> = bars
+        .iter()
+        .map(|(_, s)| s.mean_ms().unwrap_or(0.0))
+        .collect();
+    let y_min = means.iter().copied().fold(0.0, f64::min) * 1.25;
+    let y_max = nice_max(means.iter().copied().fold(0.0, f64::max));
+    let names: Vec<String> = bars.iter().map(|(name, _)| name.clone()).collect();
+    let caption = "Mean latency of each hop, and of the whole loop. The first two are split at \
+                   Kinesis' ApproximateArrivalTimestamp, so their split is only as exact as that \
+                   clock (the sandbox's is coarse; their sum is exact)."
+        .to_owned();
+    draw("hops", "Where the time goes", caption, |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d((0..n - 1).into_segmented(), y_min..y_max)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("hop")
+            .y_desc("mean latency (ms)")
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .axis_desc_style(label_font())
+            .label_style(axis_font())
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(GREY.mix(0.15))
+            .draw()?;
+        chart.draw_series(means.iter().enumerate().map(|(i, &mean)| {
+            let colour = if i + 1 == bars.len() { LOAD } else { PIPELINE };
+            let i = i as i32;
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), mean),
+                ],
+                colour.mix(0.85).filled(),
+            );
+            bar.set_margin(0, 0, 40, 40);
+            bar
+        }))?;
+        chart.draw_series(means.iter().enumerate().map(|(i, &mean)| {
+            Text::new(
+                format!("{mean:.1} ms"),
+                (SegmentValue::CenterOf(i as i32), mean.max(0.0)),
+                axis_font()
+                    .color(&BLACK)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Bottom,
+                    )),
+            )
+        }))?;
+        Ok(())
+    })
+}
+
+/// The charts for what was read: all four for a latency export, the latency over time alone
+/// for the original's bare array.
+pub fn charts(
+    input: &Input,
+    run: Option<&RunFile>,
+    report: &Report,
+) -> Result<Vec<Chart>, DrawError> {
+    let export = match input {
+        Input::Original(averages) => {
+            let rows: Vec<_> = averages
+                .iter()
+                .enumerate()
+                .map(|(i, &avg)| (i as f64, avg, avg, avg))
+                .collect();
+            return Ok(vec![latency_over_time(&rows, None, false)?]);
+        }
+        Input::Export(export) => export,
+    };
+    let origin = origin_ms(export, run).unwrap_or(export.run.window_start_ms);
+    let load_end = load_end_ms(export, run).map(|ms| seconds(ms, origin));
+    let rows: Vec<_> = export
+        .per_second
+        .iter()
+        .map(|r| {
+            (
+                seconds(r.timestamp_ms, origin),
+                r.average_ms,
+                r.minimum_ms,
+                r.maximum_ms,
+            )
+        })
+        .collect();
+    let mut charts = vec![
+        throughput(export, run, origin)?,
+        latency_over_time(&rows, load_end, true)?,
+    ];
+    if let Some(latency) = &report.latency {
+        charts.push(distribution(export, latency)?);
+    }
+    if !hop_bars(export).is_empty() {
+        charts.push(hops(export)?);
+    }
+    Ok(charts)
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Groups thousands: 7902 → "7,902".
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+const STYLE: &str = "\
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1000px;padding:24px;color:#222;background:#fafafa}\
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0 0 .25rem}\
+.summary{display:flex;flex-wrap:wrap;gap:10px;margin:1rem 0 1.5rem;padding:0;list-style:none}\
+.summary li{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px}\
+.summary b{display:block;font-size:1.25rem}.summary span{color:#666;font-size:.85rem}\
+.state-complete b{color:#2a7d2a}.state-short b{color:#b3261e}\
+figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0 0 18px;padding:14px}\
+figcaption p{color:#555;margin:.25rem 0 .5rem;font-size:.9rem}\
+svg{display:block;max-width:100%;height:auto}\
+table{border-collapse:collapse;margin:.4rem 0 1.2rem;background:#fff;font-size:.9rem}\
+th,td{border:1px solid #ddd;padding:4px 10px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f0f0f0}footer{color:#777;font-size:.8rem;margin-top:1.5rem}code{font-size:.95em}";
+
+/// What the page says about where its data came from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The export's (or bare array's) path.
+    pub export: String,
+    /// The run file's path, when given.
+    pub run: Option<String>,
+}
+
+/// The whole page.
+pub fn html(
+    input: &Input,
+    run: Option<&RunFile>,
+    vus: Option<u64>,
+    sources: &Sources,
+) -> Result<String, DrawError> {
+    let report = stats::report(input, run, vus);
+    let charts = charts(input, run, &report)?;
+    let mut page = String::new();
+    let title = match &report.run {
+        Some(r) => format!("Pipeline run {}", r.run_id),
+        None => "Pipeline run (the original's export)".to_owned(),
+    };
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    if let Some(r) = &report.run {
+        let window = match (r.active_start_ms, r.active_end_ms) {
+            (Some(s), Some(e)) => format!("{} to {}", stats::time(s), stats::time(e)),
+            _ => "no datapoint".into(),
+        };
+        let _ = writeln!(
+            page,
+            "<p>Requests completing the loop from {}.</p>",
+            escape(&window)
+        );
+        let state_class = if r.state == WaitState::Complete && r.lost.unwrap_or(0) == 0 {
+            "state-complete"
+        } else {
+            "state-short"
+        };
+        let mut cards: Vec<(String, String, &str)> = vec![(
+            stats::state_text(r.state).to_owned(),
+            "wait ended".into(),
+            state_class,
+        )];
+        if let Some(a) = r.accepted {
+            cards.push((grouped(a), "accepted".into(), ""));
+        }
+        cards.push((grouped(r.processed), "processed".into(), ""));
+        if let Some(lost) = r.lost {
+            cards.push((grouped(lost), "lost".into(), state_class));
+        }
+        if let Some(l) = r.loops_per_s {
+            cards.push((format!("{l:.1}"), "loops/s".into(), ""));
+        }
+        if let Some(v) = r.vus {
+            cards.push((v.to_string(), "VUs".into(), ""));
+        }
+        if let Some(l) = &report.latency {
+            cards.push((format!("{:.0} ms", l.p50_ms), "p50 end to end".into(), ""));
+            cards.push((format!("{:.0} ms", l.p99_ms), "p99 end to end".into(), ""));
+        }
+        page.push_str("<ul class=\"summary\">\n");
+        for (value, what, class) in cards {
+            let _ = writeln!(
+                page,
+                "<li class=\"{class}\"><b>{}</b><span>{}</span></li>",
+                escape(&value),
+                escape(&what)
+            );
+        }
+        page.push_str("</ul>\n");
+    }
+    page.push_str("</header>\n<main>\n");
+    for chart in &charts {
+        let _ = write!(
+            page,
+            "<figure class=\"chart\" id=\"{}\">\n<figcaption><h2>{}</h2><p>{}</p></figcaption>\n{}\n</figure>\n",
+            chart.id,
+            escape(chart.title),
+            escape(&chart.caption),
+            chart.svg
+        );
+    }
+    page.push_str("<section id=\"tables\">\n<h2>Tables</h2>\n");
+    for table in stats::tables(&report) {
+        let _ = write!(page, "<h3>{}</h3>\n<table>\n<tr>", escape(table.title));
+        for h in &table.header {
+            let _ = write!(page, "<th>{}</th>", escape(h));
+        }
+        page.push_str("</tr>\n");
+        for row in &table.rows {
+            page.push_str("<tr>");
+            for (i, cell) in row.iter().enumerate() {
+                let class = if table.numeric.contains(&i) {
+                    " class=\"n\""
+                } else {
+                    ""
+                };
+                let _ = write!(page, "<td{class}>{}</td>", escape(cell));
+            }
+            page.push_str("</tr>\n");
+        }
+        page.push_str("</table>\n");
+    }
+    if report.per_second_averages.is_none() {
+        let _ = writeln!(page, "<p>{}</p>", stats::NO_DATAPOINTS);
+    }
+    page.push_str("</section>\n</main>\n");
+    let run_source = sources
+        .run
+        .as_ref()
+        .map_or(String::new(), |r| format!(" and {}", escape(r)));
+    let _ = write!(
+        page,
+        "<footer>Made by <code>collector report</code> {} from {}{run_source}.</footer>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION"),
+        escape(&sources.export)
+    );
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nines_label_the_log_axis() {
+        assert_eq!(nines(1.0), "0 %");
+        assert_eq!(nines(2.0), "50 %");
+        assert_eq!(nines(10.0), "90 %");
+        assert_eq!(nines(100.0), "99 %");
+        assert_eq!(nines(1000.0), "99.9 %");
+        assert_eq!(nines(1e4), "99.99 %");
+    }
+
+    #[test]
+    fn seconds_without_a_datapoint_count_zero_loops() {
+        let row = |t: i64, count: u64| SecondRow {
+            timestamp_ms: t,
+            count,
+            average_ms: 1.0,
+            minimum_ms: 1.0,
+            maximum_ms: 1.0,
+        };
+        let loops = loops_per_second(&[row(2000, 5), row(5000, 7)], 1000);
+        assert_eq!(loops, vec![(1.0, 5.0), (2.0, 0.0), (3.0, 0.0), (4.0, 7.0)]);
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(grouped(7902), "7,902");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(12), "12");
+    }
+}
