@@ -1,28 +1,51 @@
-"""moto's server, as the sandbox runs it. Two changes; everything else is moto as it is.
+"""moto's server, as the sandbox runs it. Three changes; everything else is moto as it is.
 
 1. The sandbox delivers stream records to functions itself (its pollers read the streams the way
    Lambda's event source mappings do). moto, when a DynamoDB table has a Lambda event source
    mapping, tries to invoke the function on its own (which needs Docker) and then empties the
-   stream's records: the pollers would never see them. That delivery is turned off.
+   stream's records: the pollers would never see them. For a Kinesis stream with a mapping it
+   tries the same on every PutRecord: it looks for Docker, fails, and moves on, which took a
+   quarter of moto's time under load. Both deliveries are turned off.
 2. moto's Kinesis shard finds its first and last sequence numbers by copying every key, and
    GetRecords scans the shard from its first record: PutRecord and GetRecords slow down as the
    shard fills, and a benchmark measures moto instead of the pipeline. Sequence numbers are
    consecutive integers (PutRecord assigns last + 1), so both become direct lookups, with the same
    results.
+3. Every request asks which service it is for, and that lists moto's package directory from disk
+   (a listdir and a stat per service) to see whether the host names a service: the list is read
+   once and kept. moto's per-request access log (to a stderr nobody reads) is off.
+
+And it is served by waitress (a fixed pool of threads, keep-alive connections) instead of
+werkzeug's development server, which closes every connection and starts a thread for each.
+SANDBOX_MOTO_HTTP=werkzeug serves it the way `moto_server` does, for comparison.
 """
 
+import logging
+import os
 import sys
 
+import moto.backends
 from moto.awslambda.models import LambdaBackend
 from moto.kinesis.models import Shard
 from moto.server import main
 
 
-def _leave_stream_records_to_the_sandbox(self, function_arn, items, source):
+def _leave_stream_records_to_the_sandbox(self, *args, **kwargs):
     return None
 
 
 LambdaBackend.send_dynamodb_items = _leave_stream_records_to_the_sandbox
+LambdaBackend.send_kinesis_message = _leave_stream_records_to_the_sandbox
+
+_MOTO_MODULES = tuple(moto.backends.list_of_moto_modules())
+
+
+def _list_of_moto_modules():
+    return _MOTO_MODULES
+
+
+moto.backends.list_of_moto_modules = _list_of_moto_modules
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 def _min_sequence_number(self):
@@ -54,5 +77,27 @@ Shard.get_min_sequence_number = _min_sequence_number
 Shard.get_max_sequence_number = _max_sequence_number
 Shard.get_records = _get_records
 
+def serve(argv):
+    """moto's app (as `moto_server` builds it) behind waitress."""
+    import argparse
+    import os
+
+    import waitress
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    waitress.serve(app, host=args.host, port=args.port, threads=8, connection_limit=1000,
+                   channel_timeout=300, ident="moto")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if os.environ.get("SANDBOX_MOTO_HTTP") == "werkzeug":
+        sys.exit(main(sys.argv[1:]))
+    serve(sys.argv[1:])

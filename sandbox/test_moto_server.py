@@ -6,12 +6,14 @@ import random
 import sys
 import unittest
 
+import moto.backends
 from moto.kinesis.models import Shard
 
 ORIGINAL = {
     "get_records": Shard.get_records,
     "min": Shard.get_min_sequence_number,
     "max": Shard.get_max_sequence_number,
+    "modules": moto.backends.list_of_moto_modules,
 }
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moto_server  # noqa: E402  (applies the patches)
@@ -38,6 +40,56 @@ class KinesisShardPatch(unittest.TestCase):
         from moto.awslambda.models import LambdaBackend
 
         self.assertIsNone(LambdaBackend.send_dynamodb_items(None, "arn", [object()], "source"))
+        self.assertIsNone(
+            LambdaBackend.send_kinesis_message(None, "fn", "arn", "key", "1", "ZGF0YQ==", "shardId-0")
+        )
+
+    def test_the_kept_module_list_is_moto_s(self):
+        self.assertEqual(list(moto.backends.list_of_moto_modules()), list(ORIGINAL["modules"]()))
+        self.assertIn("kinesis", moto.backends.list_of_moto_modules())
+        self.assertNotIn("amazonaws.com", moto.backends.list_of_moto_modules())
+
+
+class Server(unittest.TestCase):
+    def test_answers_on_one_kept_alive_connection(self):
+        import http.client
+        import socket
+        import subprocess
+        import time
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_server.py")
+        server = subprocess.Popen([sys.executable, script, "-H", "127.0.0.1", "-p", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            headers = {
+                "X-Amz-Target": "Kinesis_20131202.ListStreams",
+                "Content-Type": "application/x-amz-json-1.1",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kinesis/"
+                                 "aws4_request, SignedHeaders=host, Signature=0",
+            }
+            sockets = set()
+            for _ in range(3):
+                connection.request("POST", "/", body="{}", headers=headers)
+                response = connection.getresponse()
+                self.assertEqual(response.status, 200)
+                self.assertIn("StreamNames", response.read().decode())
+                self.assertNotEqual(response.getheader("Connection"), "close")
+                sockets.add(id(connection.sock))
+            self.assertEqual(len(sockets), 1, "one connection for all three")
+            connection.close()
+        finally:
+            server.terminate()
+            server.wait(10)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@
 
 pub mod cbor;
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -33,11 +35,67 @@ const SKIPPED: [header::HeaderName; 4] = [
     header::UPGRADE,
 ];
 
-/// The edge's state: where moto is, a keep-alive client to it, and the API Gateway routes.
+/// The edge's state: where moto is, a keep-alive client to it, the API Gateway routes, and how
+/// long moto took per operation.
 pub struct Edge {
     moto: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     routes: Arc<Routes>,
+    calls: Mutex<BTreeMap<String, CallStat>>,
+}
+
+/// moto's answers to one operation: how many, and how long they took (forwarding included).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallStat {
+    /// Calls answered (whatever the status).
+    pub count: u64,
+    /// Their total time.
+    pub total: Duration,
+    /// The slowest.
+    pub max: Duration,
+}
+
+impl CallStat {
+    fn add(&mut self, took: Duration) {
+        self.count += 1;
+        self.total += took;
+        self.max = self.max.max(took);
+    }
+}
+
+/// The operation a call to moto names: the JSON protocols' `X-Amz-Target`
+/// (`Kinesis_20131202.PutRecord`), else the query protocols' `Action` parameter, else the
+/// method and the path's first segment (S3, Lambda's REST API).
+pub fn operation(
+    headers: &http::HeaderMap,
+    path: &str,
+    method: &http::Method,
+    body: &[u8],
+) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.to_owned();
+    }
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let action = |text: &str| {
+        text.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .map(str::to_owned)
+    };
+    let form = std::str::from_utf8(body).ok().filter(|_| {
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    });
+    if let Some(action) = action(query).or_else(|| form.and_then(action)) {
+        return action;
+    }
+    let segment = route
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    format!("{method} /{segment}")
 }
 
 impl Edge {
@@ -52,7 +110,13 @@ impl Edge {
             moto,
             client: Client::builder(TokioExecutor::new()).build_http(),
             routes,
+            calls: Mutex::default(),
         })
+    }
+
+    /// moto's answers so far, by operation.
+    pub fn call_stats(&self) -> BTreeMap<String, CallStat> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// Serves connections from `listener` until `shutdown` completes.
@@ -129,6 +193,16 @@ impl Edge {
         replace: Option<&[(header::HeaderName, HeaderValue)]>,
     ) -> Result<Response<Full<Bytes>>, String> {
         let uri = format!("http://{}{path}", self.moto);
+        let replaced_target = replace
+            .unwrap_or_default()
+            .iter()
+            .find(|(n, _)| n == "x-amz-target")
+            .and_then(|(_, v)| v.to_str().ok());
+        let name = match replaced_target {
+            Some(target) => target.to_owned(),
+            None => operation(headers, path, &method, &body),
+        };
+        let started = Instant::now();
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             let replaced = replace.is_some_and(|r| r.iter().any(|(n, _)| n == name));
@@ -147,6 +221,9 @@ impl Edge {
             .map_err(|e| e.to_string())?;
         let (mut parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.entry(name).or_default().add(started.elapsed());
+        }
         for name in &SKIPPED {
             parts.headers.remove(name);
         }
@@ -247,4 +324,66 @@ fn cbor_error(status: StatusCode, error_type: &str, message: &str) -> Response<F
         .headers_mut()
         .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_named_by_target_action_or_path() {
+        let mut headers = http::HeaderMap::new();
+        let post = http::Method::POST;
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_static("Kinesis_20131202.PutRecord"),
+        );
+        assert_eq!(
+            operation(&headers, "/", &post, b"{}"),
+            "Kinesis_20131202.PutRecord"
+        );
+
+        let mut form = http::HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        let body = b"Action=DescribeStacks&Version=2010-05-15";
+        assert_eq!(operation(&form, "/", &post, body), "DescribeStacks");
+        let none = http::HeaderMap::new();
+        assert_eq!(
+            operation(&none, "/?Action=AssumeRole&x=1", &post, b""),
+            "AssumeRole"
+        );
+        // A body that only looks like a form is not read as one.
+        assert_eq!(operation(&none, "/", &post, body), "POST /");
+        assert_eq!(
+            operation(&none, "/cdk-assets/key.zip", &http::Method::GET, b""),
+            "GET /cdk-assets"
+        );
+    }
+
+    #[test]
+    fn call_table_puts_the_costliest_first() {
+        let stat = |count, ms| CallStat {
+            count,
+            total: Duration::from_millis(ms),
+            max: Duration::from_millis(ms / count.max(1)),
+        };
+        let calls = BTreeMap::from([
+            ("A.Cheap".to_owned(), stat(10, 20)),
+            ("B.Costly".to_owned(), stat(4, 4000)),
+        ]);
+        let table = crate::up::call_table(&calls);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(
+            lines[2].starts_with("B.Costly") && lines[2].contains("1000.00"),
+            "{table}"
+        );
+        assert!(
+            lines[3].starts_with("A.Cheap") && lines[3].contains("2.00"),
+            "{table}"
+        );
+    }
 }
