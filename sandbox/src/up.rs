@@ -81,7 +81,7 @@ pub async fn up(
 /// moto's answers by operation, slowest in total first: where the sandbox spends its time.
 pub fn call_table(calls: &BTreeMap<String, CallStat>) -> String {
     let mut rows: Vec<_> = calls.iter().collect();
-    rows.sort_by(|a, b| b.1.total.cmp(&a.1.total));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1.total));
     let mut table = format!(
         "moto's answers by operation (through the edge):\n{:<48} {:>8} {:>9} {:>9} {:>9}",
         "operation", "calls", "mean ms", "max ms", "total s"
