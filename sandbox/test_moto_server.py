@@ -50,7 +50,78 @@ class KinesisShardPatch(unittest.TestCase):
         self.assertNotIn("amazonaws.com", moto.backends.list_of_moto_modules())
 
 
+class OneAtATime(unittest.TestCase):
+    def test_requests_never_overlap_but_get_metric_data_may(self):
+        import threading
+        import time
+
+        inside = []
+        most = [0]
+        guard = threading.Lock()
+
+        def app(environ, start_response):
+            with guard:
+                inside.append(1)
+                most[0] = max(most[0], len(inside))
+            time.sleep(0.01)
+            with guard:
+                inside.pop()
+            start_response("200 OK", [])
+            return [b"a", b"b"]
+
+        wrapped = moto_server.one_at_a_time(app)
+        answers = []
+
+        def call(target):
+            answers.append(wrapped({"HTTP_X_AMZ_TARGET": target}, lambda *a: None))
+
+        threads = [threading.Thread(target=call, args=("Kinesis_20131202.PutRecord",)) for _ in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertEqual(most[0], 1)
+        self.assertEqual(answers, [[b"ab"]] * 8)
+
+        most[0] = 0
+        threads = [threading.Thread(target=call, args=(moto_server.UNLOCKED_TARGETS[0],)) for _ in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertGreater(most[0], 1, "GetMetricData is not queued behind the lock")
+
+
 class Server(unittest.TestCase):
+    def concurrent_puts_are_all_kept(self, port, headers):
+        """8 clients putting at once: every record gets its own sequence number and is kept."""
+        import http.client
+        import json
+        import threading
+
+        def call(connection, target, body):
+            connection.request("POST", "/", body=json.dumps(body),
+                               headers={**headers, "X-Amz-Target": f"Kinesis_20131202.{target}"})
+            response = connection.getresponse()
+            data = response.read()
+            self.assertEqual(response.status, 200, data[:300])
+            return json.loads(data or b"{}")
+
+        setup = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        call(setup, "CreateStream", {"StreamName": "s", "ShardCount": 1})
+        sequences = []
+
+        def put(n):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for i in range(n):
+                answer = call(connection, "PutRecord", {"StreamName": "s", "PartitionKey": f"k{i}", "Data": "ZGF0YQ=="})
+                sequences.append(answer["SequenceNumber"])
+
+        threads = [threading.Thread(target=put, args=(150,)) for _ in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertEqual(len(set(sequences)), 8 * 150)
+        iterator = call(setup, "GetShardIterator", {"StreamName": "s", "ShardId": "shardId-000000000000",
+                                                    "ShardIteratorType": "TRIM_HORIZON"})["ShardIterator"]
+        answer = call(setup, "GetRecords", {"ShardIterator": iterator, "Limit": 10000})
+        self.assertEqual(len(answer["Records"]), 8 * 150)
+
     def test_answers_on_one_kept_alive_connection(self):
         import http.client
         import socket
@@ -87,6 +158,7 @@ class Server(unittest.TestCase):
                 sockets.add(id(connection.sock))
             self.assertEqual(len(sockets), 1, "one connection for all three")
             connection.close()
+            self.concurrent_puts_are_all_kept(port, headers)
         finally:
             server.terminate()
             server.wait(10)
