@@ -101,7 +101,7 @@ screenshot: chromium
 	mkdir -p docs
 	profile=$$(mktemp -d) && $(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic \
 	  --no-first-run --disable-background-networking --disable-component-update --disable-sync \
-	  --hide-scrollbars --user-data-dir=$$profile --window-size=1100,1450 \
+	  --hide-scrollbars --user-data-dir=$$profile --window-size=1100,1170 \
 	  --screenshot=$(abspath docs/report.png) file://$(abspath $(REPORT)) 2>/dev/null; \
 	  status=$$?; rm -rf $$profile; exit $$status
 

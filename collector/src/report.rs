@@ -172,11 +172,13 @@ fn throughput(
             .fold(0.0, f64::max),
     );
     let drained = match (load_end, loops.last()) {
-        (Some(end), Some(last)) if last.0 + 1.0 > end => {
-            format!(
-                " The pipeline finished {:.0} s after the load ended.",
-                last.0 + 1.0 - end
-            )
+        (Some(end), Some(last)) if last.0 + 1.0 - end >= 1.5 => format!(
+            " The pipeline fell behind: it finished {:.0} s after the load ended.",
+            last.0 + 1.0 - end
+        ),
+        (Some(_), Some(_)) => {
+            " The pipeline kept up: its last loop completed within a second of the load's end."
+                .to_owned()
         }
         _ => String::new(),
     };

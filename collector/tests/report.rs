@@ -203,6 +203,7 @@ fn every_chart_renders_with_its_data_in_chromium() {
           scripts: document.querySelectorAll('script').length,
           cards: [...document.querySelectorAll('.summary li')].map(li => li.textContent),
           tables: [...document.querySelectorAll('#tables table')].map(t => t.rows.length),
+          captions: [...document.querySelectorAll('figure.chart figcaption p')].map(p => p.textContent),
           run_row: [...document.querySelectorAll('#tables table')[0].rows[1].cells].map(c => c.textContent),
         })"#,
     );
@@ -257,6 +258,12 @@ fn every_chart_renders_with_its_data_in_chromium() {
         assert_eq!(chart["outside"], 0, "drawn outside its chart: {chart}");
     }
     let [throughput, over_time, distribution, hops] = [0, 1, 2, 3].map(|i| &charts[i]);
+    // The backlog is called out: the last loop completed 5 s after the load's last second.
+    let caption = summary["captions"][0].as_str().unwrap();
+    assert!(
+        caption.contains("fell behind: it finished 5 s after the load ended"),
+        "{caption}"
+    );
 
     // Throughput: 34 seconds of loops (the empty one counted as zero), and 30 of load and of
     // failures; axes with units; the end of the load marked.
