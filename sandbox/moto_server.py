@@ -21,6 +21,10 @@
    (one lock around the app; GetMetricData, read-only and slow on a big run, is let through). The
    Python code held the GIL anyway; parsing and I/O still overlap.
 
+5. `cdklocal` hands CloudFormation template URLs on the endpoint it was given
+   (`http://127.0.0.1:4599/<bucket>/<key>`), which moto reads as a bucket named `127`: such URLs
+   are read path-style, so `cdklocal deploy` works against the edge.
+
 And it is served by waitress (a fixed pool of threads, keep-alive connections) instead of
 werkzeug's development server, which closes every connection and starts a thread for each.
 SANDBOX_MOTO_HTTP=werkzeug serves it the way `moto_server` does, for comparison (with the lock).
@@ -32,6 +36,7 @@ import sys
 import threading
 
 import moto.backends
+import moto.cloudformation.responses
 from moto.awslambda.models import LambdaBackend
 from moto.kinesis.models import Shard
 
@@ -52,6 +57,22 @@ def _list_of_moto_modules():
 
 moto.backends.list_of_moto_modules = _list_of_moto_modules
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+_get_stack_from_s3_url = moto.cloudformation.responses.get_stack_from_s3_url
+
+
+def _get_stack_from_s3_url_path_style(template_url, account_id, partition):
+    from urllib.parse import urlparse
+
+    parts = urlparse(template_url)
+    host = parts.hostname or ""
+    if parts.port is not None or not host.endswith("amazonaws.com"):
+        # An endpoint's URL (the edge's, LocalStack's): the bucket is the path's first part.
+        template_url = f"https://s3.amazonaws.com{parts.path}"
+    return _get_stack_from_s3_url(template_url, account_id=account_id, partition=partition)
+
+
+moto.cloudformation.responses.get_stack_from_s3_url = _get_stack_from_s3_url_path_style
 
 
 def _min_sequence_number(self):

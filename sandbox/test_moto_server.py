@@ -50,6 +50,23 @@ class KinesisShardPatch(unittest.TestCase):
         self.assertNotIn("amazonaws.com", moto.backends.list_of_moto_modules())
 
 
+class TemplateUrls(unittest.TestCase):
+    def test_an_endpoint_url_is_read_path_style(self):
+        import moto.cloudformation.responses as responses
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        s3 = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        s3.create_bucket("cdk-assets", "us-east-1")
+        s3.put_object("cdk-assets", "t.json", b'{"Resources": {}}')
+        for url in ["http://127.0.0.1:4599/cdk-assets/t.json",
+                    "http://localhost:4566/cdk-assets/t.json",
+                    "https://s3.amazonaws.com:4566/cdk-assets/t.json",
+                    "https://s3.amazonaws.com/cdk-assets/t.json",
+                    "https://cdk-assets.s3.amazonaws.com/t.json"]:
+            self.assertEqual(responses.get_stack_from_s3_url(url, DEFAULT_ACCOUNT_ID, "aws"), '{"Resources": {}}', url)
+
+
 class OneAtATime(unittest.TestCase):
     def test_requests_never_overlap_but_get_metric_data_may(self):
         import threading

@@ -1,6 +1,6 @@
 //! [`MetricsApi`] over the AWS SDK, and the SDK configuration from the AWS CLI's flags.
 
-use aws_config::meta::region::ProvideRegion;
+use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
@@ -15,15 +15,46 @@ use crate::opts::AwsOpts;
 /// Region used when none is configured anywhere (the emulators' default).
 pub const FALLBACK_REGION: &str = "us-east-1";
 
-/// The SDK configuration: the flags first, then the SDK's usual chain (environment, profile).
-/// With an endpoint URL and no credentials named anywhere, the emulators' dummy credentials.
+/// The SDK configuration: the flags first, then the SDK's usual chain (environment, profile,
+/// and on AWS the instance metadata), else [`FALLBACK_REGION`]. With an endpoint URL and no
+/// credentials named anywhere, the emulators' dummy credentials.
 pub async fn sdk_config(aws: &AwsOpts) -> SdkConfig {
+    let region = match &aws.region {
+        Some(region) => Some(Region::new(region.clone())),
+        // An emulator: the environment and the profile only (instance metadata is AWS's, and
+        // asking for it off AWS costs a timeout).
+        None if aws.endpoint_url.is_some() => {
+            let mut profile = aws_config::profile::region::ProfileFileRegionProvider::builder();
+            if let Some(name) = &aws.profile {
+                profile = profile.profile_name(name);
+            }
+            RegionProviderChain::first_try(
+                aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+            )
+            .or_else(profile.build())
+            .region()
+            .await
+        }
+        // AWS: the loader's own chain, which reaches instance metadata through its HTTP client.
+        None => None,
+    };
+    let config = loader(aws, region).load().await;
+    if config.region().is_some() {
+        return config;
+    }
+    loader(aws, Some(Region::new(FALLBACK_REGION))).load().await
+}
+
+fn loader(aws: &AwsOpts, region: Option<Region>) -> aws_config::ConfigLoader {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
+    }
+    if let Some(region) = region {
+        loader = loader.region(region);
     }
     if let Some(endpoint) = &aws.endpoint_url {
         loader = loader.endpoint_url(endpoint);
@@ -38,18 +69,7 @@ pub async fn sdk_config(aws: &AwsOpts) -> SdkConfig {
             ));
         }
     }
-    let region = match &aws.region {
-        Some(region) => Some(Region::new(region.clone())),
-        None => {
-            aws_config::default_provider::region::default_provider()
-                .region()
-                .await
-        }
-    };
     loader
-        .region(region.unwrap_or_else(|| Region::new(FALLBACK_REGION)))
-        .load()
-        .await
 }
 
 /// GetMetricData through the SDK.

@@ -321,3 +321,40 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Without any region configured (no AWS_REGION, no profile), against an emulator: the fallback
+/// region, no instance-metadata lookup, and a clear error when nothing answers.
+#[test]
+fn no_region_anywhere_falls_back_and_says_what_failed() {
+    let home = std::env::temp_dir().join(format!("collector-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", unused.local_addr().unwrap());
+    drop(unused);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_collector"))
+        .args([
+            "wait",
+            "--run-id",
+            "r",
+            "--since",
+            "0",
+            "--timeout",
+            "2s",
+            "--no-progress",
+        ])
+        .args(["--endpoint-url", &endpoint])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.starts_with("collector: polling CloudWatch"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -231,6 +231,16 @@ pub async fn fetch_code(
     Err(last)
 }
 
+/// Extracts a zip keeping each file's Unix mode, as Lambda does (Python's extractall drops them).
+const UNZIP: &str = "import os, sys, zipfile
+archive = zipfile.ZipFile(sys.argv[1])
+for info in archive.infolist():
+    path = archive.extract(info, sys.argv[2])
+    mode = (info.external_attr >> 16) & 0o7777
+    if mode and not info.is_dir():
+        os.chmod(path, mode)
+";
+
 /// Unpacks a code zip into `dir` (with the venv's Python: zip support without another crate)
 /// and returns its executable `bootstrap`.
 pub fn unpack(zip: &[u8], dir: &Path, python: &Path) -> anyhow::Result<PathBuf> {
@@ -239,10 +249,7 @@ pub fn unpack(zip: &[u8], dir: &Path, python: &Path) -> anyhow::Result<PathBuf> 
     let archive = dir.join("code.zip");
     std::fs::write(&archive, zip)?;
     let status = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
-        ])
+        .args(["-c", UNZIP])
         .arg(&archive)
         .arg(dir)
         .status()?;

@@ -53,6 +53,20 @@ pub struct FunctionSpec {
     /// How long an invocation may wait for a worker to start and pick it up, on top of the
     /// timeout ([`INIT_TIMEOUT`], Lambda's init limit, unless a test wants less).
     pub init_timeout: Duration,
+    /// Hot reload: when `executable` changes (a rebuild replaced it), each worker is restarted
+    /// on the new binary as soon as it is between invocations.
+    pub reload_on_change: bool,
+}
+
+/// How often a hot-reload function's executable is checked for a change.
+pub const RELOAD_POLL: Duration = Duration::from_millis(300);
+
+/// What identifies a version of a file: modification time, size and inode (a rebuild that moves
+/// a new file into place changes the inode even within the same mtime tick).
+fn file_version(path: &std::path::Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 /// Lambda's limit on a function's init phase.
@@ -89,6 +103,7 @@ struct Job {
 
 struct InFlight {
     request_id: String,
+    payload: Bytes,
     deadline: Instant,
     reply: Reply,
 }
@@ -97,9 +112,53 @@ struct InFlight {
 struct Worker {
     current: Mutex<Option<InFlight>>,
     changed: Notify,
+    /// Bumped (under `current`'s lock) when an idle worker is retired for a new binary: a
+    /// `/next` begun before it takes no job, and a job it took anyway goes back to the queue.
+    generation: watch::Sender<u64>,
+    /// The function's queue, for a job taken by a retired worker's `/next`.
+    requeue: mpsc::WeakSender<Job>,
 }
 
 impl Worker {
+    /// Puts a job back on the function's queue, without waiting (so that cancelling the caller
+    /// cannot lose it).
+    fn send_back(&self, job: Job) {
+        let Some(queue) = self.requeue.upgrade() else {
+            let _ = job.reply.send(Err(InvokeError::Stopped));
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(job)) = queue.try_send(job) {
+            tokio::spawn(async move {
+                let _ = queue.send(job).await;
+            });
+        }
+    }
+
+    /// Sends an invocation handed to a replaced process back to the queue.
+    fn requeue_current(&self) {
+        let job = {
+            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            current.take().map(|c| Job {
+                payload: c.payload,
+                reply: c.reply,
+            })
+        };
+        if let Some(job) = job {
+            self.send_back(job);
+        }
+    }
+
+    /// Retires the worker if no invocation is in flight: its pending `/next` gives up, and no
+    /// job can reach it any more. Returns whether it did.
+    fn retire_if_idle(&self) -> bool {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.is_some() {
+            return false;
+        }
+        self.generation.send_modify(|g| *g += 1);
+        true
+    }
+
     fn finish(&self, request_id: Option<&str>, result: Result<Bytes, InvokeError>) -> bool {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let matches = match (&*current, request_id) {
@@ -141,12 +200,11 @@ impl FunctionHost {
         let (shutdown, stopping) = watch::channel(false);
         let mut tasks = Vec::new();
         for index in 0..spec.concurrency.max(1) {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
             tasks.push(tokio::spawn(supervise(
                 spec.clone(),
                 index,
-                listener,
                 jobs.clone(),
+                queue.downgrade(),
                 logs.clone(),
                 stopping.clone(),
             )));
@@ -190,33 +248,49 @@ impl FunctionHost {
     }
 }
 
-/// Runs worker `index`: its Runtime API server and its process, restarted when it exits or
-/// times out, until shutdown.
+/// Runs worker `index`: its process and, for each process, its own Runtime API server (on a
+/// fresh port, so that nothing a replaced process sent can reach its successor), restarted when
+/// it exits, times out or (hot reload) its binary changes, until shutdown.
 async fn supervise(
     spec: FunctionSpec,
     index: usize,
-    listener: TcpListener,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    requeue: mpsc::WeakSender<Job>,
     logs: LogSink,
     mut stopping: watch::Receiver<bool>,
 ) {
     let worker = Arc::new(Worker {
         current: Mutex::new(None),
         changed: Notify::new(),
+        generation: watch::Sender::new(0),
+        requeue,
     });
-    let api = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let server = tokio::spawn(serve_runtime_api(
-        listener,
-        spec.clone(),
-        worker.clone(),
-        jobs,
-    ));
     let mut backoff = Duration::from_millis(100);
     while !*stopping.borrow() {
         let started = Instant::now();
+        let version = file_version(&spec.executable);
+        let mut reloaded = false;
+        let listener = match TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(error) => {
+                logs(
+                    &spec.name,
+                    &format!("worker {index}: no port for its Runtime API: {error}"),
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let api = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let server = tokio::spawn(serve_runtime_api(
+            listener,
+            spec.clone(),
+            worker.clone(),
+            jobs.clone(),
+        ));
         let mut command = Command::new(&spec.executable);
         command
             .env_clear()
@@ -250,6 +324,7 @@ async fn supervise(
                     &spec.name,
                     &format!("cannot start {}: {error}", spec.executable.display()),
                 );
+                server.abort();
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -275,6 +350,9 @@ async fn supervise(
                 }
             });
         }
+        // An interval, not a sleep per turn: invocations wake the loop far more often.
+        let mut reload_poll = tokio::time::interval(RELOAD_POLL);
+        reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = worker
                 .current
@@ -300,6 +378,15 @@ async fn supervise(
                     }
                 }
                 _ = changed => {}
+                _ = reload_poll.tick(), if spec.reload_on_change => {
+                    let now = file_version(&spec.executable);
+                    if now.is_some() && now != version && worker.retire_if_idle() {
+                        logs(&spec.name, &format!("worker {index}: {} changed; restarting it", spec.executable.display()));
+                        let _ = child.kill().await;
+                        reloaded = true;
+                        break;
+                    }
+                }
                 _ = stopping.changed() => {
                     let _ = child.kill().await;
                     worker.finish(None, Err(InvokeError::Stopped));
@@ -307,17 +394,24 @@ async fn supervise(
                 }
             }
         }
-        // A worker that dies at once (bad binary, missing variable) is restarted more slowly.
-        backoff = if started.elapsed() < Duration::from_secs(1) {
+        // Nothing of this process's may reach the next: its server and connections go, and an
+        // invocation its server handed out as it was replaced goes back to the queue.
+        server.abort();
+        let _ = server.await;
+        if reloaded {
+            worker.requeue_current();
+        }
+        // A worker that dies at once (bad binary, missing variable) is restarted more slowly; one
+        // restarted for a new binary, at once.
+        backoff = if !reloaded && started.elapsed() < Duration::from_secs(1) {
             (backoff * 2).min(Duration::from_secs(5))
         } else {
             Duration::from_millis(100)
         };
-        if !*stopping.borrow() {
+        if !*stopping.borrow() && !reloaded {
             tokio::time::sleep(backoff).await;
         }
     }
-    server.abort();
 }
 
 async fn serve_runtime_api(
@@ -327,9 +421,12 @@ async fn serve_runtime_api(
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
 ) {
     let spec = Arc::new(spec);
+    // Connections live in a set: aborting the server drops them all.
+    let mut connections = tokio::task::JoinSet::new();
     while let Ok((stream, _)) = listener.accept().await {
+        while connections.try_join_next().is_some() {}
         let (spec, worker, jobs) = (spec.clone(), worker.clone(), jobs.clone());
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let (spec, worker, jobs) = (spec.clone(), worker.clone(), jobs.clone());
                 async move { Ok::<_, Infallible>(runtime_api(request, &spec, &worker, &jobs).await) }
@@ -360,9 +457,17 @@ async fn runtime_api(
     let route = path.strip_prefix(PREFIX).unwrap_or("");
     match (method, route.split('/').collect::<Vec<_>>().as_slice()) {
         (Method::GET, ["invocation", "next"]) => {
-            let job = {
-                let mut jobs = jobs.lock().await;
-                jobs.recv().await
+            let retired = || {
+                reply(
+                    StatusCode::GONE,
+                    Bytes::from_static(b"{\"errorMessage\":\"this worker is being replaced\"}"),
+                )
+            };
+            let mut generation = worker.generation.subscribe();
+            let started_in = *generation.borrow_and_update();
+            let job = tokio::select! {
+                job = async { jobs.lock().await.recv().await } => job,
+                _ = generation.changed() => return retired(),
             };
             let Some(job) = job else {
                 return reply(
@@ -381,11 +486,25 @@ async fn runtime_api(
                 .map_or(0, |d| d.as_millis())
                 + spec.timeout.as_millis();
             let payload = job.payload.clone();
-            *worker.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(InFlight {
-                request_id: request_id.clone(),
-                deadline,
-                reply: job.reply,
-            });
+            let taken_back = {
+                let mut current = worker.current.lock().unwrap_or_else(|p| p.into_inner());
+                if *worker.generation.borrow() != started_in {
+                    Some(job)
+                } else {
+                    *current = Some(InFlight {
+                        request_id: request_id.clone(),
+                        payload: job.payload.clone(),
+                        deadline,
+                        reply: job.reply,
+                    });
+                    None
+                }
+            };
+            if let Some(job) = taken_back {
+                // Retired while the job was on its way: it goes to another worker.
+                worker.send_back(job);
+                return retired();
+            }
             worker.changed.notify_waiters();
             let mut response = reply(StatusCode::OK, payload);
             let headers = response.headers_mut();

@@ -26,6 +26,10 @@ enum Command {
         /// The functions' binaries for the deploy: <dist>/<fn>/bootstrap.
         #[arg(long, default_value = "dist")]
         dist: PathBuf,
+        /// Hot reload (with --deploy: HOT_DEPLOY): run <dist>/<fn>/bootstrap where it is and
+        /// restart a function's workers when it changes (`make watch` rebuilds it).
+        #[arg(long)]
+        hot: bool,
         /// Worker processes per function.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
             port,
             deploy,
             dist,
+            hot,
             concurrency,
             state,
         } => {
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
                 root,
                 port,
                 deploy,
+                hot,
                 concurrency: concurrency.max(1),
             };
             let pid_file = config.state.join("sandbox.pid");

@@ -41,6 +41,9 @@ impl Moto {
             command
                 .arg(&script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                // Hot-reload functions name code in a bucket that holds none (LocalStack's
+                // `hot-reload`): moto must not insist on fetching it.
+                .env("VALIDATE_LAMBDA_S3", "false")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

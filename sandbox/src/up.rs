@@ -35,6 +35,9 @@ pub struct UpConfig {
     pub deploy: bool,
     /// The functions' binaries for the deploy (`LAMBDA_DIST_PATH`).
     pub dist: PathBuf,
+    /// Deploy with `HOT_DEPLOY`: functions' code in the `hot-reload` bucket under their
+    /// `<dist>/<fn>` paths, run from there and restarted when it changes.
+    pub hot: bool,
     /// Worker processes per function.
     pub concurrency: usize,
     /// Where state goes: outputs.json, functions' code, the pid file.
@@ -100,6 +103,15 @@ pub fn call_table(calls: &BTreeMap<String, CallStat>) -> String {
     table
 }
 
+/// The folder a hot-reload function's code key names (LocalStack's `hot-reload` bucket: the key
+/// is a local path holding `bootstrap`), if it is one.
+pub fn hot_reload_dir(key: &str) -> Option<PathBuf> {
+    [key.to_owned(), format!("/{key}")]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|dir| dir.is_absolute() && dir.join("bootstrap").is_file())
+}
+
 /// moto builds each service's request router on the service's first call (a second or so in
 /// all): one cheap call to each service the pipeline uses makes that happen now, not in the first
 /// second of a benchmark.
@@ -124,16 +136,32 @@ async fn run(
     logs: LogSink,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
     let cdk_outputs = config.state.join("cdk-outputs.json");
     if config.deploy {
         deploy(config, &cdk_outputs).await?;
     }
     let api = AwsJson::new(moto.addr, REGION);
-    let deployed = discover(&api).await.context("reading what is deployed")?;
-    anyhow::ensure!(
-        !deployed.functions.is_empty(),
-        "nothing is deployed: pass --deploy, or deploy the CDK app through the edge"
-    );
+    let mut deployed = discover(&api).await.context("reading what is deployed")?;
+    if deployed.functions.is_empty() {
+        // moto starts empty: wait for a deploy through the edge (moto creates a stack's
+        // resources within the one call that deploys it, so what is found is the whole stack).
+        logs(
+            "sandbox",
+            &format!(
+                "waiting for a deploy through the edge, e.g. in cdk/: AWS_ENDPOINT_URL={edge_url} \
+                 AWS_ENDPOINT_URL_S3={edge_url} PIPELINE_TARGET=sandbox npx cdklocal deploy (or pass --deploy)"
+            ),
+        );
+        while deployed.functions.is_empty() {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+            deployed = discover(&api).await.context("reading what is deployed")?;
+        }
+        logs("sandbox", "found a deploy");
+    }
 
     warm_up(&api).await;
 
@@ -144,14 +172,22 @@ async fn run(
             .code_key
             .as_deref()
             .with_context(|| format!("{} has no code in S3", function.name))?;
-        let zip = fetch_code(&api, key, ACCOUNT, REGION)
-            .await
-            .with_context(|| format!("fetching {}'s code", function.name))?;
-        let executable = unpack(
-            &zip,
-            &config.state.join("functions").join(&function.name),
-            &python,
-        )?;
+        let (executable, hot) = match hot_reload_dir(key) {
+            Some(dir) => (dir.join("bootstrap"), true),
+            None => {
+                let zip = fetch_code(&api, key, ACCOUNT, REGION)
+                    .await
+                    .with_context(|| format!("fetching {}'s code", function.name))?;
+                let dir = config.state.join("functions").join(&function.name);
+                (unpack(&zip, &dir, &python)?, false)
+            }
+        };
+        if hot {
+            logs(
+                &function.name,
+                &format!("hot reload: running {}", executable.display()),
+            );
+        }
         let mut environment = function.environment.clone();
         for (k, v) in [
             ("AWS_ENDPOINT_URL", edge_url),
@@ -171,6 +207,7 @@ async fn run(
             concurrency: config.concurrency,
             memory_mb: function.memory_mb,
             init_timeout: INIT_TIMEOUT,
+            reload_on_change: hot,
         };
         hosts.insert(
             function.arn.clone(),
@@ -294,6 +331,7 @@ pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()
             .env_remove("AWS_PROFILE")
             .env("PIPELINE_TARGET", "sandbox")
             .env("LAMBDA_DIST_PATH", &config.dist)
+            .env("HOT_DEPLOY", if config.hot { "true" } else { "false" })
             .env("CDK_DISABLE_VERSION_CHECK", "1")
             .env("CDK_DISABLE_CLI_TELEMETRY", "true")
             .output()

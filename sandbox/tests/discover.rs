@@ -34,6 +34,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         root: root.clone(),
         port: port.parse().unwrap(),
         deploy: true,
+        hot: false,
         dist: dist.clone(),
         concurrency: 1,
         state: work.clone(),

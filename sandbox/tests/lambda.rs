@@ -156,3 +156,93 @@ async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api(
     host.stop().await;
     moto.stop().await;
 }
+
+/// Writes `bootstrap` as a script running the bash runtime in `mode`, the way a rebuild does:
+/// a new file moved into place.
+fn install_bootstrap(dir: &std::path::Path, mode: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("bootstrap");
+    let next = dir.join("bootstrap.tmp");
+    std::fs::write(
+        &next,
+        format!(
+            "#!/bin/bash\nMODE={mode} exec {}\n",
+            bash_runtime().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&next, &path).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_reload_function_runs_the_new_binary_after_a_rebuild() {
+    let dir = std::env::temp_dir().join(format!("sandbox-hot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bootstrap = install_bootstrap(&dir, "echo");
+    let (logs, lines) = captured();
+    let mut hot = spec("hot", bootstrap.clone(), &[], 5_000, 2);
+    hot.reload_on_change = true;
+    let host = FunctionHost::start(hot, logs).await.unwrap();
+    assert_eq!(
+        host.invoke(Bytes::from_static(b"{\"v\":1}")).await,
+        Ok(Bytes::from_static(b"{\"v\":1}"))
+    );
+
+    // Meanwhile, three callers keep both workers busy: a swap must fail none of their calls.
+    let busy = tokio::sync::watch::channel(true);
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let (host, running) = (host.clone(), busy.1.clone());
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while *running.borrow() {
+                    match host.invoke(Bytes::from_static(b"{}")).await {
+                        Ok(_) | Err(InvokeError::Function { .. }) => calls += 1,
+                        Err(other) => panic!("a call failed across the swap: {other}"),
+                    }
+                }
+                calls
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    install_bootstrap(&dir, "error");
+    // Both workers move to the new binary within a few polls; until then an invocation may
+    // still meet the old one, never a failure of its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut errors_in_a_row = 0;
+    while errors_in_a_row < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still the old binary: {:?}",
+            lines.lock().unwrap()
+        );
+        match host.invoke(Bytes::from_static(b"{\"v\":2}")).await {
+            Ok(answer) => {
+                assert_eq!(answer, Bytes::from_static(b"{\"v\":2}"));
+                errors_in_a_row = 0;
+            }
+            Err(InvokeError::Function { error_type, .. }) => {
+                assert_eq!(error_type, "Boom");
+                errors_in_a_row += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = busy.0.send(false);
+    for caller in callers {
+        assert!(caller.await.unwrap() > 0);
+    }
+    let restarts = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("changed; restarting it"))
+        .count();
+    assert_eq!(restarts, 2, "each worker once: {:?}", lines.lock().unwrap());
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -88,6 +88,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
                 concurrency: 1,
                 memory_mb: 256,
                 init_timeout: sandbox::lambda::INIT_TIMEOUT,
+                reload_on_change: false,
             },
             logs.clone(),
         )

@@ -64,6 +64,7 @@ pub fn spec(
         concurrency,
         memory_mb: 256,
         init_timeout: Duration::from_secs(1),
+        reload_on_change: false,
     }
 }
 

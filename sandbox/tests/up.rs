@@ -1,0 +1,360 @@
+//! `sandbox up --deploy` as a user runs it: the binary deploys the CDK app through its edge with
+//! the real CDK CLI and runs the real function binaries; loadgen and the collector (their
+//! binaries) run against it. Every accepted request is processed (accepted == items in DynamoDB
+//! == Latency SampleCount == the collector's processed), an invalid request gets a 400 and
+//! produces nothing, a malformed record put straight into the stream does not block the shard,
+//! midstream crashing mid-batch loses nothing, and SIGTERM stops it all.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use common::{function_binary, root, sdk};
+use serde_json::Value;
+
+/// midstream's bootstrap for this test: the first worker to start takes the first batch and
+/// exits without answering (a crash mid-batch); every later start runs the real binary.
+const CRASH_ONCE: &str = r#"#!/bin/bash
+here=$(cd "$(dirname "$0")" && pwd)
+if mkdir "$here/crashed" 2>/dev/null; then
+  host=${AWS_LAMBDA_RUNTIME_API%:*}
+  port=${AWS_LAMBDA_RUNTIME_API#*:}
+  exec 3<>"/dev/tcp/$host/$port"
+  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: %s\r\n\r\n' "$AWS_LAMBDA_RUNTIME_API" >&3
+  len=0
+  while IFS= read -r line <&3; do
+    line=${line%$'\r'}
+    [ -z "$line" ] && break
+    case "${line,,}" in content-length:*) len=${line#*: } ;; esac
+  done
+  head -c "$len" <&3 > "$here/crashed/event.json"
+  exit 3
+fi
+exec "$here/real-bootstrap"
+"#;
+
+/// The sandbox process; SIGTERM and a wait when dropped (a failed test leaves nothing running).
+struct Sandbox {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Sandbox {
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        // SAFETY: signals our own child by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn copy_executable(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(from, to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A POST on a fresh connection: the status and the body.
+fn post(url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn run(binary: &Path, args: &[&str]) -> std::process::Output {
+    let output = Command::new(binary)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+    assert!(
+        output.status.success(),
+        "{} {args:?}: {}\n{}",
+        binary.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
+    let root = root();
+    assert!(
+        root.join("cdk/node_modules/.bin/cdk").exists(),
+        "run `make cdk-deps` (npm ci in cdk/) first"
+    );
+    let work = std::env::temp_dir().join(format!("sandbox-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let dist = work.join("dist");
+    for f in ["upstream", "downstream"] {
+        copy_executable(&function_binary(f), &dist.join(f).join("bootstrap"));
+    }
+    copy_executable(
+        &function_binary("midstream"),
+        &dist.join("midstream/real-bootstrap"),
+    );
+    std::fs::write(dist.join("midstream/bootstrap"), CRASH_ONCE).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(dist.join("midstream/bootstrap"), mode).unwrap();
+    }
+
+    let state = work.join("state");
+    let port = free_port().to_string();
+    let log = work.join("sandbox.log");
+    std::fs::create_dir_all(&work).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["up", "--deploy", "--port", &port, "--concurrency", "2"])
+        .arg("--dist")
+        .arg(&dist)
+        .arg("--state")
+        .arg(&state)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start sandbox up");
+    let mut sandbox = Sandbox { child, log };
+
+    // Ready when it writes the outputs file (a cdk deploy takes a while).
+    let outputs_file = state.join("outputs.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !outputs_file.exists() {
+        if let Ok(Some(status)) = sandbox.child.try_wait() {
+            panic!("sandbox up exited ({status}):\n{}", sandbox.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready in 300 s:\n{}",
+            sandbox.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let outputs: Value =
+        serde_json::from_str(&std::fs::read_to_string(&outputs_file).unwrap()).unwrap();
+    let stack = &outputs["PipelineStack"];
+    let api = stack["ApiGatewayMethodEndpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edge = stack["AwsEndpointUrl"].as_str().unwrap().to_owned();
+    let table = stack["DynamoDBTableName"].as_str().unwrap().to_owned();
+    let stream = stack["KinesisStreamName"].as_str().unwrap().to_owned();
+    assert_eq!(edge, format!("http://127.0.0.1:{port}"));
+    assert!(api.starts_with(&edge), "{api}");
+
+    // An invalid request: 400 with the reason, nothing enqueued.
+    let (status, body) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || post(&api, r#"{"id":"bad","message":"no timestamp"}"#)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("timestamp"), "the reason: {body}");
+
+    // The load: 5 VUs for 10 s; 3 s in, a malformed record straight into the stream. Then the
+    // collector waits for every accepted request.
+    let run_file = work.join("run.json");
+    let export = work.join("timestamps.json");
+    let load = Command::new(function_binary("loadgen"))
+        .arg("--outputs")
+        .arg(&outputs_file)
+        .args([
+            "--vus",
+            "5",
+            "--duration",
+            "10s",
+            "--quiet",
+            "--summary-export",
+        ])
+        .arg(&run_file)
+        .current_dir(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loadgen");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sdk = sdk(&edge).await;
+    aws_sdk_kinesis::Client::new(&sdk)
+        .put_record()
+        .stream_name(&stream)
+        .partition_key("junk")
+        .data(Blob::new("not a record"))
+        .send()
+        .await
+        .unwrap();
+    let run_arg = run_file.to_str().unwrap().to_owned();
+    let export_arg = export.to_str().unwrap().to_owned();
+    let edge_arg = edge.clone();
+    tokio::task::spawn_blocking(move || {
+        let loaded = load.wait_with_output().unwrap();
+        assert!(
+            loaded.status.success(),
+            "loadgen: {}\n{}",
+            loaded.status,
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        let waited = run(
+            &function_binary("collector"),
+            &[
+                "wait",
+                "--run",
+                &run_arg,
+                "--endpoint-url",
+                &edge_arg,
+                "--out",
+                &export_arg,
+                "--poll",
+                "1s",
+                "--quiet",
+                "20s",
+                "--timeout",
+                "3m",
+                "--no-progress",
+            ],
+        );
+        assert!(
+            String::from_utf8_lossy(&waited.stderr).contains("complete:"),
+            "{}",
+            String::from_utf8_lossy(&waited.stderr)
+        );
+    })
+    .await
+    .unwrap();
+
+    let run_file: contract::runfile::RunFile =
+        serde_json::from_str(&std::fs::read_to_string(&run_file).unwrap()).unwrap();
+    let accepted = run_file.run.requests_accepted;
+    assert!(accepted > 50, "{accepted} requests in 10 s");
+    assert_eq!(accepted, run_file.run.requests_sent, "no request failed");
+    let export =
+        contract::export::LatencyExport::from_json(&std::fs::read_to_string(&export).unwrap())
+            .unwrap();
+    assert_eq!(export.run.processed, accepted, "collector's processed");
+    assert_eq!(export.latency.count, accepted, "Latency SampleCount");
+    assert_eq!(export.histogram.count(), accepted, "LatencyBucket counts");
+
+    let mut items = 0;
+    let mut start_key = None;
+    loop {
+        let page = aws_sdk_dynamodb::Client::new(&sdk)
+            .scan()
+            .table_name(&table)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .unwrap();
+        items += page.count as u64;
+        start_key = page.last_evaluated_key;
+        if start_key.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        items, accepted,
+        "items in DynamoDB: the 400 and the malformed record add none"
+    );
+
+    // midstream crashed once holding a batch of the run's records; they are all in the counts
+    // above, so the batch was retried and nothing was lost.
+    let crashed_event = state
+        .join("functions")
+        .read_dir()
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|f| f.path().join("crashed/event.json"))
+        .find(|p| p.exists())
+        .expect("the crash-once bootstrap took a batch");
+    let event: Value =
+        serde_json::from_str(&std::fs::read_to_string(&crashed_event).unwrap()).unwrap();
+    let records = event["Records"].as_array().expect("a Kinesis batch");
+    assert!(!records.is_empty());
+    let first = {
+        use base64::Engine;
+        let data = records[0]["kinesis"]["data"].as_str().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    assert_eq!(first["run_id"], run_file.run.run_id.as_str(), "{first}");
+    let log = sandbox.log();
+    assert!(log.contains("exited mid-invocation"), "{log}");
+    assert!(
+        log.contains("malformed record"),
+        "the malformed record is logged:\n{log}"
+    );
+
+    // SIGTERM stops everything: a clean exit, the call table, the port closed, no outputs left.
+    let status = sandbox.terminate().expect("sandbox stopped within 30 s");
+    assert!(status.success(), "{status}\n{}", sandbox.log());
+    let log = sandbox.log();
+    assert!(log.contains("moto's answers by operation"), "{log}");
+    assert!(log.contains("Kinesis_20131202.PutRecord"), "{log}");
+    assert!(!outputs_file.exists());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err(),
+        "the edge's port is closed"
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
