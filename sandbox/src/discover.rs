@@ -40,6 +40,8 @@ pub struct DeployedMapping {
     pub kind: SourceKind,
     /// Batch size.
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`: how long to gather records before invoking.
+    pub batching_window: std::time::Duration,
     /// Where it starts.
     pub starting_position: StartingPosition,
     /// Bisect on function error.
@@ -125,6 +127,9 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
             kind,
             source_arn,
             batch_size: m["BatchSize"].as_u64().unwrap_or(100) as usize,
+            batching_window: std::time::Duration::from_secs(
+                m["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0),
+            ),
             starting_position: if m["StartingPosition"] == "LATEST" {
                 StartingPosition::Latest
             } else {

@@ -46,6 +46,9 @@ pub struct PollerConfig {
     pub source_arn: String,
     /// Most records per invocation.
     pub batch_size: usize,
+    /// How long to gather records before invoking with fewer than `batch_size` (Lambda's
+    /// `MaximumBatchingWindowInSeconds`; zero: invoke with what one read returns).
+    pub batching_window: Duration,
     /// Split a failing batch in halves.
     pub bisect_on_error: bool,
     /// The function reports partial failures (`batchItemFailures`).
@@ -116,6 +119,15 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
                 Ok(records) => {
                     idle = IDLE_MIN;
                     pending.extend(records);
+                    gather(
+                        &config,
+                        &mut source,
+                        &mut pending,
+                        &mut stop,
+                        &logs,
+                        &function,
+                    )
+                    .await;
                 }
                 Err(error) => {
                     logs(
@@ -160,6 +172,47 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
                 );
                 pause(&mut stop, retry).await;
                 retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// The batching window: reads more until the batch is full or the window, counted from the first
+/// record, has passed.
+async fn gather<S: ShardSource>(
+    config: &PollerConfig,
+    source: &mut S,
+    pending: &mut VecDeque<Value>,
+    stop: &mut watch::Receiver<bool>,
+    logs: &LogSink,
+    function: &str,
+) {
+    if config.batching_window.is_zero() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + config.batching_window;
+    let mut idle = IDLE_MIN;
+    while pending.len() < config.batch_size && !*stop.borrow() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        match source.next_records(config.batch_size - pending.len()).await {
+            Ok(records) if records.is_empty() => {
+                pause(stop, idle.min(left)).await;
+                idle = (idle * 2).min(IDLE_MAX);
+            }
+            Ok(records) => {
+                idle = IDLE_MIN;
+                pending.extend(records);
+            }
+            Err(error) => {
+                // Invoke with what there is; the next read reports again if it persists.
+                logs(
+                    function,
+                    &format!("poller: reading {}: {error}", config.source_arn),
+                );
+                return;
             }
         }
     }
@@ -438,6 +491,7 @@ mod tests {
             kind: SourceKind::Kinesis,
             source_arn: "arn:aws:kinesis:us-east-1:123456789012:stream/KinesisStream".into(),
             batch_size,
+            batching_window: Duration::ZERO,
             bisect_on_error: bisect,
             report_batch_item_failures: true,
             region: "us-east-1".into(),
@@ -445,18 +499,18 @@ mod tests {
     }
 
     /// Runs a poller until `done` says the function has seen enough, then stops it.
-    async fn run(
+    async fn run<S: ShardSource>(
         config: PollerConfig,
-        source: Records,
+        source: S,
         function: &Scripted,
         done: impl Fn(&[Vec<String>]) -> bool,
     ) {
         run_until(config, source, function, |f| done(&f.seen.lock().unwrap())).await
     }
 
-    async fn run_until(
+    async fn run_until<S: ShardSource>(
         config: PollerConfig,
-        source: Records,
+        source: S,
         function: &Scripted,
         done: impl Fn(&Scripted) -> bool,
     ) {
@@ -474,6 +528,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Records "1".."n" arriving one every `every`, from now.
+    struct Trickle(VecDeque<(tokio::time::Instant, Value)>);
+
+    impl ShardSource for Trickle {
+        async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
+            let now = tokio::time::Instant::now();
+            let mut out = Vec::new();
+            while out.len() < limit && self.0.front().is_some_and(|(at, _)| *at <= now) {
+                out.extend(self.0.pop_front().map(|(_, record)| record));
+            }
+            Ok(out)
+        }
+    }
+
+    fn trickle(n: usize, every: Duration) -> Trickle {
+        let start = tokio::time::Instant::now();
+        let Records(records) = records(n);
+        Trickle(
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(i, record)| (start + every * i as u32, record))
+                .collect(),
+        )
+    }
+
+    fn sizes(f: &Scripted) -> Vec<usize> {
+        f.seen.lock().unwrap().iter().map(Vec::len).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_batching_window_each_read_is_invoked_at_once() {
+        let f = Scripted::new(|_, _| Ok(json!({})));
+        let all = |seen: &[Vec<String>]| seen.iter().map(Vec::len).sum::<usize>() == 6;
+        run(
+            config(10, false),
+            trickle(6, Duration::from_millis(100)),
+            &f,
+            all,
+        )
+        .await;
+        assert_eq!(sizes(&f), [1, 1, 1, 1, 1, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_batching_window_gathers_records_until_it_ends_or_the_batch_is_full() {
+        let all = |seen: &[Vec<String>]| seen.iter().map(Vec::len).sum::<usize>() == 6;
+        // Records 100 ms apart: a 1 s window gathers all six into one invocation.
+        let f = Scripted::new(|_, _| Ok(json!({})));
+        let mut windowed = config(10, false);
+        windowed.batching_window = Duration::from_secs(1);
+        run(
+            windowed.clone(),
+            trickle(6, Duration::from_millis(100)),
+            &f,
+            all,
+        )
+        .await;
+        assert_eq!(sizes(&f), [6]);
+        // A 250 ms window: the records that came within it.
+        let f = Scripted::new(|_, _| Ok(json!({})));
+        windowed.batching_window = Duration::from_millis(250);
+        run(
+            windowed.clone(),
+            trickle(6, Duration::from_millis(100)),
+            &f,
+            all,
+        )
+        .await;
+        assert_eq!(sizes(&f), [3, 3]);
+        // A full batch goes at once, window or not.
+        let f = Scripted::new(|_, _| Ok(json!({})));
+        windowed.batch_size = 2;
+        windowed.batching_window = Duration::from_secs(60);
+        let started = tokio::time::Instant::now();
+        run(windowed, trickle(6, Duration::from_millis(100)), &f, all).await;
+        assert_eq!(sizes(&f), [2, 2, 2]);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(
+            f.seen.lock().unwrap().concat(),
+            (1..=6).map(|i| i.to_string()).collect::<Vec<_>>()
+        );
     }
 
     #[tokio::test(start_paused = true)]

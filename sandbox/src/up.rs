@@ -239,6 +239,7 @@ async fn run(
             kind: mapping.kind,
             source_arn: mapping.source_arn.clone(),
             batch_size: mapping.batch_size,
+            batching_window: mapping.batching_window,
             bisect_on_error: mapping.bisect_on_error,
             report_batch_item_failures: mapping.report_batch_item_failures,
             region: REGION.into(),

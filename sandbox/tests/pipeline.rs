@@ -104,6 +104,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     let api = AwsJson::new(stack.moto.addr, "us-east-1");
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let consumer = |kind, arn: &str| PollerConfig {
+        batching_window: Duration::ZERO,
         kind,
         source_arn: arn.to_owned(),
         batch_size: 100,
