@@ -9,7 +9,10 @@ import unittest
 import moto.backends
 from moto.kinesis.models import Shard
 
+from moto.cloudwatch.models import CloudWatchBackend
+
 ORIGINAL = {
+    "get_metric_data": CloudWatchBackend.get_metric_data,
     "get_records": Shard.get_records,
     "min": Shard.get_min_sequence_number,
     "max": Shard.get_max_sequence_number,
@@ -48,6 +51,55 @@ class KinesisShardPatch(unittest.TestCase):
         self.assertEqual(list(moto.backends.list_of_moto_modules()), list(ORIGINAL["modules"]()))
         self.assertIn("kinesis", moto.backends.list_of_moto_modules())
         self.assertNotIn("amazonaws.com", moto.backends.list_of_moto_modules())
+
+
+class GetMetricData(unittest.TestCase):
+    def test_same_answers_as_moto(self):
+        from datetime import datetime, timedelta, timezone
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        rng = random.Random(11)
+        backend = CloudWatchBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+        t0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=timezone.utc)
+        names = ["Latency", "LatencyBucket", "KinesisToStoreLatency"]
+        dims = [[], [{"Name": "RunId", "Value": "r1"}], [{"Name": "RunId", "Value": "r2"}],
+                [{"Name": "RunId", "Value": "r1"}, {"Name": "Bucket", "Value": "b7"}]]
+        for _ in range(400):
+            datum = {"MetricName": rng.choice(names), "Dimensions": rng.choice(dims),
+                     "Timestamp": t0 + timedelta(milliseconds=rng.randrange(0, 300_000)),
+                     "Unit": rng.choice(["Milliseconds", "Count"])}
+            if rng.random() < 0.2:
+                datum["StatisticValues"] = {"SampleCount": 3.0, "Sum": 30.0, "Minimum": 5.0, "Maximum": 15.0}
+            else:
+                n = rng.randint(1, 4)
+                datum["Values"] = [float(rng.randint(1, 900)) for _ in range(n)]
+                datum["Counts"] = [float(rng.randint(1, 3)) for _ in range(n)]
+            backend.put_metric_data(rng.choice(["NS", "Other"]), [datum])
+        with_values = 0
+        for trial in range(60):
+            queries = []
+            for i in range(rng.randint(1, 6)):
+                metric = {"Namespace": rng.choice(["NS", "Other"]), "MetricName": rng.choice(names)}
+                if rng.random() < 0.6:
+                    metric["Dimensions"] = rng.choice(dims[1:])
+                query = {"Id": f"q{i}", "MetricStat": {"Metric": metric, "Period": rng.choice([1, 7, 60, 300]),
+                                                        "Stat": rng.choice(["SampleCount", "Sum", "Average", "Minimum", "Maximum", "p90"])}}
+                if rng.random() < 0.3:
+                    query["MetricStat"]["Unit"] = rng.choice(["Milliseconds", "Count"])
+                if rng.random() < 0.2:
+                    query["ReturnData"] = False
+                if rng.random() < 0.2:
+                    query["Label"] = "label"
+                queries.append(query)
+            start = t0 + timedelta(seconds=rng.randint(-30, 200), microseconds=rng.randint(0, 999_999))
+            end = start + timedelta(seconds=rng.randint(1, 400))
+            scan_by = rng.choice(["TimestampAscending", "TimestampDescending"])
+            ours = CloudWatchBackend.get_metric_data(backend, queries, start, end, scan_by)
+            theirs = ORIGINAL["get_metric_data"](backend, queries, start, end, scan_by)
+            self.assertEqual(ours, theirs, f"trial {trial}: {queries}")
+            with_values += any(len(r["values"]) > 1 for r in ours)
+        self.assertGreater(with_values, 30, "most trials find data in several periods")
 
 
 class TemplateUrls(unittest.TestCase):
@@ -129,6 +181,7 @@ class Server(unittest.TestCase):
             for i in range(n):
                 answer = call(connection, "PutRecord", {"StreamName": "s", "PartitionKey": f"k{i}", "Data": "ZGF0YQ=="})
                 sequences.append(answer["SequenceNumber"])
+            connection.close()
 
         threads = [threading.Thread(target=put, args=(150,)) for _ in range(8)]
         [t.start() for t in threads]
@@ -137,6 +190,7 @@ class Server(unittest.TestCase):
         iterator = call(setup, "GetShardIterator", {"StreamName": "s", "ShardId": "shardId-000000000000",
                                                     "ShardIteratorType": "TRIM_HORIZON"})["ShardIterator"]
         answer = call(setup, "GetRecords", {"ShardIterator": iterator, "Limit": 10000})
+        setup.close()
         self.assertEqual(len(answer["Records"]), 8 * 150)
 
     def test_answers_on_one_kept_alive_connection(self):
