@@ -1,4 +1,4 @@
-"""moto's server, as the sandbox runs it. Three changes; everything else is moto as it is.
+"""moto's server, as the sandbox runs it. What changes is listed here; the rest is moto as it is.
 
 1. The sandbox delivers stream records to functions itself (its pollers read the streams the way
    Lambda's event source mappings do). moto, when a DynamoDB table has a Lambda event source
@@ -14,18 +14,17 @@
 3. Every request asks which service it is for, and that lists moto's package directory from disk
    (a listdir and a stat per service) to see whether the host names a service: the list is read
    once and kept. moto's per-request access log (to a stderr nobody reads) is off.
-
 4. moto's backends are not safe for concurrent calls (its Kinesis shard says so: two PutRecord
    calls at once can get the same sequence number, and one record silently replaces the other;
    a 60-second benchmark lost 3 of 12,511 records that way). Requests are answered one at a time
    (one lock around the app; GetMetricData, read-only and slow on a big run, is let through). The
    Python code held the GIL anyway; parsing and I/O still overlap.
-
 5. `cdklocal` hands CloudFormation template URLs on the endpoint it was given
    (`http://127.0.0.1:4599/<bucket>/<key>`), which moto reads as a bucket named `127`: such URLs
    are read path-style, so `cdklocal deploy` works against the edge.
-
-6. GetMetricData compares every query with every stored datum once per period (and moto stores
+6. Every 1000 answers, what has survived is frozen out of the garbage collector's full
+   collections (see `one_at_a_time`): they paused moto for 130-290 ms every few seconds.
+7. GetMetricData compares every query with every stored datum once per period (and moto stores
    one datum per value counted: 90,000 after a one-minute bench), so the collector's export took
    seconds per call. Each query is now answered from the datums of its own metric, grouped by
    period, by moto's own code for each period (same answers, checked on random data).
@@ -180,9 +179,22 @@ CloudWatchBackend.get_metric_data = _get_metric_data_by_metric
 UNLOCKED_TARGETS = ("GraniteServiceVersion20100801.GetMetricData",)
 
 
-def one_at_a_time(app, lock=None):
-    """The WSGI app, answering one request at a time (the whole answer is built under the lock)."""
+FREEZE_EVERY = 1000
+
+
+def one_at_a_time(app, lock=None, freeze_every=FREEZE_EVERY):
+    """The WSGI app, answering one request at a time (the whole answer is built under the lock).
+
+    Every `freeze_every` answers, what has survived the young collections is frozen (`gc.freeze`):
+    moto keeps every record, item and datum, and a full collection walking all of them stopped
+    everything for 130-240 ms every few seconds of a benchmark, growing with the run. Frozen
+    objects are never walked again; garbage among them is still freed by reference counting
+    (only cycles that die after being frozen would stay). SANDBOX_MOTO_FREEZE_EVERY=0 turns it
+    off, for comparison."""
+    import gc
+
     lock = lock or threading.Lock()
+    answered = [0]
 
     def serialized(environ, start_response):
         if environ.get("HTTP_X_AMZ_TARGET") in UNLOCKED_TARGETS:
@@ -195,6 +207,10 @@ def one_at_a_time(app, lock=None):
                 close = getattr(answer, "close", None)
                 if close:
                     close()
+                answered[0] += 1
+                if freeze_every and answered[0] % freeze_every == 0:
+                    gc.collect(1)
+                    gc.freeze()
 
     return serialized
 
@@ -216,7 +232,7 @@ def serve(argv):
     os.environ.setdefault("MOTO_PORT", str(args.port))
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
-    app = one_at_a_time(app)
+    app = one_at_a_time(app, freeze_every=int(os.environ.get("SANDBOX_MOTO_FREEZE_EVERY", FREEZE_EVERY)))
     if os.environ.get("SANDBOX_MOTO_HTTP") == "werkzeug":
         from werkzeug.serving import run_simple
 

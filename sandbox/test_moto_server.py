@@ -138,7 +138,7 @@ class OneAtATime(unittest.TestCase):
             start_response("200 OK", [])
             return [b"a", b"b"]
 
-        wrapped = moto_server.one_at_a_time(app)
+        wrapped = moto_server.one_at_a_time(app, freeze_every=3)
         answers = []
 
         def call(target):
@@ -149,6 +149,9 @@ class OneAtATime(unittest.TestCase):
         [t.join() for t in threads]
         self.assertEqual(most[0], 1)
         self.assertEqual(answers, [[b"ab"]] * 8)
+        import gc
+        self.assertGreater(gc.get_freeze_count(), 0, "survivors frozen every 3 answers")
+        gc.unfreeze()
 
         most[0] = 0
         threads = [threading.Thread(target=call, args=(moto_server.UNLOCKED_TARGETS[0],)) for _ in range(4)]
