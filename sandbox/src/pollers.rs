@@ -57,9 +57,11 @@ pub struct PollerConfig {
     pub region: String,
 }
 
-/// Delays: between empty polls (growing), and before retrying a failed batch (growing).
+/// Delays: between empty polls (growing), and before retrying a failed batch (growing). An idle
+/// shard is read 20 times a second at most: the first records after a quiet spell wait at most
+/// 50 ms per stream (at 200 ms, the first second of a benchmark averaged 300 ms end to end).
 const IDLE_MIN: Duration = Duration::from_millis(10);
-const IDLE_MAX: Duration = Duration::from_millis(200);
+const IDLE_MAX: Duration = Duration::from_millis(50);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
