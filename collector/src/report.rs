@@ -487,8 +487,8 @@ fn hops(export: &LatencyExport) -> Result<Chart, DrawError> {
     let y_max = nice_max(means.iter().copied().fold(0.0, f64::max));
     let names: Vec<String> = bars.iter().map(|(name, _)| name.clone()).collect();
     let caption = "Mean latency of each hop, and of the whole loop. The first two are split at \
-                   Kinesis' ApproximateArrivalTimestamp, so their split is only as exact as that \
-                   clock (the sandbox's is coarse; their sum is exact)."
+                   Kinesis' ApproximateArrivalTimestamp: on AWS that is Kinesis' clock against the \
+                   client's, so their split is only as exact as the two agree (their sum is exact)."
         .to_owned();
     draw("hops", "Where the time goes", caption, |root| {
         let mut chart = ChartBuilder::on(&root)

@@ -16,6 +16,7 @@ pub mod aws;
 pub mod config;
 pub mod downstream;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod midstream;
 pub mod sinks;

@@ -8,12 +8,18 @@ use common::{clock, fixture, FakeMetrics, FakeTable, NOW_MS};
 use contract::metrics::NAMESPACE;
 use contract::{KinesisRecord, Request};
 use functions::error::StoreError;
+use functions::events::KinesisPayload;
 use functions::metrics::Unit;
 use functions::midstream::Midstream;
 
 /// An event of records with these ids (data per the contract), sequence numbers 1, 2, ...
+/// The fixture as the midstream binary reads it.
+fn kinesis_fixture() -> KinesisEvent {
+    fixture::<KinesisPayload>("kinesis-event.json").0
+}
+
 fn event_with_ids(ids: &[&str]) -> KinesisEvent {
-    let mut event: KinesisEvent = fixture("kinesis-event.json");
+    let mut event = kinesis_fixture();
     let template = event.records[0].clone();
     event.records = ids
         .iter()
@@ -48,7 +54,7 @@ async fn the_fixture_batch_is_written_with_every_time_and_the_malformed_record_c
     let table = FakeTable::accepting();
     let metrics = FakeMetrics::accepting();
     let function = Midstream::new(&table, &metrics, NAMESPACE.into(), clock);
-    let response = function.handle(fixture("kinesis-event.json")).await;
+    let response = function.handle(kinesis_fixture()).await;
     assert!(failures(&response).is_empty());
 
     let calls = table.calls();
@@ -64,8 +70,10 @@ async fn the_fixture_batch_is_written_with_every_time_and_the_malformed_record_c
     assert_eq!(first.received_at_ms, Some(1_795_678_800_001));
     assert_eq!(first.kinesis_arrival_ms, Some(1_795_678_800_012));
     assert_eq!(first.stored_at_ms, Some(NOW_MS));
-    // The original's seconds-based payload, without run id, still flows.
+    // The original's seconds-based payload, without run id, still flows; its arrival time
+    // (`1795678800.03` in the event) is 30 ms past the second, not 3.
     assert_eq!(items[2].timestamp_ms, 1_795_678_799_000);
+    assert_eq!(items[2].kinesis_arrival_ms, Some(1_795_678_800_030));
     assert_eq!(items[2].run_id, None);
 
     let counted = metrics.find("MalformedRecords", &[("Function", "midstream")]);
@@ -207,7 +215,7 @@ async fn failing_to_count_malformed_records_does_not_fail_the_batch() {
     let table = FakeTable::accepting();
     let metrics = FakeMetrics::failing_when(|_| true);
     let response = Midstream::new(&table, &metrics, NAMESPACE.into(), clock)
-        .handle(fixture("kinesis-event.json"))
+        .handle(kinesis_fixture())
         .await;
     assert!(failures(&response).is_empty());
     assert_eq!(metrics.calls().len(), 1);

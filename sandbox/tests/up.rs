@@ -293,6 +293,11 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     assert_eq!(export.run.processed, accepted, "collector's processed");
     assert_eq!(export.latency.count, accepted, "Latency SampleCount");
     assert_eq!(export.histogram.count(), accepted, "LatencyBucket counts");
+    // One clock on this machine: no request reaches Kinesis before it was sent (the arrival time
+    // is read to the millisecond: functions::events).
+    let first_hop = export.hops["ClientToKinesisLatency"];
+    assert_eq!(first_hop.count, accepted);
+    assert!(first_hop.min_ms >= 0.0, "{first_hop:?}");
 
     let mut items = 0;
     let mut start_key = None;

@@ -2,9 +2,9 @@
 
 use std::convert::Infallible;
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use functions::aws::{cloudwatch::CloudWatchSink, dynamodb::DynamoStore};
 use functions::config::{process_env, MidstreamConfig};
+use functions::events::KinesisPayload;
 use functions::{aws, exit_on_config_error, midstream::Midstream, system_clock};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -18,8 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = Midstream::new(store, metrics, config.namespace, system_clock);
     let function = &function;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<KinesisEvent>| async move {
-            Ok::<_, Infallible>(function.handle(event.payload).await)
+        move |event: LambdaEvent<KinesisPayload>| async move {
+            Ok::<_, Infallible>(function.handle(event.payload.0).await)
         },
     ))
     .await
