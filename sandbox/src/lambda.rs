@@ -353,13 +353,30 @@ async fn supervise(
         // An interval, not a sleep per turn: invocations wake the loop far more often.
         let mut reload_poll = tokio::time::interval(RELOAD_POLL);
         reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Set when the binary has changed: the worker is replaced the first time it is idle
+        // (checked on every wake-up, so a busy worker is caught between two invocations).
+        let mut reload_due = false;
         loop {
+            let changed = worker.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if reload_due && worker.retire_if_idle() {
+                logs(
+                    &spec.name,
+                    &format!(
+                        "worker {index}: {} changed; restarting it",
+                        spec.executable.display()
+                    ),
+                );
+                let _ = child.kill().await;
+                reloaded = true;
+                break;
+            }
             let deadline = worker
                 .current
                 .lock()
                 .ok()
                 .and_then(|c| c.as_ref().map(|job| job.deadline));
-            let changed = worker.changed.notified();
             tokio::select! {
                 status = child.wait() => {
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
@@ -378,14 +395,9 @@ async fn supervise(
                     }
                 }
                 _ = changed => {}
-                _ = reload_poll.tick(), if spec.reload_on_change => {
+                _ = reload_poll.tick(), if spec.reload_on_change && !reload_due => {
                     let now = file_version(&spec.executable);
-                    if now.is_some() && now != version && worker.retire_if_idle() {
-                        logs(&spec.name, &format!("worker {index}: {} changed; restarting it", spec.executable.display()));
-                        let _ = child.kill().await;
-                        reloaded = true;
-                        break;
-                    }
+                    reload_due = now.is_some() && now != version;
                 }
                 _ = stopping.changed() => {
                     let _ = child.kill().await;
