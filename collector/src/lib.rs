@@ -30,7 +30,7 @@ use contract::export::WaitState;
 use contract::runfile::RunFile;
 
 use crate::api::MetricsApi;
-use crate::opts::{ReportOpts, StatsOpts, WaitOpts};
+use crate::opts::{InputOpts, ReportOpts, StatsOpts, WaitOpts};
 use crate::query::RunMetrics;
 use crate::wait::{Clock, RunContext, WaitConfig, WaitOutcome};
 
@@ -135,20 +135,21 @@ pub fn wait_exit_code(outcome: &WaitOutcome) -> u8 {
 }
 
 /// Reads what `stats` and `report` take: the export (or bare array) and the run file.
-fn read_inputs(file: &Path, run: Option<&Path>) -> anyhow::Result<(stats::Input, Option<RunFile>)> {
+fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile>)> {
+    let file = &opts.file;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let input = stats::read_input(&text)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("reading {}", file.display()))?;
-    let run = run.map(read_run_file).transpose()?;
+    let run = opts.run.as_deref().map(read_run_file).transpose()?;
     Ok((input, run))
 }
 
 /// `collector stats`: the report as text or JSON.
 pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
-    let (input, run) = read_inputs(&opts.file, opts.run.as_deref())?;
-    let report = stats::report(&input, run.as_ref(), opts.vus);
+    let (input, run) = read_inputs(&opts.input)?;
+    let report = stats::report(&input, run.as_ref(), opts.input.vus);
     if opts.json {
         Ok(serde_json::to_string_pretty(&report)? + "\n")
     } else {
@@ -160,12 +161,12 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
 
 /// `collector report`: writes the page and returns the line for stderr.
 pub fn run_report(opts: &ReportOpts) -> anyhow::Result<String> {
-    let (input, run) = read_inputs(&opts.file, opts.run.as_deref())?;
+    let (input, run) = read_inputs(&opts.input)?;
     let sources = report::Sources {
-        export: opts.file.display().to_string(),
-        run: opts.run.as_ref().map(|p| p.display().to_string()),
+        export: opts.input.file.display().to_string(),
+        run: opts.input.run.as_ref().map(|p| p.display().to_string()),
     };
-    let page = report::html(&input, run.as_ref(), opts.vus, &sources)?;
+    let page = report::html(&input, run.as_ref(), opts.input.vus, &sources)?;
     std::fs::write(&opts.out, page).with_context(|| format!("writing {}", opts.out.display()))?;
     Ok(format!("wrote {}", opts.out.display()))
 }

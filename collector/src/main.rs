@@ -3,27 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use collector::opts::{Command, Opts};
 
 fn main() -> ExitCode {
-    let opts = match Opts::try_parse() {
+    let opts = match contract::cli::parse::<Opts>("collector") {
         Ok(opts) => opts,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            eprintln!(
-                "collector: {}",
-                text.lines()
-                    .next()
-                    .unwrap_or("bad arguments")
-                    .trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match opts.command {
         Command::Stats(stats) => match collector::run_stats(&stats) {

@@ -87,18 +87,27 @@ pub struct WaitOpts {
     pub aws: AwsOpts,
 }
 
-/// `collector stats`.
+/// What `collector stats` and `collector report` read.
 #[derive(Debug, Args)]
-pub struct StatsOpts {
+pub struct InputOpts {
     /// A latency export, or the original's bare array of per-second averages.
     #[arg(value_name = "FILE", default_value = "timestamps.json")]
     pub file: PathBuf,
-    /// The run file, for the accepted count and VUs.
+    /// The run file: the accepted count and VUs (and, for the report, the load's request rate
+    /// and window).
     #[arg(long, value_name = "FILE")]
     pub run: Option<PathBuf>,
     /// VUs, for throughput per VU (overrides the run file's).
     #[arg(long, value_name = "N")]
     pub vus: Option<u64>,
+}
+
+/// `collector stats`.
+#[derive(Debug, Args)]
+pub struct StatsOpts {
+    /// What to read.
+    #[command(flatten)]
+    pub input: InputOpts,
     /// JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -107,15 +116,9 @@ pub struct StatsOpts {
 /// `collector report`.
 #[derive(Debug, Args)]
 pub struct ReportOpts {
-    /// A latency export, or the original's bare array of per-second averages.
-    #[arg(value_name = "FILE", default_value = "timestamps.json")]
-    pub file: PathBuf,
-    /// The run file: adds the load generator's request rate and the load's window.
-    #[arg(long, value_name = "FILE")]
-    pub run: Option<PathBuf>,
-    /// VUs, for throughput per VU (overrides the run file's).
-    #[arg(long, value_name = "N")]
-    pub vus: Option<u64>,
+    /// What to read.
+    #[command(flatten)]
+    pub input: InputOpts,
     /// Where to write the page.
     #[arg(long, value_name = "FILE", default_value = "report.html")]
     pub out: PathBuf,

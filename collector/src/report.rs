@@ -18,7 +18,12 @@ use std::fmt::Write as _;
 use contract::export::{LatencyExport, SecondRow, StatSummary, WaitState};
 use contract::metrics::{Hop, LATENCY};
 use contract::runfile::RunFile;
+use plotters::chart::{ChartContext, MeshStyle};
+use plotters::coord::ranged1d::Ranged;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::stats::{self, Input, Report};
 
@@ -63,7 +68,7 @@ fn draw(
     id: &'static str,
     title: &'static str,
     caption: String,
-    paint: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Drawn,
+    paint: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
 ) -> Result<Chart, DrawError> {
     let mut svg = String::new();
     {
@@ -92,6 +97,59 @@ fn label_font() -> TextStyle<'static> {
 
 fn axis_font() -> TextStyle<'static> {
     ("sans-serif", 13).into_font().color(&GREY)
+}
+
+/// Every chart's frame: margins and room for the axes' labels.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .margin(18)
+        .x_label_area_size(48)
+        .y_label_area_size(72);
+    builder
+}
+
+/// Every chart's grid and axis text; the caller adds the descriptions and formats.
+fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.axis_desc_style(label_font())
+        .label_style(axis_font())
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(GREY.mix(0.15))
+}
+
+/// A legend entry for a line of `colour`.
+fn line_legend(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+}
+
+/// The legend's box, at `position`.
+fn draw_legend<'b>(chart: &mut TimeChart<'b, 'b>, position: SeriesLabelPosition) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(axis_font())
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
+type TimeChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The end of the load, a dashed line across a time chart.
+fn mark_load_end(chart: &mut TimeChart<'_, '_>, end: f64, y_max: f64) -> Drawn {
+    chart.draw_series(DashedLineSeries::new(
+        [(end, 0.0), (end, y_max)],
+        6,
+        4,
+        GREY.stroke_width(1),
+    ))?;
+    Ok(())
 }
 
 /// Where time starts on the time axes: the load's first second, else the first datapoint's.
@@ -192,36 +250,19 @@ fn throughput(
         )
     };
     draw("throughput", "Throughput", caption, |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(18)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-        chart
-            .configure_mesh()
+        let mut chart = frame(&root).build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+        house_style(&mut chart.configure_mesh())
             .x_desc("time since the load started (s)")
             .y_desc("requests per second")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .axis_desc_style(label_font())
-            .label_style(axis_font())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(GREY.mix(0.15))
             .draw()?;
         if let Some(end) = load_end {
-            chart.draw_series(DashedLineSeries::new(
-                [(end, 0.0), (end, y_max)],
-                6,
-                4,
-                GREY.stroke_width(1),
-            ))?;
+            mark_load_end(&mut chart, end, y_max)?;
             chart.draw_series(std::iter::once(Text::new(
                 "load ends ",
                 (end, y_max * 0.97),
-                axis_font().pos(plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Right,
-                    plotters::style::text_anchor::VPos::Top,
-                )),
+                axis_font().pos(Pos::new(HPos::Right, VPos::Top)),
             )))?;
         }
         if !responses.is_empty() {
@@ -231,7 +272,7 @@ fn throughput(
                     LOAD.stroke_width(2),
                 ))?
                 .label("load generator: responses/s")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], LOAD.stroke_width(2)));
+                .legend(line_legend(LOAD));
         }
         if any_failed {
             chart
@@ -240,7 +281,7 @@ fn throughput(
                     FAILED.stroke_width(2),
                 ))?
                 .label("load generator: failed/s")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], FAILED.stroke_width(2)));
+                .legend(line_legend(FAILED));
         }
         chart
             .draw_series(LineSeries::new(
@@ -248,15 +289,8 @@ fn throughput(
                 PIPELINE.stroke_width(2),
             ))?
             .label("pipeline: loops completed/s")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], PIPELINE.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font(axis_font())
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY.mix(0.4))
-            .draw()?;
-        Ok(())
+            .legend(line_legend(PIPELINE));
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)
     })
 }
 
@@ -285,13 +319,8 @@ fn latency_over_time(
         "End-to-end latency over time",
         caption,
         |root| {
-            let mut chart = ChartBuilder::on(&root)
-                .margin(18)
-                .x_label_area_size(48)
-                .y_label_area_size(72)
-                .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-            chart
-                .configure_mesh()
+            let mut chart = frame(&root).build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+            house_style(&mut chart.configure_mesh())
                 .x_desc(if band {
                     "time since the load started (s)"
                 } else {
@@ -300,18 +329,9 @@ fn latency_over_time(
                 .y_desc("end-to-end latency (ms)")
                 .x_label_formatter(&|x| format!("{x:.0}"))
                 .y_label_formatter(&|y| format!("{y:.0}"))
-                .axis_desc_style(label_font())
-                .label_style(axis_font())
-                .light_line_style(WHITE.mix(0.0))
-                .bold_line_style(GREY.mix(0.15))
                 .draw()?;
             if let Some(end) = load_end {
-                chart.draw_series(DashedLineSeries::new(
-                    [(end, 0.0), (end, y_max)],
-                    6,
-                    4,
-                    GREY.stroke_width(1),
-                ))?;
+                mark_load_end(&mut chart, end, y_max)?;
             }
             if band && !rows.is_empty() {
                 let outline: Vec<(f64, f64)> = rows
@@ -335,15 +355,8 @@ fn latency_over_time(
                     PIPELINE.stroke_width(2),
                 ))?
                 .label("average")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], PIPELINE.stroke_width(2)));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(axis_font())
-                .background_style(WHITE.mix(0.9))
-                .border_style(GREY.mix(0.4))
-                .draw()?;
-            Ok(())
+                .legend(line_legend(PIPELINE));
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
     )
 }
@@ -406,21 +419,13 @@ fn distribution(export: &LatencyExport, latency: &stats::LatencyRow) -> Result<C
         "Latency distribution per request",
         caption,
         |root| {
-            let mut chart = ChartBuilder::on(&root)
-                .margin(18)
-                .x_label_area_size(48)
-                .y_label_area_size(72)
+            let mut chart = frame(&root)
                 .build_cartesian_2d((1f64..x_max).log_scale().with_key_points(keys), 0f64..y_max)?;
-            chart
-                .configure_mesh()
+            house_style(&mut chart.configure_mesh())
                 .x_desc("percentile of requests")
                 .y_desc("end-to-end latency (ms)")
                 .x_label_formatter(&|x| nines(*x))
                 .y_label_formatter(&|y| format!("{y:.0}"))
-                .axis_desc_style(label_font())
-                .label_style(axis_font())
-                .light_line_style(WHITE.mix(0.0))
-                .bold_line_style(GREY.mix(0.15))
                 .draw()?;
             chart.draw_series(LineSeries::new(
                 curve.iter().copied(),
@@ -437,10 +442,7 @@ fn distribution(export: &LatencyExport, latency: &stats::LatencyRow) -> Result<C
                     (x, ms),
                     axis_font()
                         .color(&BLACK)
-                        .pos(plotters::style::text_anchor::Pos::new(
-                            plotters::style::text_anchor::HPos::Right,
-                            plotters::style::text_anchor::VPos::Bottom,
-                        )),
+                        .pos(Pos::new(HPos::Right, VPos::Bottom)),
                 )
             }))?;
             Ok(())
@@ -476,8 +478,7 @@ pub fn hop_bars(export: &LatencyExport) -> Vec<(String, StatSummary)> {
         .collect()
 }
 
-fn hops(export: &LatencyExport) -> Result<Chart, DrawError> {
-    let bars = hop_bars(export);
+fn hops(bars: &[(String, StatSummary)]) -> Result<Chart, DrawError> {
     let n = bars.len() as i32;
     let means: Vec<f64> = bars
         .iter()
@@ -491,13 +492,9 @@ fn hops(export: &LatencyExport) -> Result<Chart, DrawError> {
                    client's, so their split is only as exact as the two agree (their sum is exact)."
         .to_owned();
     draw("hops", "Where the time goes", caption, |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(18)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d((0..n - 1).into_segmented(), y_min..y_max)?;
-        chart
-            .configure_mesh()
+        let mut chart =
+            frame(&root).build_cartesian_2d((0..n - 1).into_segmented(), y_min..y_max)?;
+        house_style(&mut chart.configure_mesh())
             .disable_x_mesh()
             .x_desc("hop")
             .y_desc("mean latency (ms)")
@@ -506,10 +503,6 @@ fn hops(export: &LatencyExport) -> Result<Chart, DrawError> {
                 SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
                 _ => String::new(),
             })
-            .axis_desc_style(label_font())
-            .label_style(axis_font())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(GREY.mix(0.15))
             .draw()?;
         chart.draw_series(means.iter().enumerate().map(|(i, &mean)| {
             let colour = if i + 1 == bars.len() { LOAD } else { PIPELINE };
@@ -530,10 +523,7 @@ fn hops(export: &LatencyExport) -> Result<Chart, DrawError> {
                 (SegmentValue::CenterOf(i as i32), mean.max(0.0)),
                 axis_font()
                     .color(&BLACK)
-                    .pos(plotters::style::text_anchor::Pos::new(
-                        plotters::style::text_anchor::HPos::Center,
-                        plotters::style::text_anchor::VPos::Bottom,
-                    )),
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
             )
         }))?;
         Ok(())
@@ -579,8 +569,9 @@ pub fn charts(
     if let Some(latency) = &report.latency {
         charts.push(distribution(export, latency)?);
     }
-    if !hop_bars(export).is_empty() {
-        charts.push(hops(export)?);
+    let bars = hop_bars(export);
+    if !bars.is_empty() {
+        charts.push(hops(&bars)?);
     }
     Ok(charts)
 }

@@ -3,35 +3,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use common::chromium::Browser;
+use common::{collector, temp_dir, write};
 use contract::buckets::LatencyHistogram;
 use contract::export::{
     ExportRun, LatencyExport, SecondRow, StatSummary, WaitState, EXPORT_VERSION,
 };
 use contract::runfile::{DurationHistogram, LoadSample, RunFile, RunInfo, RUN_FILE_VERSION};
 use serde_json::{json, Value};
-
-fn collector(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collector"))
-        .args(args)
-        .output()
-        .expect("run collector")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("collector-report-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 const LOAD_START_MS: i64 = 1_795_680_000_250;
 const ORIGIN_MS: i64 = 1_795_680_000_000;
@@ -174,7 +155,7 @@ fn texts(chart: &Value) -> Vec<String> {
 
 #[test]
 fn every_chart_renders_with_its_data_in_chromium() {
-    let dir = temp_dir("charts");
+    let dir = temp_dir("report-charts");
     let (run, export) = run_and_export();
     let export_path = write(&dir, "timestamps.json", &export.to_json());
     let run_path = write(&dir, "run.json", &run.to_json());
@@ -341,7 +322,7 @@ fn every_chart_renders_with_its_data_in_chromium() {
 
 #[test]
 fn the_originals_array_gets_its_one_chart() {
-    let dir = temp_dir("original");
+    let dir = temp_dir("report-original");
     let averages: Vec<f64> = (0..60).map(|i| 150.0 + (i % 7) as f64).collect();
     let file = write(
         &dir,
@@ -368,7 +349,7 @@ fn the_originals_array_gets_its_one_chart() {
 
 #[test]
 fn bad_input_is_one_clear_line() {
-    let dir = temp_dir("bad");
+    let dir = temp_dir("report-bad");
     let out = dir.join("report.html");
     let missing = dir.join("missing.json");
     let output = collector(&[

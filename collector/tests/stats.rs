@@ -1,26 +1,16 @@
 //! `collector stats` as a user runs it: both input formats, the tables, JSON, and the original's
 //! table compared with real pandas.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{collector, temp_dir, write};
 use contract::buckets::LatencyHistogram;
 use contract::export::{
     ExportRun, LatencyExport, SecondRow, StatSummary, WaitState, EXPORT_VERSION,
 };
-
-fn collector(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collector"))
-        .args(args)
-        .output()
-        .expect("run collector")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("collector-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn export() -> LatencyExport {
     let mut histogram = LatencyHistogram::new();
@@ -76,12 +66,6 @@ fn export() -> LatencyExport {
         })
         .collect(),
     }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //! - `streams`: [`item::Item`] from DynamoDB stream images (serde_dynamo, as aws_lambda_events has them).
 
 pub mod buckets;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 pub mod export;
 pub mod item;

@@ -3,27 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use loadgen::opts::Opts;
 
 fn main() -> ExitCode {
-    let opts = match Opts::try_parse() {
+    let opts = match contract::cli::parse::<Opts>("loadgen") {
         Ok(opts) => opts,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            eprintln!(
-                "loadgen: {}",
-                text.lines()
-                    .next()
-                    .unwrap_or("bad arguments")
-                    .trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let config = match opts.into_config(|var| std::env::var(var).ok(), loadgen::epoch_ms()) {
         Ok(config) => config,

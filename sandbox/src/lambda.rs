@@ -535,19 +535,7 @@ async fn runtime_api(
             }
             response
         }
-        (Method::POST, ["invocation", id, "response"]) => {
-            if worker.finish(Some(id), Ok(body)) {
-                reply(
-                    StatusCode::ACCEPTED,
-                    Bytes::from_static(b"{\"status\":\"OK\"}"),
-                )
-            } else {
-                reply(
-                    StatusCode::BAD_REQUEST,
-                    Bytes::from_static(b"{\"errorMessage\":\"unknown request id\"}"),
-                )
-            }
-        }
+        (Method::POST, ["invocation", id, "response"]) => finish(worker, id, Ok(body)),
         (Method::POST, ["invocation", id, "error"]) => {
             let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let text = |key: &str| {
@@ -560,17 +548,7 @@ async fn runtime_api(
                 error_type: text("errorType"),
                 message: text("errorMessage"),
             };
-            if worker.finish(Some(id), Err(error)) {
-                reply(
-                    StatusCode::ACCEPTED,
-                    Bytes::from_static(b"{\"status\":\"OK\"}"),
-                )
-            } else {
-                reply(
-                    StatusCode::BAD_REQUEST,
-                    Bytes::from_static(b"{\"errorMessage\":\"unknown request id\"}"),
-                )
-            }
+            finish(worker, id, Err(error))
         }
         (Method::POST, ["init", "error"]) => reply(
             StatusCode::ACCEPTED,
@@ -580,6 +558,21 @@ async fn runtime_api(
             StatusCode::NOT_FOUND,
             Bytes::from_static(b"{\"errorMessage\":\"not a Runtime API path\"}"),
         ),
+    }
+}
+
+/// The answer to `/response` or `/error`: accepted if `id` is the invocation in flight.
+fn finish(worker: &Worker, id: &str, result: Result<Bytes, InvokeError>) -> Response<Full<Bytes>> {
+    if worker.finish(Some(id), result) {
+        reply(
+            StatusCode::ACCEPTED,
+            Bytes::from_static(b"{\"status\":\"OK\"}"),
+        )
+    } else {
+        reply(
+            StatusCode::BAD_REQUEST,
+            Bytes::from_static(b"{\"errorMessage\":\"unknown request id\"}"),
+        )
     }
 }
 

@@ -46,23 +46,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let opts = match Opts::try_parse() {
+    let opts = match contract::cli::parse::<Opts>("sandbox") {
         Ok(opts) => opts,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            eprintln!(
-                "sandbox: {}",
-                text.lines()
-                    .next()
-                    .unwrap_or("bad arguments")
-                    .trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let root = match std::env::current_dir() {
         Ok(dir) => dir,

@@ -579,29 +579,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_batching_window_gathers_records_until_it_ends_or_the_batch_is_full() {
         let all = |seen: &[Vec<String>]| seen.iter().map(Vec::len).sum::<usize>() == 6;
-        // Records 100 ms apart: a 1 s window gathers all six into one invocation.
-        let f = Scripted::new(|_, _| Ok(json!({})));
+        // Records 100 ms apart: a 1 s window gathers all six into one invocation; a 250 ms
+        // window, the records that came within it.
         let mut windowed = config(10, false);
-        windowed.batching_window = Duration::from_secs(1);
-        run(
-            windowed.clone(),
-            trickle(6, Duration::from_millis(100)),
-            &f,
-            all,
-        )
-        .await;
-        assert_eq!(sizes(&f), [6]);
-        // A 250 ms window: the records that came within it.
-        let f = Scripted::new(|_, _| Ok(json!({})));
-        windowed.batching_window = Duration::from_millis(250);
-        run(
-            windowed.clone(),
-            trickle(6, Duration::from_millis(100)),
-            &f,
-            all,
-        )
-        .await;
-        assert_eq!(sizes(&f), [3, 3]);
+        for (window, expected) in [(1000, vec![6]), (250, vec![3, 3])] {
+            let f = Scripted::new(|_, _| Ok(json!({})));
+            windowed.batching_window = Duration::from_millis(window);
+            let records = trickle(6, Duration::from_millis(100));
+            run(windowed.clone(), records, &f, all).await;
+            assert_eq!(sizes(&f), expected, "{window} ms");
+        }
         // A full batch goes at once, window or not.
         let f = Scripted::new(|_, _| Ok(json!({})));
         windowed.batch_size = 2;

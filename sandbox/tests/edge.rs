@@ -4,6 +4,7 @@
 
 mod common;
 
+use collector::epoch_ms as now_ms;
 use collector::query::{RunMetrics, Window};
 use common::{sdk, Stack};
 use contract::metrics::{Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET};
@@ -11,13 +12,6 @@ use contract::Bucket;
 use functions::aws::cloudwatch::CloudWatchSink;
 use functions::metrics::{MetricBatch, Unit};
 use functions::sinks::MetricSink;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downstreams_metrics_are_read_back_by_the_collector_through_the_edge() {

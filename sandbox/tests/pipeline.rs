@@ -4,6 +4,7 @@
 
 mod common;
 
+use collector::epoch_ms as now_ms;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,13 +21,6 @@ use sandbox::lambda::{FunctionHost, FunctionSpec, LogSink};
 use sandbox::pollers::{poll_shard, PollerConfig, Shard, SourceKind, StartingPosition};
 
 const NAMESPACE: &str = "Pipeline/E2E";
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_request_is_processed_and_nothing_else() {
