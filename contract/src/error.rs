@@ -46,6 +46,18 @@ pub enum PayloadError {
          as seconds), no later than the year 9999"
     )]
     TimestampOutOfRange,
+    /// The timestamp lies outside the window around the API's clock
+    /// ([`crate::payload::MAX_TIMESTAMP_AGE_MS`], [`crate::payload::MAX_TIMESTAMP_AHEAD_MS`]).
+    #[error(
+        "`timestamp` must be within 24 hours before and 5 minutes after the API's clock \
+         (epoch milliseconds, or seconds below 10^11); it is {} s {} it",
+        offset_ms.unsigned_abs() / 1000,
+        if *offset_ms < 0 { "before" } else { "after" }
+    )]
+    TimestampOutsideWindow {
+        /// The timestamp minus the API's clock, ms.
+        offset_ms: i64,
+    },
     /// The run id has characters outside `[A-Za-z0-9_-]`, or a bad length.
     #[error("`run_id` must be 1 to 64 characters of A-Z, a-z, 0-9, `_` or `-`")]
     InvalidRunId,
@@ -54,6 +66,14 @@ pub enum PayloadError {
 /// Why a Kinesis record's data is not a [`crate::record::KinesisRecord`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
+    /// The data is larger than any record upstream writes.
+    #[error("record data is {bytes} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Size of the data.
+        bytes: usize,
+        /// The limit ([`crate::record::MAX_RECORD_BYTES`]).
+        limit: usize,
+    },
     /// The data is not the record's JSON.
     #[error("record data is not a pipeline record: {0}")]
     Decode(String),

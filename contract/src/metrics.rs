@@ -10,7 +10,14 @@
 //! | `KinesisToStoreLatency` | RunId | `stored_at` − Kinesis arrival |
 //! | `StoreToDownstreamLatency` | RunId | downstream's clock − `stored_at` |
 //! | `LatencyBucket` | RunId, Bucket | end-to-end latency, counted per bucket ([`crate::buckets`]) |
+//! | `RedeliveredRecords` | RunId | items written again (a MODIFY in the stream): counted, not measured (unit Count) |
 //! | `MalformedRecords` | Function | records that can never be processed (unit Count) |
+//!
+//! Each request is measured once, when its item first arrives in the table (an INSERT in the
+//! table's stream). A run of N requests creates 4 latency metrics, one `LatencyBucket` metric
+//! per bucket its latencies touch (at most about 125 over two decades of latency, see
+//! [`crate::buckets`]) and `RedeliveredRecords` if anything was delivered twice: about 130
+//! custom metrics, billed on AWS per metric-month pro rata by the hour they exist.
 
 use crate::item::Item;
 
@@ -21,6 +28,8 @@ pub const NAMESPACE: &str = "ServerlessDataProcessingPipeline/Latencies";
 pub const LATENCY: &str = "Latency";
 /// End-to-end latency counted per bucket, ms; read as SampleCount per `Bucket`.
 pub const LATENCY_BUCKET: &str = "LatencyBucket";
+/// Items written to the table again and not measured again (stream MODIFY events), count.
+pub const REDELIVERED_RECORDS: &str = "RedeliveredRecords";
 /// Records logged and skipped because they can never be processed, count.
 pub const MALFORMED_RECORDS: &str = "MalformedRecords";
 

@@ -25,6 +25,13 @@ pub const SECONDS_THRESHOLD: i64 = 100_000_000_000;
 /// Latest accepted timestamp, in epoch milliseconds (9999-12-31T23:59:59.999Z).
 pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
+/// How far before the API's clock a request's `timestamp` may lie (24 hours): older requests are
+/// refused, since their latency would be a clock error, not the pipeline's.
+pub const MAX_TIMESTAMP_AGE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How far after the API's clock a request's `timestamp` may lie (5 minutes of clock skew).
+pub const MAX_TIMESTAMP_AHEAD_MS: i64 = 5 * 60 * 1000;
+
 /// A validated request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -32,9 +39,10 @@ pub struct Request {
     pub id: String,
     /// Free text; non-empty.
     pub message: String,
-    /// When the client sent the request, epoch milliseconds (normalised from seconds if needed,
-    /// also when deserialized).
-    #[serde(rename = "timestamp", deserialize_with = "deserialize_timestamp")]
+    /// When the client sent the request, epoch milliseconds. [`Request::parse`] reads a body's
+    /// seconds as seconds; deserializing (a Kinesis record, written by upstream) reads the
+    /// integer milliseconds as they were written, never converting them a second time.
+    #[serde(rename = "timestamp", deserialize_with = "deserialize_timestamp_ms")]
     pub timestamp_ms: i64,
     /// The load-test run this request belongs to, `[A-Za-z0-9_-]{1,64}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +96,19 @@ impl Request {
         Ok(request)
     }
 
+    /// Parses a body as [`Request::parse`] does, then refuses a `timestamp` outside the window
+    /// around `now_ms` (the API's clock): [`MAX_TIMESTAMP_AGE_MS`] before it to
+    /// [`MAX_TIMESTAMP_AHEAD_MS`] after it.
+    pub fn parse_at(body: &[u8], now_ms: i64) -> Result<Request, PayloadError> {
+        let request = Request::parse(body)?;
+        let offset_ms = request.timestamp_ms - now_ms;
+        if (-MAX_TIMESTAMP_AGE_MS..=MAX_TIMESTAMP_AHEAD_MS).contains(&offset_ms) {
+            Ok(request)
+        } else {
+            Err(PayloadError::TimestampOutsideWindow { offset_ms })
+        }
+    }
+
     /// Checks the rules that hold for any request, however it was built or decoded.
     pub fn validate(&self) -> Result<(), PayloadError> {
         if self.id.is_empty() {
@@ -138,12 +159,17 @@ fn required_string(field: &'static str, value: Option<Value>) -> Result<String, 
     }
 }
 
-/// Reads a `timestamp` as [`Request::parse`] does, so that every reader normalises seconds.
-fn deserialize_timestamp<'de, D: serde::Deserializer<'de>>(
+/// Reads a serialized request's `timestamp`: integer epoch milliseconds, as [`Request`]
+/// serializes it. Seconds are a body's spelling ([`Request::parse`]), not a record's.
+fn deserialize_timestamp_ms<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<i64, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    timestamp_ms(Some(value)).map_err(serde::de::Error::custom)
+    match Value::deserialize(deserializer)? {
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| serde::de::Error::custom(PayloadError::TimestampOutOfRange)),
+        _ => Err(serde::de::Error::custom(PayloadError::TimestampNotANumber)),
+    }
 }
 
 fn timestamp_ms(value: Option<Value>) -> Result<i64, PayloadError> {
@@ -301,16 +327,56 @@ mod tests {
     }
 
     #[test]
-    fn deserializing_normalises_seconds_too() {
+    fn deserializing_reads_milliseconds_as_written() {
+        // A record's timestamp was normalised once, by upstream; reading it again must not
+        // multiply it by 1000 (a body's `"timestamp": 1` became 1,000 ms, then 1,000,000).
+        let r: Request =
+            serde_json::from_str(r#"{"id":"1","message":"m","timestamp":1000}"#).unwrap();
+        assert_eq!(r.timestamp_ms, 1000);
         let r: Request =
             serde_json::from_str(r#"{"id":"1","message":"m","timestamp":1700000000}"#).unwrap();
-        assert_eq!(r.timestamp_ms, 1_700_000_000_000);
+        assert_eq!(r.timestamp_ms, 1_700_000_000);
+        let parsed = Request::parse(br#"{"id":"1","message":"m","timestamp":1}"#).unwrap();
+        let again: Request = serde_json::from_slice(&serde_json::to_vec(&parsed).unwrap()).unwrap();
+        assert_eq!(again, parsed);
+        assert!(
+            serde_json::from_str::<Request>(r#"{"id":"1","message":"m","timestamp":1.5}"#).is_err()
+        );
         let err = serde_json::from_str::<Request>(r#"{"id":"1","message":"m","timestamp":"x"}"#)
             .unwrap_err();
         assert!(
             err.to_string().contains("`timestamp` must be a number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_api_refuses_timestamps_outside_its_window() {
+        let now = 1_800_000_000_000;
+        let body = |ts: i64| format!(r#"{{"id":"1","message":"m","timestamp":{ts}}}"#);
+        for ts in [
+            now,
+            now - MAX_TIMESTAMP_AGE_MS,
+            now + MAX_TIMESTAMP_AHEAD_MS,
+            now / 1000,
+        ] {
+            assert!(Request::parse_at(body(ts).as_bytes(), now).is_ok(), "{ts}");
+        }
+        for (ts, words) in [
+            (1, "1799999999 s before"),
+            (now - MAX_TIMESTAMP_AGE_MS - 1, "86400 s before"),
+            (now + MAX_TIMESTAMP_AHEAD_MS + 1, "300 s after"),
+            (MAX_TIMESTAMP_MS, "after"),
+        ] {
+            let err = Request::parse_at(body(ts).as_bytes(), now)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(words), "{ts}: {err}");
+            assert!(
+                err.contains("within 24 hours before and 5 minutes after"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! downstream: DynamoDB stream batch → latency metrics in CloudWatch.
 //!
-//! For each INSERT or MODIFY record with a NewImage: the end-to-end latency, the per-hop
-//! latencies and the latency bucket, aggregated per run into Values/Counts and published in one
-//! PutMetricData call (more only when the API's limits require). REMOVE records are ignored. A
+//! For each INSERT record with a NewImage, the item's first arrival in the table: the end-to-end
+//! latency, the per-hop latencies and the latency bucket, aggregated per run into Values/Counts
+//! and published in one PutMetricData call (more only when the API's limits require). A MODIFY
+//! record is the same item written again (midstream's batch delivered again after a failure):
+//! it is counted in `RedeliveredRecords` and not measured, so each accepted request is measured
+//! once. REMOVE records are ignored. A
 //! record that can never be measured (no NewImage, an image that breaks the contract) is logged
 //! with its event id and sequence number and counted in `MalformedRecords`
 //! (`Function=downstream`). If publishing fails, every measured record is reported as a partial
@@ -12,7 +15,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use contract::metrics::{
     end_to_end_ms, Hop, DIM_BUCKET, DIM_FUNCTION, DIM_RUN_ID, LATENCY, LATENCY_BUCKET,
-    MALFORMED_RECORDS,
+    MALFORMED_RECORDS, REDELIVERED_RECORDS,
 };
 use contract::{Bucket, Item};
 
@@ -49,6 +52,11 @@ impl<M: MetricSink> Downstream<M> {
                 Measure::Ignore => {}
                 Measure::Item(item) => {
                     record_latencies(&mut batch, &item, now);
+                    measured.push(record);
+                }
+                Measure::Redelivered(item) => {
+                    let run = run_dimension(&item);
+                    batch.add_n(REDELIVERED_RECORDS, Unit::Count, &run, 1, 1);
                     measured.push(record);
                 }
                 Measure::Malformed(error) => {
@@ -106,6 +114,7 @@ impl<M: MetricSink> Downstream<M> {
 enum Measure {
     Ignore,
     Item(Item),
+    Redelivered(Item),
     Malformed(String),
 }
 
@@ -115,22 +124,27 @@ fn measure(record: &EventRecord) -> Measure {
         "INSERT" | "MODIFY" if record.change.new_image.is_empty() => Measure::Malformed(
             "no NewImage: the table's stream view type must include new images".to_owned(),
         ),
-        "INSERT" | "MODIFY" => match Item::from_attributes(&record.change.new_image) {
-            Ok(item) => Measure::Item(item),
+        name @ ("INSERT" | "MODIFY") => match Item::from_attributes(&record.change.new_image) {
+            Ok(item) if name == "INSERT" => Measure::Item(item),
+            Ok(item) => Measure::Redelivered(item),
             Err(error) => Measure::Malformed(error.to_string()),
         },
         other => Measure::Malformed(format!("unknown event name {other:?}")),
     }
 }
 
-/// Adds one item's end-to-end, per-hop and bucket observations, seen at `now_ms`.
-fn record_latencies(batch: &mut MetricBatch, item: &Item, now_ms: i64) {
-    let run: Vec<(&'static str, &str)> = item
-        .run_id
+/// The `RunId` dimension of `item`'s metrics, when it has a run.
+fn run_dimension(item: &Item) -> Vec<(&'static str, &str)> {
+    item.run_id
         .as_deref()
         .map(|run_id| (DIM_RUN_ID, run_id))
         .into_iter()
-        .collect();
+        .collect()
+}
+
+/// Adds one item's end-to-end, per-hop and bucket observations, seen at `now_ms`.
+fn record_latencies(batch: &mut MetricBatch, item: &Item, now_ms: i64) {
+    let run = run_dimension(item);
     let latency = end_to_end_ms(item, now_ms);
     batch.add(LATENCY, Unit::Milliseconds, &run, latency);
     for hop in Hop::ALL {

@@ -31,8 +31,15 @@ pub enum PutError {
 
 /// A DynamoDB BatchWriteItem call failed as a whole.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("DynamoDB BatchWriteItem failed: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The table refused the items for what they are (a `ValidationException`: an item too
+    /// large, an attribute it cannot take). The same items can never be written: not retried.
+    #[error("DynamoDB refused the items: {0}")]
+    Rejected(String),
+    /// Anything else (throttling, the network, the service): retried.
+    #[error("DynamoDB BatchWriteItem failed: {0}")]
+    Failed(String),
+}
 
 /// A CloudWatch PutMetricData call failed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

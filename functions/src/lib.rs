@@ -26,11 +26,7 @@ pub mod upstream;
 pub type Clock = fn() -> i64;
 
 /// The system clock, epoch milliseconds.
-pub fn system_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use contract::epoch_ms as system_clock;
 
 /// Unwraps a function's configuration at cold start, or logs why it is incomplete and exits with
 /// status 1 (Lambda then reports the init failure with this log line).

@@ -5,6 +5,10 @@
 //!   (`Function=midstream`), and passed over, so it cannot block the shard.
 //! - Items go out in requests of at most 25 with distinct ids (DynamoDB refuses a request that
 //!   names one key twice): a repeated id starts the next request, so both writes happen, in order.
+//! - A request the table refuses for what its items are (`ValidationException`: an item too large,
+//!   an attribute it cannot take) is split in halves until the refused item stands alone; that
+//!   record is logged with its sequence number, counted in `MalformedRecords` and passed over,
+//!   and every other item is written. Retrying it could never succeed and would block the shard.
 //! - UnprocessedItems and failed calls are retried with exponential backoff. What still fails is
 //!   reported as a partial batch failure by sequence number, together with every record after it,
 //!   which is not written: Lambda resumes the shard from the earliest failure, in order.
@@ -17,6 +21,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use contract::metrics::{DIM_FUNCTION, MALFORMED_RECORDS};
 use contract::{Item, KinesisRecord};
 
+use crate::error::StoreError;
 use crate::metrics::{plan_requests, MetricBatch, Unit};
 use crate::sinks::{ItemStore, MetricSink};
 use crate::Clock;
@@ -80,7 +85,7 @@ impl<S: ItemStore, M: MetricSink> Midstream<S, M> {
         let mut failed = Vec::new();
         let chunks = chunk_distinct(pending, S::MAX_BATCH);
         for (index, chunk) in chunks.iter().enumerate() {
-            let unwritten = self.write_with_retries(chunk).await;
+            let unwritten = self.write_chunk(chunk, &mut malformed).await;
             if !unwritten.is_empty() {
                 failed.extend(
                     chunk
@@ -106,9 +111,46 @@ impl<S: ItemStore, M: MetricSink> Midstream<S, M> {
         response
     }
 
-    /// Writes one request's items, retrying what the table did not process; returns the ids
-    /// still unwritten when the attempts run out.
-    async fn write_with_retries(&self, chunk: &[Pending]) -> HashSet<String> {
+    /// Writes one request's items, in order; an item the table refuses is passed over and
+    /// counted into `malformed`. Returns the ids still unwritten when the attempts run out,
+    /// with every id after them.
+    async fn write_chunk(&self, chunk: &[Pending], malformed: &mut u64) -> HashSet<String> {
+        // Parts still to write, the next one last.
+        let mut parts: Vec<&[Pending]> = vec![chunk];
+        while let Some(part) = parts.pop() {
+            match self.write_with_retries(part).await {
+                Written::All => {}
+                Written::Short(mut unwritten) => {
+                    unwritten.extend(
+                        parts
+                            .iter()
+                            .flat_map(|p| p.iter().map(|r| r.item.id.clone())),
+                    );
+                    return unwritten;
+                }
+                Written::Rejected(reason) => match part {
+                    [record] => {
+                        tracing::warn!(
+                            sequence_number = %record.sequence_number,
+                            id = %record.item.id,
+                            %reason,
+                            "record refused by the table counted and passed over"
+                        );
+                        *malformed += 1;
+                    }
+                    _ => {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        parts.push(second);
+                        parts.push(first);
+                    }
+                },
+            }
+        }
+        HashSet::new()
+    }
+
+    /// Writes one request's items, retrying what the table did not process.
+    async fn write_with_retries(&self, chunk: &[Pending]) -> Written {
         let mut remaining: Vec<Item> = chunk.iter().map(|p| p.item.clone()).collect();
         let mut backoff = WRITE_BACKOFF.iter();
         loop {
@@ -117,7 +159,8 @@ impl<S: ItemStore, M: MetricSink> Midstream<S, M> {
                 item.stored_at_ms = Some(now);
             }
             let cause = match self.store.write_batch(&remaining).await {
-                Ok(unprocessed) if unprocessed.is_empty() => return HashSet::new(),
+                Ok(unprocessed) if unprocessed.is_empty() => return Written::All,
+                Err(StoreError::Rejected(reason)) => return Written::Rejected(reason),
                 Ok(unprocessed) => {
                     let unprocessed: HashSet<String> = unprocessed.into_iter().collect();
                     remaining.retain(|item| unprocessed.contains(&item.id));
@@ -129,7 +172,7 @@ impl<S: ItemStore, M: MetricSink> Midstream<S, M> {
                 Some(delay) => tokio::time::sleep(*delay).await,
                 None => {
                     tracing::error!(items = remaining.len(), %cause, "write failed after retries");
-                    return remaining.into_iter().map(|item| item.id).collect();
+                    return Written::Short(remaining.into_iter().map(|item| item.id).collect());
                 }
             }
         }
@@ -155,6 +198,16 @@ impl<S: ItemStore, M: MetricSink> Midstream<S, M> {
             }
         }
     }
+}
+
+/// How one request's write ended.
+enum Written {
+    /// Every item is in the table.
+    All,
+    /// These ids are not, after every retry.
+    Short(HashSet<String>),
+    /// The table refused the request for what its items are (why): no item was written.
+    Rejected(String),
 }
 
 /// The item for one Kinesis record, or why its data is not a pipeline record.

@@ -58,7 +58,7 @@ impl<S: RecordSink> Upstream<S> {
             Ok(body) => body,
             Err(reason) => return respond(400, &reason),
         };
-        let request = match Request::parse(&body) {
+        let request = match Request::parse_at(&body, (self.clock)()) {
             Ok(request) => request,
             Err(reason) => return respond(400, &reason.to_string()),
         };

@@ -31,7 +31,7 @@ fn pairs(metrics: &FakeMetrics, name: &str, dims: &[(&str, &str)]) -> Vec<(f64, 
 }
 
 #[tokio::test]
-async fn inserts_and_modifies_are_measured_in_one_call_per_run() {
+async fn inserts_are_measured_and_modifies_counted_as_redelivered_in_one_call() {
     let metrics = FakeMetrics::accepting();
     let response = Downstream::new(&metrics, NAMESPACE.into(), clock)
         .handle(fixture("dynamodb-event.json"))
@@ -42,35 +42,43 @@ async fn inserts_and_modifies_are_measured_in_one_call_per_run() {
     assert_eq!(calls.len(), 1, "one PutMetricData per invocation");
     assert_eq!(calls[0].0, NAMESPACE);
 
-    // INSERT run1-0-0 sent at NOW-110, MODIFY run1-1-0 at NOW-200; REMOVE ignored.
+    // INSERT run1-0-0 sent at NOW-110 is measured; MODIFY run1-1-0 (the item written again)
+    // is counted, not measured a second time; REMOVE ignored.
     let run = [("RunId", "run1")];
-    assert_eq!(
-        pairs(&metrics, "Latency", &run),
-        [(110.0, 1.0), (200.0, 1.0)]
-    );
+    assert_eq!(pairs(&metrics, "Latency", &run), [(110.0, 1.0)]);
     assert_eq!(
         pairs(&metrics, "ClientToKinesisLatency", &run),
-        [(22.0, 2.0)]
+        [(22.0, 1.0)]
     );
     assert_eq!(
         pairs(&metrics, "KinesisToStoreLatency", &run),
-        [(18.0, 2.0)]
+        [(18.0, 1.0)]
     );
     assert_eq!(
         pairs(&metrics, "StoreToDownstreamLatency", &run),
-        [(70.0, 1.0), (160.0, 1.0)]
+        [(70.0, 1.0)]
     );
-    for latency in [110, 200] {
-        let label = Bucket::of(latency).label();
-        assert_eq!(
-            pairs(
-                &metrics,
-                "LatencyBucket",
-                &[("RunId", "run1"), ("Bucket", &label)]
-            ),
-            [(latency as f64, 1.0)]
-        );
-    }
+    let label = Bucket::of(110).label();
+    assert_eq!(
+        pairs(
+            &metrics,
+            "LatencyBucket",
+            &[("RunId", "run1"), ("Bucket", &label)]
+        ),
+        [(110.0, 1.0)]
+    );
+    let redelivered = metrics.find("RedeliveredRecords", &run);
+    assert_eq!(redelivered.len(), 1);
+    assert_eq!(
+        (redelivered[0].unit, redelivered[0].sample_count()),
+        (Unit::Count, 1.0)
+    );
+    assert!(metrics
+        .find(
+            "LatencyBucket",
+            &[("RunId", "run1"), ("Bucket", &Bucket::of(200).label())]
+        )
+        .is_empty());
     for datum in metrics.data() {
         assert_eq!(datum.timestamp_ms, NOW_MS);
         assert_eq!(datum.storage_resolution_s, 1);
@@ -123,7 +131,8 @@ async fn a_failed_publish_reports_every_measured_record() {
         .handle(fixture("dynamodb-event.json"))
         .await
         .unwrap();
-    // INSERT, MODIFY and the legacy INSERT; not the REMOVE (3) nor the malformed record (5).
+    // INSERT, MODIFY (its redelivery count) and the legacy INSERT; not the REMOVE (3) nor the
+    // malformed record (5).
     let seq = |i: u32| format!("4000000000000000000{i:04}");
     assert_eq!(failures(&response), [seq(1), seq(2), seq(4)]);
 }

@@ -5,7 +5,7 @@ mod common;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use common::{clock, fixture, FakeMetrics, FakeTable, NOW_MS};
-use contract::metrics::NAMESPACE;
+use contract::metrics::{DIM_FUNCTION, MALFORMED_RECORDS, NAMESPACE};
 use contract::{KinesisRecord, Request};
 use functions::error::StoreError;
 use functions::events::KinesisPayload;
@@ -191,7 +191,7 @@ async fn what_cannot_be_written_is_reported_with_every_later_record_and_nothing_
 async fn a_failing_table_call_is_retried_and_then_reported() {
     let table = FakeTable::scripted(|call, _| {
         if call < 2 {
-            Err(StoreError("ThrottlingException".into()))
+            Err(StoreError::Failed("ThrottlingException".into()))
         } else {
             Ok(vec![])
         }
@@ -203,7 +203,7 @@ async fn a_failing_table_call_is_retried_and_then_reported() {
     assert!(failures(&response).is_empty());
     assert_eq!(table.calls().len(), 3);
 
-    let table = FakeTable::scripted(|_, _| Err(StoreError("AccessDeniedException".into())));
+    let table = FakeTable::scripted(|_, _| Err(StoreError::Failed("AccessDeniedException".into())));
     let response = Midstream::new(&table, &metrics, NAMESPACE.into(), clock)
         .handle(event_with_ids(&["a", "b"]))
         .await;
@@ -220,4 +220,48 @@ async fn failing_to_count_malformed_records_does_not_fail_the_batch() {
     assert!(failures(&response).is_empty());
     assert_eq!(metrics.calls().len(), 1);
     assert_eq!(table.calls()[0].len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_item_the_table_refuses_is_passed_over_and_the_rest_written() {
+    // DynamoDB refuses a whole BatchWriteItem for one item it cannot take (too large).
+    let table = FakeTable::scripted(|_, items| {
+        if items.iter().any(|i| i.id == "poison") {
+            Err(StoreError::Rejected(
+                "ValidationException: Item size has exceeded".into(),
+            ))
+        } else {
+            Ok(vec![])
+        }
+    });
+    let metrics = FakeMetrics::accepting();
+    let ids = ["a", "b", "c", "poison", "d", "e"];
+    let response = Midstream::new(&table, &metrics, NAMESPACE.into(), clock)
+        .handle(event_with_ids(&ids))
+        .await;
+    assert!(failures(&response).is_empty(), "the shard moves on");
+    let written: Vec<String> = table
+        .calls()
+        .iter()
+        .filter(|items| !items.iter().any(|i| i.id == "poison"))
+        .flat_map(|items| items.iter().map(|i| i.id.clone()))
+        .collect();
+    assert_eq!(written, ["a", "b", "c", "d", "e"], "each once, in order");
+    assert_eq!(
+        table
+            .calls()
+            .iter()
+            .filter(|c| c.len() == 1 && c[0].id == "poison")
+            .count(),
+        1,
+        "the refused item is tried alone once, never retried"
+    );
+    let counted = metrics.find(MALFORMED_RECORDS, &[(DIM_FUNCTION, "midstream")]);
+    assert_eq!(
+        counted
+            .iter()
+            .map(|d| d.counts.iter().sum::<f64>())
+            .sum::<f64>(),
+        1.0
+    );
 }

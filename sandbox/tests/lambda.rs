@@ -133,9 +133,18 @@ async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api(
     )
     .await
     .unwrap();
-    let event = std::fs::read(root.join("functions/tests/fixtures/apigw-post.json")).unwrap();
+    // The fixture, sent now (the API refuses timestamps more than a day old).
+    let mut event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("functions/tests/fixtures/apigw-post.json")).unwrap(),
+    )
+    .unwrap();
+    let mut body: serde_json::Value =
+        serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    body["timestamp"] = contract::epoch_ms().into();
+    event["body"] = body.to_string().into();
     let response: serde_json::Value =
-        serde_json::from_slice(&host.invoke(Bytes::from(event)).await.unwrap()).unwrap();
+        serde_json::from_slice(&host.invoke(Bytes::from(event.to_string())).await.unwrap())
+            .unwrap();
     assert_eq!(
         response["statusCode"],
         200,

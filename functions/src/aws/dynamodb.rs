@@ -1,5 +1,6 @@
 //! [`ItemStore`] over DynamoDB BatchWriteItem.
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use contract::item::attr;
@@ -30,7 +31,7 @@ impl ItemStore for DynamoStore {
             let put = PutRequest::builder()
                 .set_item(Some(item.to_sdk_attributes()))
                 .build()
-                .map_err(|e| StoreError(e.to_string()))?;
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         let output = self
@@ -39,7 +40,10 @@ impl ItemStore for DynamoStore {
             .request_items(&self.table, requests)
             .send()
             .await
-            .map_err(|e| StoreError(describe(&e)))?;
+            .map_err(|e| match e.code() {
+                Some("ValidationException") => StoreError::Rejected(describe(&e)),
+                _ => StoreError::Failed(describe(&e)),
+            })?;
         let unprocessed = output
             .unprocessed_items
             .and_then(|mut tables| tables.remove(&self.table))

@@ -1,9 +1,9 @@
 //! The downstream Lambda function: DynamoDB stream → CloudWatch. Wiring only; logic in
 //! `functions::downstream`.
 
-use aws_lambda_events::event::dynamodb::Event;
 use functions::aws::cloudwatch::CloudWatchSink;
 use functions::config::{process_env, DownstreamConfig};
+use functions::events::DynamoDbPayload;
 use functions::{aws, downstream::Downstream, exit_on_config_error, system_clock};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -15,8 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk));
     let function = Downstream::new(metrics, config.namespace, system_clock);
     let function = &function;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        function.handle(event.payload).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<DynamoDbPayload>| async move {
+        function.handle(event.payload.0).await
     }))
     .await
 }
