@@ -8,6 +8,7 @@
 //! - [`metrics`]: CloudWatch namespace, metric names, dimensions, per-hop latencies.
 //! - [`buckets`]: the latency bucket scheme and the histogram percentiles are read from.
 //! - [`runfile`]: `loadgen --summary-export run.json`, as the collector reads it.
+//! - [`outputs`]: the stack's outputs file (`cdk deploy --outputs-file`, `sandbox up`).
 //! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod export;
 pub mod item;
 pub mod metrics;
+pub mod outputs;
 pub mod payload;
 pub mod record;
 pub mod runfile;
@@ -31,3 +33,10 @@ pub use error::{ItemError, PayloadError, RecordError};
 pub use item::Item;
 pub use payload::Request;
 pub use record::KinesisRecord;
+
+/// Now, epoch milliseconds: the clock every time in the contract is read from.
+pub fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -6,13 +6,17 @@
 //! merged request-duration histogram and a per-second timeline of the load.
 //!
 //! Durations in `metrics` are milliseconds, as in k6's export; the histogram is in microseconds.
+//!
+//! Versions: 2 adds `accepted_ids`, the ids of the accepted requests as ranges, which
+//! `collector audit` checks against the table, and `run.interrupted_iterations`. Version 1
+//! files (neither) are still read.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const RUN_FILE_VERSION: u32 = 1;
+pub const RUN_FILE_VERSION: u32 = 2;
 
 /// The whole run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +31,65 @@ pub struct RunFile {
     pub histogram: DurationHistogram,
     /// The load, second by second.
     pub timeline: Vec<LoadSample>,
+    /// Which requests were accepted (version 2 on; `None` in version 1 files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_ids: Option<AcceptedIds>,
+}
+
+/// The ids of the accepted requests, compactly: loadgen's ids are `<run_id>-<vu>-<iteration>`,
+/// each VU's iterations counted from 0, so one VU's accepted iterations are a few ranges (one,
+/// when none failed).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AcceptedIds {
+    /// `[vu, first, end]`: VU `vu`'s iterations `first..end` (end exclusive) were accepted.
+    /// Ascending by VU, then by iteration; ranges of one VU neither touch nor overlap.
+    pub ranges: Vec<[u64; 3]>,
+}
+
+impl AcceptedIds {
+    /// Adds VU `vu`'s iteration `iteration`, accepted; one VU's iterations come in order.
+    pub fn push(&mut self, vu: u64, iteration: u64) {
+        match self.ranges.last_mut() {
+            Some([v, _, end]) if *v == vu && *end == iteration => *end += 1,
+            _ => self.ranges.push([vu, iteration, iteration + 1]),
+        }
+    }
+
+    /// Adds another set (other VUs, or later iterations). Cheap: call [`AcceptedIds::normalize`]
+    /// once after the last merge.
+    pub fn merge(&mut self, other: &AcceptedIds) {
+        self.ranges.extend_from_slice(&other.ranges);
+    }
+
+    /// Sorts the ranges and joins those that touch.
+    pub fn normalize(&mut self) {
+        self.ranges.sort_unstable();
+        let mut merged: Vec<[u64; 3]> = Vec::with_capacity(self.ranges.len());
+        for range in self.ranges.drain(..) {
+            match merged.last_mut() {
+                Some(last) if last[0] == range[0] && last[2] >= range[1] => {
+                    last[2] = last[2].max(range[2]);
+                }
+                _ => merged.push(range),
+            }
+        }
+        self.ranges = merged;
+    }
+
+    /// How many ids.
+    pub fn count(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|[_, first, end]| end.saturating_sub(*first))
+            .sum()
+    }
+
+    /// Every id of run `run_id`, in order.
+    pub fn ids<'a>(&'a self, run_id: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.ranges.iter().flat_map(move |&[vu, first, end]| {
+            (first..end).map(move |i| format!("{run_id}-{vu}-{i}"))
+        })
+    }
 }
 
 /// The run's identity, window and counts.
@@ -52,6 +115,10 @@ pub struct RunInfo {
     pub failures: BTreeMap<String, u64>,
     /// Iterations the arrival-rate executor could not start for want of a free VU.
     pub dropped_iterations: u64,
+    /// Requests abandoned in flight (version 2 on): whether the API accepted them is unknown,
+    /// so a pipeline count may exceed `requests_accepted` by up to this many.
+    #[serde(default)]
+    pub interrupted_iterations: u64,
 }
 
 /// One metric's summary, in k6's export shape; which fields are set depends on the metric type.
@@ -138,7 +205,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn accepted_ids_are_ranges_per_vu() {
+        let mut a = AcceptedIds::default();
+        for i in [0, 1, 2, 4, 5] {
+            a.push(0, i);
+        }
+        let mut b = AcceptedIds::default();
+        b.push(1, 0);
+        b.push(0, 6);
+        a.merge(&b);
+        a.normalize();
+        assert_eq!(a.ranges, [[0, 0, 3], [0, 4, 7], [1, 0, 1]]);
+        assert_eq!(a.count(), 7);
+        let ids: Vec<String> = a.ids("r").collect();
+        assert_eq!(
+            ids,
+            ["r-0-0", "r-0-1", "r-0-2", "r-0-4", "r-0-5", "r-0-6", "r-1-0"]
+        );
+    }
+
+    #[test]
+    fn version_1_files_are_read() {
+        let mut file = sample();
+        file.version = 1;
+        file.accepted_ids = None;
+        let json = file.to_json();
+        assert!(!json.contains("accepted_ids"));
+        assert_eq!(RunFile::from_json(&json).unwrap(), file);
+    }
+
+    #[test]
     fn round_trips_and_uses_k6_names() {
+        let file = sample();
+        let json = file.to_json();
+        assert!(json.contains(r#""p(95)": 3.0"#), "{json}");
+        assert!(
+            !json.contains("\"count\""),
+            "unset fields are left out: {json}"
+        );
+        assert_eq!(RunFile::from_json(&json).unwrap(), file);
+    }
+
+    fn sample() -> RunFile {
         let mut metrics = BTreeMap::new();
         metrics.insert(
             "http_req_duration".to_owned(),
@@ -153,7 +261,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let file = RunFile {
+        RunFile {
             version: RUN_FILE_VERSION,
             run: RunInfo {
                 run_id: "r".into(),
@@ -166,6 +274,7 @@ mod tests {
                 requests_accepted: 4,
                 failures: [("status_500".to_owned(), 1)].into(),
                 dropped_iterations: 0,
+                interrupted_iterations: 0,
             },
             metrics,
             histogram: DurationHistogram {
@@ -179,13 +288,9 @@ mod tests {
                 requests: 5,
                 failures: 1,
             }],
-        };
-        let json = file.to_json();
-        assert!(json.contains(r#""p(95)": 3.0"#), "{json}");
-        assert!(
-            !json.contains("\"count\""),
-            "unset fields are left out: {json}"
-        );
-        assert_eq!(RunFile::from_json(&json).unwrap(), file);
+            accepted_ids: Some(AcceptedIds {
+                ranges: vec![[0, 0, 4]],
+            }),
+        }
     }
 }

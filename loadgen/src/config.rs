@@ -124,6 +124,8 @@ pub struct Config {
     pub summary_export: Option<PathBuf>,
     /// Per-request time limit.
     pub timeout: Duration,
+    /// After the duration, how long requests in flight may still take.
+    pub graceful_stop: Duration,
     /// Accept any TLS certificate.
     pub insecure: bool,
     /// Runtime worker threads.

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use contract::outputs::{key, StackOutputs};
+
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
 use crate::error::ConfigError;
@@ -64,43 +66,19 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-/// The API URL in a `cdk deploy --outputs-file` JSON: `{stack: {key: value}}`, the one output
-/// whose key ends in `ApiGatewayMethodEndpoint`.
-pub fn from_outputs_file(path: &Path) -> Result<String, ConfigError> {
+/// The API URL in a `cdk deploy --outputs-file` JSON ([`contract::outputs`]): the
+/// `ApiGatewayMethodEndpoint` output of the one stack, or of `STACK_NAME` when set.
+pub fn from_outputs_file(path: &Path, stack: Option<&str>) -> Result<String, ConfigError> {
     let fail = |reason: String| ConfigError::Outputs {
         path: path.to_owned(),
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| fail(format!("not JSON: {e}")))?;
-    let stacks = json
-        .as_object()
-        .ok_or_else(|| fail("not a cdk outputs file (expected {stack: {output: value}})".into()))?;
-    let mut found = Vec::new();
-    for (stack, outputs) in stacks {
-        for (key, value) in outputs.as_object().into_iter().flatten() {
-            if key.ends_with("ApiGatewayMethodEndpoint") {
-                if let Some(url) = value.as_str() {
-                    found.push((format!("{stack}.{key}"), url.to_owned()));
-                }
-            }
-        }
-    }
-    match found.len() {
-        1 => Ok(found.remove(0).1),
-        0 => Err(fail(
-            "no output key ends in ApiGatewayMethodEndpoint".into(),
-        )),
-        _ => Err(fail(format!(
-            "several outputs end in ApiGatewayMethodEndpoint ({}); pass the URL instead",
-            found
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    let outputs = StackOutputs::parse(&text, stack).map_err(fail)?;
+    outputs
+        .get(key::API_ENDPOINT)
+        .map(str::to_owned)
+        .map_err(fail)
 }
 
 #[cfg(test)]
@@ -140,13 +118,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            from_outputs_file(&path).unwrap(),
+            from_outputs_file(&path, None).unwrap(),
             "http://127.0.0.1:4599/prod/"
         );
         std::fs::write(&path, r#"{"S":{"Other":"x"}}"#).unwrap();
-        let err = from_outputs_file(&path).unwrap_err().to_string();
+        let err = from_outputs_file(&path, None).unwrap_err().to_string();
         assert!(
-            err.contains("no output key ends in ApiGatewayMethodEndpoint"),
+            err.contains("has no output ApiGatewayMethodEndpoint"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -43,6 +43,13 @@ impl Stop {
         self.notify.notify_waiters();
     }
 
+    /// Abandons requests in flight now.
+    pub fn abort(&self) {
+        self.graceful.store(true, Ordering::SeqCst);
+        self.abort.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
     /// Whether a stop was asked for.
     pub fn requested(&self) -> bool {
         self.graceful.load(Ordering::SeqCst)
@@ -149,6 +156,16 @@ pub async fn execute(
             handles.push(tokio::spawn(vu_loop(shared.clone(), vu, Gate::Scheduled)));
         }
     }
+    // k6's gracefulStop: requests still in flight this long after the schedule ends are
+    // abandoned, instead of waiting for each one's own timeout.
+    let graceful_end = shared.deadline + shared.config.graceful_stop;
+    let watchdog = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            tokio::time::sleep_until(graceful_end.into()).await;
+            stop.abort();
+        }
+    });
     let timeline = Arc::new(Mutex::new(Timeline::default()));
     let sampler = tokio::spawn(sample_timeline(live.clone(), start_ms, timeline.clone()));
 
@@ -158,6 +175,8 @@ pub async fn execute(
             stats.merge(&vu_stats);
         }
     }
+    stats.accepted_ids.normalize();
+    watchdog.abort();
     if let Some(dispatch) = dispatch {
         dispatch.abort();
     }
@@ -267,12 +286,24 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
             tokio::time::timeout(config.timeout, send(&shared.client, &mut connection, body));
         let outcome = tokio::select! {
             result = attempt => result.unwrap_or(Err(FailureKind::Timeout)),
-            _ = shared.stop.aborted() => break,
+            _ = shared.stop.aborted() => {
+                stats.interrupted += 1;
+                break;
+            }
         };
         if outcome.is_err() {
             connection = None;
         }
         stats.record(&outcome, begin.elapsed(), sent, config.max_duration);
+        if matches!(
+            outcome,
+            Ok(Response {
+                status: 200..=299,
+                ..
+            })
+        ) {
+            stats.accepted_ids.push(vu as u64, iteration);
+        }
         shared.live.requests.fetch_add(1, Ordering::Relaxed);
         if !matches!(
             outcome,

@@ -34,12 +34,7 @@ pub use config::Config;
 pub use engine::Stop;
 pub use summary::Summary;
 
-/// Now, epoch milliseconds.
-pub fn epoch_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use contract::epoch_ms;
 
 /// Runs the load described by `config` until it is done or `stop` is raised, judges the
 /// thresholds, writes the run file if asked, and returns the summary. Failed requests are data,

@@ -32,9 +32,22 @@ fn main() -> ExitCode {
     let stop = loadgen::Stop::new();
     let signal = stop.clone();
     let result = runtime.block_on(async move {
-        // First Ctrl-C: no new iterations; second: abandon requests in flight.
+        // First Ctrl-C or SIGTERM: no new iterations; second: abandon requests in flight.
+        // Either way the summary is printed and the export written.
         tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            use tokio::signal::unix::{signal as unix_signal, SignalKind};
+            let mut term = unix_signal(SignalKind::terminate()).ok();
+            loop {
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(term) => term.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    result = tokio::signal::ctrl_c() => if result.is_err() { break },
+                    _ = terminated => {}
+                }
                 signal.request();
             }
         });

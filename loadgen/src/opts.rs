@@ -82,6 +82,11 @@ pub struct Opts {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 
+    /// After the run's duration, how long requests in flight may take before they are
+    /// abandoned (k6's gracefulStop); they are counted as interrupted.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub graceful_stop: Duration,
+
     /// Accept any TLS certificate (for LocalStack's self-signed one).
     #[arg(short = 'k', long)]
     pub insecure: bool,
@@ -98,6 +103,17 @@ pub struct Opts {
     #[arg(long)]
     pub json: bool,
 }
+
+/// Most VUs one loadgen runs (each costs a task, a connection and its buffers).
+pub const MAX_VUS: u64 = 100_000;
+/// Highest arrival rate, iterations per second.
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// Most shared iterations.
+pub const MAX_ITERATIONS: u64 = 1_000_000_000_000;
+/// Most runtime threads.
+pub const MAX_THREADS: usize = 1024;
+/// Longest duration, stage, timeout or check (7 days).
+pub const MAX_RUN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn parse_stage(text: &str) -> Result<Stage, String> {
     let (duration, target) = text
@@ -119,6 +135,7 @@ impl Opts {
         now_ms: i64,
     ) -> Result<Config, ConfigError> {
         let endpoint = self.endpoint(&env)?;
+        self.check_ranges()?;
         if self.vus == Some(0) {
             return Err(ConfigError::Invalid("--vus must be at least 1".into()));
         }
@@ -200,11 +217,66 @@ impl Opts {
             thresholds,
             summary_export: self.summary_export,
             timeout: self.timeout,
+            graceful_stop: self.graceful_stop,
             insecure: self.insecure,
             threads: self.threads,
             progress: !self.quiet && !self.json,
             json: self.json,
         })
+    }
+
+    /// Every number within a range a run on one machine can honour, so that no flag can make
+    /// loadgen allocate without bound, spin, or overflow a clock.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        fn within<T: PartialOrd + std::fmt::Display>(
+            flag: &str,
+            value: Option<T>,
+            max: T,
+            unit: &str,
+        ) -> Result<(), ConfigError> {
+            match value {
+                Some(v) if v > max => Err(ConfigError::Invalid(format!(
+                    "{flag} must be at most {max}{unit}, not {v}{unit}"
+                ))),
+                _ => Ok(()),
+            }
+        }
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+        within("--vus", self.vus, MAX_VUS, "")?;
+        within("--max-vus", self.max_vus, MAX_VUS, "")?;
+        within("--iterations", self.iterations, MAX_ITERATIONS, "")?;
+        within("--rate", self.rate, MAX_RATE, "/s")?;
+        within("--threads", Some(self.threads), MAX_THREADS, "")?;
+        let longest = MAX_RUN.as_secs_f64();
+        within("--duration", secs(self.duration), longest, " s")?;
+        within("--timeout", secs(Some(self.timeout)), longest, " s")?;
+        within(
+            "--graceful-stop",
+            secs(Some(self.graceful_stop)),
+            longest,
+            " s",
+        )?;
+        within(
+            "--max-duration",
+            secs(Some(self.max_duration)),
+            longest,
+            " s",
+        )?;
+        for stage in &self.stages {
+            within(
+                "--stage duration",
+                secs(Some(stage.duration)),
+                longest,
+                " s",
+            )?;
+            within("--stage target", Some(stage.target), MAX_VUS, "")?;
+        }
+        within(
+            "the stages together",
+            secs(Some(self.stages.iter().map(|s| s.duration).sum())),
+            longest,
+            " s",
+        )
     }
 
     fn endpoint(&self, env: &impl Fn(&str) -> Option<String>) -> Result<Endpoint, ConfigError> {
@@ -214,7 +286,10 @@ impl Opts {
             (url.clone(), "--url".to_owned())
         } else if let Some(path) = &self.outputs {
             (
-                endpoint::from_outputs_file(path)?,
+                endpoint::from_outputs_file(
+                    path,
+                    env("STACK_NAME").filter(|v| !v.is_empty()).as_deref(),
+                )?,
                 format!("--outputs {}", path.display()),
             )
         } else if let Some(url) = env("API_ENDPOINT").filter(|v| !v.is_empty()) {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use contract::runfile::AcceptedIds;
 use hdrhistogram::Histogram;
 
 use crate::client::Response;
@@ -72,6 +73,11 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Response body bytes received.
     pub bytes_received: u64,
+    /// Which requests were answered 2xx, by VU and iteration.
+    pub accepted_ids: AcceptedIds,
+    /// Requests abandoned in flight (a second Ctrl-C, or the graceful stop ran out): sent or
+    /// not, accepted or not, nobody knows.
+    pub interrupted: u64,
 }
 
 impl Default for Stats {
@@ -90,6 +96,8 @@ impl Default for Stats {
             duration_check: (0, 0),
             bytes_sent: 0,
             bytes_received: 0,
+            accepted_ids: AcceptedIds::default(),
+            interrupted: 0,
         }
     }
 }
@@ -150,6 +158,8 @@ impl Stats {
         self.duration_check.1 += other.duration_check.1;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
+        self.accepted_ids.merge(&other.accepted_ids);
+        self.interrupted += other.interrupted;
     }
 
     /// Failed requests, all kinds.

@@ -141,6 +141,16 @@ impl Summary {
                 &counter(dropped, self.per_second(dropped)),
             )?;
         }
+        if s.interrupted > 0 {
+            metric(
+                out,
+                "interrupted_iterations",
+                &format!(
+                    "{} (abandoned in flight: accepted or not, unknown)",
+                    s.interrupted
+                ),
+            )?;
+        }
         let trend = match self.duration_ms(Aggregation::Avg) {
             None => "no requests".to_owned(),
             Some(_) => [
@@ -301,6 +311,7 @@ impl Summary {
                 requests_accepted: s.accepted,
                 failures: s.failures.iter().map(|(k, n)| (k.label(), *n)).collect(),
                 dropped_iterations: self.dropped.unwrap_or(0),
+                interrupted_iterations: s.interrupted,
             },
             metrics,
             histogram: DurationHistogram {
@@ -313,6 +324,7 @@ impl Summary {
                     .collect(),
             },
             timeline: self.timeline.clone(),
+            accepted_ids: Some(s.accepted_ids.clone()),
         }
     }
 }
