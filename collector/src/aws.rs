@@ -1,4 +1,5 @@
-//! [`MetricsApi`] over the AWS SDK, and the SDK configuration from the AWS CLI's flags.
+//! [`MetricsApi`] and [`ItemKeys`] over the AWS SDK, and the SDK configuration from the AWS
+//! CLI's flags.
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -6,10 +7,10 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use aws_sdk_cloudwatch::Client;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult};
+use crate::audit::{Found, ItemKeys, LookupError};
 use crate::opts::AwsOpts;
 
 /// Region used when none is configured anywhere (the emulators' default).
@@ -49,7 +50,16 @@ fn loader(aws: &AwsOpts, region: Option<Region>) -> aws_config::ConfigLoader {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    // Every call bounded: an endpoint that accepts and never answers cannot hold a command past
+    // its own --timeout (the wait loop retries at its next poll).
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(20))
+        .operation_timeout(std::time::Duration::from_secs(60))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .timeout_config(timeouts);
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }
@@ -70,6 +80,21 @@ fn loader(aws: &AwsOpts, region: Option<Region>) -> aws_config::ConfigLoader {
         }
     }
     loader
+}
+
+/// An SDK error in one line: each cause's own words, outermost first, without repeats (the
+/// SDK's debug form is not for users).
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// GetMetricData through the SDK.
@@ -125,7 +150,7 @@ impl MetricsApi for CloudWatch {
             .await
             .map_err(|error| {
                 let code = error.code().unwrap_or_default();
-                let message = DisplayErrorContext(&error).to_string();
+                let message = describe(&error);
                 if code.contains("Throttl") || code == "LimitExceeded" || code == "TooManyRequests"
                 {
                     ApiError::Throttled(message)
@@ -151,6 +176,64 @@ impl MetricsApi for CloudWatch {
         Ok(DataPage {
             results,
             next_token: output.next_token,
+        })
+    }
+}
+
+/// BatchGetItem by id through the SDK, projecting only the key.
+#[derive(Debug, Clone)]
+pub struct DynamoKeys {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoKeys {
+    /// Looks ids up in `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        DynamoKeys { client, table }
+    }
+}
+
+impl ItemKeys for DynamoKeys {
+    async fn lookup(&self, ids: &[String]) -> Result<Found, LookupError> {
+        use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+        let id = contract::item::attr::ID;
+        let keys = ids
+            .iter()
+            .map(|v| [(id.to_owned(), AttributeValue::S(v.clone()))].into())
+            .collect();
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .projection_expression("#id")
+            .expression_attribute_names("#id", id)
+            .build()
+            .map_err(|e| LookupError(e.to_string()))?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(|e| LookupError(describe(&e)))?;
+        let key_of = |item: &std::collections::HashMap<String, AttributeValue>| match item.get(id) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let present = output
+            .responses
+            .and_then(|mut tables| tables.remove(&self.table))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(key_of)
+            .collect();
+        let unprocessed = output
+            .unprocessed_keys
+            .and_then(|mut tables| tables.remove(&self.table))
+            .map(|k| k.keys.iter().filter_map(key_of).collect())
+            .unwrap_or_default();
+        Ok(Found {
+            present,
+            unprocessed,
         })
     }
 }

@@ -13,8 +13,10 @@
 //! - [`wait`]: the wait loop and its end states; the export.
 //! - [`stats`]: the report's tables; [`describe`]: pandas' describe().
 //! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
+//! - [`audit`]: the run's items in DynamoDB against the accepted ids (`collector audit`).
 
 pub mod api;
+pub mod audit;
 pub mod aws;
 pub mod describe;
 pub mod opts;
@@ -30,7 +32,7 @@ use contract::export::WaitState;
 use contract::runfile::RunFile;
 
 use crate::api::MetricsApi;
-use crate::opts::{InputOpts, ReportOpts, StatsOpts, WaitOpts};
+use crate::opts::{AuditOpts, InputOpts, ReportOpts, StatsOpts, WaitOpts};
 use crate::query::RunMetrics;
 use crate::wait::{Clock, RunContext, WaitConfig, WaitOutcome};
 
@@ -74,7 +76,10 @@ pub async fn run_wait<A: MetricsApi>(
     };
     let metrics = RunMetrics {
         api,
-        namespace: opts.namespace.clone(),
+        namespace: opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| contract::metrics::NAMESPACE.to_owned()),
         run_id,
     };
     let config = WaitConfig {
@@ -120,6 +125,13 @@ fn message<A>(
             )
         }
         WaitState::Complete => format!("complete: {}{of} requests processed", outcome.processed),
+        WaitState::OverCounted => format!(
+            "over-counted: {}{of} requests processed, {} more than accepted: a batch reached \
+             downstream twice, so the counts cannot show that none was lost \
+             (`collector audit` checks the table)",
+            outcome.processed,
+            outcome.processed - expected.unwrap_or(0)
+        ),
         WaitState::DrainedShort => format!("drained short: {}{of} requests processed{missing}", outcome.processed),
         WaitState::TimedOut => format!("timed out: {}{of} requests processed{missing}", outcome.processed),
     };
@@ -143,6 +155,15 @@ fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("reading {}", file.display()))?;
     let run = opts.run.as_deref().map(read_run_file).transpose()?;
+    if let (stats::Input::Export(export), Some(run)) = (&input, &run) {
+        anyhow::ensure!(
+            export.run.run_id == run.run.run_id,
+            "{} is run {:?} but the run file is run {:?}: they are not one run",
+            file.display(),
+            export.run.run_id,
+            run.run.run_id
+        );
+    }
     Ok((input, run))
 }
 
@@ -171,9 +192,20 @@ pub fn run_report(opts: &ReportOpts) -> anyhow::Result<String> {
     Ok(format!("wrote {}", opts.out.display()))
 }
 
-/// Now, epoch ms.
-pub fn epoch_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// `collector audit` over any table: the audit, also written to `--out` when given.
+pub async fn run_audit<T: audit::ItemKeys>(
+    opts: &AuditOpts,
+    table: &T,
+) -> anyhow::Result<audit::Audit> {
+    let run = read_run_file(&opts.run)?;
+    let result = audit::audit(&run, table)
+        .await
+        .with_context(|| format!("auditing table {}", opts.table.as_deref().unwrap_or("-")))?;
+    if let Some(out) = &opts.out {
+        std::fs::write(out, serde_json::to_string_pretty(&result)? + "\n")
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(result)
 }
+
+pub use contract::epoch_ms;

@@ -1,4 +1,5 @@
-//! `collector`: parse, run, print, exit (0 done, 3 drained short / timed out, 2 bad flags, 1 error).
+//! `collector`: parse, run, print, exit (0 done, 3 drained short / over-counted / timed out /
+//! lost, 2 bad flags, 1 error).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,16 +33,47 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Wait(wait) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("collector: starting the runtime: {e}");
-                    return ExitCode::from(1);
+        Command::Audit(mut opts) => {
+            if let Err(reason) = opts.check() {
+                eprintln!("collector: {reason}");
+                return ExitCode::from(2);
+            }
+            let Some(runtime) = runtime() else {
+                return ExitCode::from(1);
+            };
+            let result = runtime.block_on(async {
+                let sdk = collector::aws::sdk_config(&opts.aws).await;
+                let table = collector::aws::DynamoKeys::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    opts.table.clone().unwrap_or_default(),
+                );
+                tokio::select! {
+                    result = collector::run_audit(&opts, &table) => result.map(Some),
+                    _ = tokio::signal::ctrl_c() => Ok(None),
                 }
+            });
+            match result {
+                Ok(Some(audit)) => {
+                    eprintln!("collector: {}", collector::audit::summary(&audit));
+                    ExitCode::from(if audit.complete() { 0 } else { 3 })
+                }
+                Ok(None) => {
+                    eprintln!("collector: interrupted");
+                    ExitCode::from(130)
+                }
+                Err(e) => {
+                    eprintln!("collector: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Wait(mut wait) => {
+            if let Err(reason) = wait.check() {
+                eprintln!("collector: {reason}");
+                return ExitCode::from(2);
+            }
+            let Some(runtime) = runtime() else {
+                return ExitCode::from(1);
             };
             let result = runtime.block_on(async {
                 let sdk = collector::aws::sdk_config(&wait.aws).await;
@@ -67,4 +99,13 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The runtime the AWS commands run on; says why when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("collector: starting the runtime: {e}"))
+        .ok()
 }

@@ -25,6 +25,9 @@ pub enum Command {
     /// Write the run as one self-contained HTML page: charts of throughput, latency over time,
     /// the latency distribution and the hops, and the tables `stats` prints.
     Report(ReportOpts),
+    /// Check the run's items in DynamoDB against the requests loadgen saw accepted, and name
+    /// the ones missing. Exit 0: every accepted request stored; 3: some lost.
+    Audit(AuditOpts),
 }
 
 /// AWS flags, as the AWS CLI has them (and the SDK's environment).
@@ -39,6 +42,33 @@ pub struct AwsOpts {
     /// Endpoint URL (LocalStack, the sandbox's edge).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+}
+
+/// The stack's outputs file, for what the flags leave out.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputsOpts {
+    /// The stack's outputs (`cdk deploy --outputs-file`, or the sandbox's
+    /// `.sandbox/outputs.json`): the AWS endpoint (`AwsEndpointUrl`), table and namespace, when
+    /// not given as flags. The stack is the file's only one, or `STACK_NAME`.
+    #[arg(long, value_name = "FILE")]
+    pub outputs: Option<PathBuf>,
+    /// The stack to read in --outputs.
+    #[arg(long, env = "STACK_NAME", value_name = "NAME", hide_env_values = true)]
+    pub stack_name: Option<String>,
+}
+
+impl OutputsOpts {
+    /// The stack's outputs, when --outputs is given.
+    pub fn read(&self) -> Result<Option<contract::outputs::StackOutputs>, String> {
+        let Some(path) = &self.outputs else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        contract::outputs::StackOutputs::parse(&text, self.stack_name.as_deref())
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 /// `collector wait`.
@@ -67,11 +97,11 @@ pub struct WaitOpts {
     /// Requests to expect, without a run file.
     #[arg(long, value_name = "N", conflicts_with = "run")]
     pub expected: Option<u64>,
-    /// Metric namespace.
-    #[arg(long, default_value = contract::metrics::NAMESPACE)]
-    pub namespace: String,
+    /// Metric namespace [default: --outputs' MetricNamespace, else the contract's].
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Time between polls.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
     pub poll: Duration,
     /// No new datapoint for this long means drained.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
@@ -85,6 +115,9 @@ pub struct WaitOpts {
     /// AWS flags.
     #[command(flatten)]
     pub aws: AwsOpts,
+    /// The stack's outputs.
+    #[command(flatten)]
+    pub stack: OutputsOpts,
 }
 
 /// What `collector stats` and `collector report` read.
@@ -122,6 +155,90 @@ pub struct ReportOpts {
     /// Where to write the page.
     #[arg(long, value_name = "FILE", default_value = "report.html")]
     pub out: PathBuf,
+}
+
+/// `collector audit`.
+#[derive(Debug, Args)]
+pub struct AuditOpts {
+    /// The run file from `loadgen --summary-export` (version 2: it lists the accepted ids).
+    #[arg(long, value_name = "FILE")]
+    pub run: PathBuf,
+    /// The pipeline's table [default: --outputs' DynamoDBTableName].
+    #[arg(long, value_name = "NAME", required_unless_present = "outputs")]
+    pub table: Option<String>,
+    /// Where to write the audit as JSON (every lost id).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// AWS flags.
+    #[command(flatten)]
+    pub aws: AwsOpts,
+    /// The stack's outputs.
+    #[command(flatten)]
+    pub stack: OutputsOpts,
+}
+
+/// Fills what the flags left out from the stack's outputs: the endpoint URL (`AwsEndpointUrl`)
+/// and, through `fill`, the command's own names.
+pub fn apply_outputs(
+    aws: &mut AwsOpts,
+    stack: &OutputsOpts,
+    fill: impl FnOnce(&contract::outputs::StackOutputs) -> Result<(), String>,
+) -> Result<(), String> {
+    let Some(outputs) = stack.read()? else {
+        return Ok(());
+    };
+    if aws.endpoint_url.is_none() {
+        aws.endpoint_url = outputs
+            .get(contract::outputs::key::AWS_ENDPOINT_URL)
+            .ok()
+            .map(str::to_owned);
+    }
+    fill(&outputs)
+}
+
+impl WaitOpts {
+    /// The checks clap cannot make alone (a window that ends before it starts), and what
+    /// --outputs fills in.
+    pub fn check(&mut self) -> Result<(), String> {
+        let namespace = &mut self.namespace;
+        apply_outputs(&mut self.aws, &self.stack, |outputs| {
+            if namespace.is_none() {
+                *namespace = outputs
+                    .get(contract::outputs::key::NAMESPACE)
+                    .ok()
+                    .map(str::to_owned);
+            }
+            Ok(())
+        })?;
+        match (self.since, self.until) {
+            (Some(since), Some(until)) if until <= since => {
+                Err(format!("--until ({until}) must be after --since ({since})"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AuditOpts {
+    /// What --outputs fills in.
+    pub fn check(&mut self) -> Result<(), String> {
+        let table = &mut self.table;
+        apply_outputs(&mut self.aws, &self.stack, |outputs| {
+            if table.is_none() {
+                *table = Some(outputs.get(contract::outputs::key::TABLE)?.to_owned());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A duration above zero (humantime's spelling: 5s, 250ms, 1m).
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Epoch ms, or an RFC 3339 time.

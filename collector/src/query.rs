@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use contract::buckets::{Bucket, LatencyHistogram};
 use contract::export::{SecondRow, StatSummary};
-use contract::metrics::{Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET};
+use contract::metrics::{
+    Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET, REDELIVERED_RECORDS,
+};
 
 use crate::api::{
     ApiError, DataRequest, MetricQuery, MetricsApi, Stat, MAX_DATAPOINTS, MAX_QUERIES,
@@ -143,6 +145,13 @@ impl<A: MetricsApi> RunMetrics<A> {
     /// Requests processed (SampleCount of `Latency`) in `window`.
     pub async fn processed(&self, window: Window) -> Result<u64, ApiError> {
         let q = self.query(LATENCY, &[], Stat::SampleCount, TOTALS_PERIOD_S);
+        let series = fetch(&self.api, &self.namespace, &[q], window).await?;
+        Ok(series[0].values().sum::<f64>().round() as u64)
+    }
+
+    /// Items written again and not measured again (Sum of `RedeliveredRecords`) in `window`.
+    pub async fn redelivered(&self, window: Window) -> Result<u64, ApiError> {
+        let q = self.query(REDELIVERED_RECORDS, &[], Stat::Sum, TOTALS_PERIOD_S);
         let series = fetch(&self.api, &self.namespace, &[q], window).await?;
         Ok(series[0].values().sum::<f64>().round() as u64)
     }

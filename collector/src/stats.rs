@@ -50,7 +50,11 @@ pub struct RunRow {
     pub accepted: Option<u64>,
     /// Requests measured by downstream.
     pub processed: u64,
-    /// Accepted but not processed.
+    /// Items written again, counted and not measured.
+    pub redelivered: u64,
+    /// Measured beyond the accepted count: requests measured twice, which can hide losses.
+    pub over_counted: Option<u64>,
+    /// Accepted but not processed; `None` when unknown (not accepted count, or over-counted).
     pub lost: Option<u64>,
     /// First second with a completed loop, epoch ms.
     pub active_start_ms: Option<i64>,
@@ -140,7 +144,11 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
         state: export.run.state,
         accepted,
         processed,
-        lost: accepted.map(|a| a.saturating_sub(processed)),
+        redelivered: export.run.redelivered,
+        over_counted: accepted
+            .and_then(|a| processed.checked_sub(a))
+            .filter(|n| *n > 0),
+        lost: accepted.filter(|a| processed <= *a).map(|a| a - processed),
         active_start_ms: active.map(|a| a.0),
         active_end_ms: active.map(|a| a.1),
         loops_per_s,
@@ -219,6 +227,7 @@ pub fn time(epoch_ms: i64) -> String {
 pub fn state_text(state: WaitState) -> &'static str {
     match state {
         WaitState::Complete => "complete",
+        WaitState::OverCounted => "over-counted",
         WaitState::DrainedShort => "drained short",
         WaitState::TimedOut => "timed out",
     }
@@ -243,6 +252,7 @@ pub fn tables(report: &Report) -> Vec<TableData> {
                 "state",
                 "accepted",
                 "processed",
+                "redelivered",
                 "lost",
                 "active window",
                 "loops/s",
@@ -254,14 +264,18 @@ pub fn tables(report: &Report) -> Vec<TableData> {
                 state_text(run.state).to_owned(),
                 opt(run.accepted),
                 run.processed.to_string(),
-                opt(run.lost),
+                run.redelivered.to_string(),
+                match run.over_counted {
+                    Some(n) => format!("unknown ({n} measured twice)"),
+                    None => opt(run.lost),
+                },
                 window,
                 run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
                 opt(run.vus),
                 run.loops_per_s_per_vu
                     .map_or("-".into(), |v| format!("{v:.2}")),
             ]],
-            numeric: vec![2, 3, 4, 6, 7, 8],
+            numeric: vec![2, 3, 4, 5, 7, 8, 9],
         });
     }
     if let Some(l) = &report.latency {

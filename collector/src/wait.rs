@@ -1,9 +1,10 @@
 //! `collector wait`: poll the run's processed count until the pipeline has drained, then build the
 //! latency export.
 //!
-//! It ends in one of three states: complete (processed reached the expected count; with no
-//! expected count, nothing new for the quiet period), drained short (nothing new for the quiet
-//! period, short of the expected count), timed out. The quiet period starts counting at the first
+//! It ends in one of four states: complete (exactly the expected count measured; with no
+//! expected count, nothing new for the quiet period), over-counted (more measured than accepted:
+//! a batch reached downstream twice, so a duplicate could hide a loss), drained short (nothing
+//! new for the quiet period, short of the expected count), timed out. The quiet period starts counting at the first
 //! datapoint: a pipeline can take a while to deliver its first loop (cold starts, and CloudWatch's
 //! ingestion delay on AWS).
 
@@ -71,7 +72,8 @@ impl Clock {
     }
 }
 
-/// Polls until drained, complete or timed out.
+/// Polls until drained, complete or timed out. A poll that fails or hangs is retried at the
+/// next poll (said once on stderr) until `config.timeout`; then the last error is returned.
 pub async fn wait<A: MetricsApi>(
     metrics: &RunMetrics<A>,
     config: &WaitConfig,
@@ -81,13 +83,43 @@ pub async fn wait<A: MetricsApi>(
     let bar = progress_bar(config);
     let mut last: Option<(u64, Instant)> = None;
     let mut hinted = false;
+    // The error of the last poll, while polls fail.
+    let mut failing: Option<ApiError> = None;
     loop {
         let now_ms = clock.now_ms();
         let window = Window {
             start_ms: config.since_ms,
             end_ms: config.until_ms.unwrap_or(now_ms + 1000),
         };
-        let processed = metrics.processed(window).await?;
+        let left = config.timeout.saturating_sub(started.elapsed());
+        let polled = match tokio::time::timeout(left, metrics.processed(window)).await {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::Failed(format!(
+                "no answer within the --timeout of {}",
+                humantime::format_duration(config.timeout)
+            ))),
+        };
+        let processed = match polled {
+            Ok(processed) => {
+                failing = None;
+                processed
+            }
+            // The last answer says more than "no answer" does.
+            Err(error) if started.elapsed() >= config.timeout => {
+                return Err(failing.unwrap_or(error))
+            }
+            Err(error) => {
+                if failing.replace(error.clone()).is_none() {
+                    let note = format!("collector: {error}; retrying until the --timeout");
+                    match &bar {
+                        Some(bar) => bar.println(note),
+                        None => eprintln!("{note}"),
+                    }
+                }
+                tokio::time::sleep(config.poll.min(left)).await;
+                continue;
+            }
+        };
         if processed > 0 && last.is_none_or(|(seen, _)| seen != processed) {
             last = Some((processed, Instant::now()));
         }
@@ -104,11 +136,10 @@ pub async fn wait<A: MetricsApi>(
         let settled = config
             .until_ms
             .is_some_and(|until| now_ms > until + config.quiet.as_millis() as i64);
-        let outcome = if config
-            .expected
-            .is_some_and(|expected| processed >= expected)
-        {
+        let outcome = if config.expected == Some(processed) {
             Some(end(WaitState::Complete))
+        } else if config.expected.is_some_and(|expected| processed > expected) {
+            Some(end(WaitState::OverCounted))
         } else if last.is_some_and(|(_, at)| at.elapsed() >= config.quiet)
             || (settled && processed > 0)
         {
@@ -191,6 +222,7 @@ pub async fn export<A: MetricsApi>(
         Default::default()
     };
     let hops = metrics.hops(window).await?;
+    let redelivered = metrics.redelivered(window).await?;
     Ok(LatencyExport {
         version: EXPORT_VERSION,
         run: ExportRun {
@@ -200,6 +232,7 @@ pub async fn export<A: MetricsApi>(
             window_end_ms: window.end_ms,
             expected,
             processed: latency.count.max(outcome.processed),
+            redelivered,
             state: outcome.state,
             vus: context.vus,
             load_start_ms: context.load.map(|l| l.0),

@@ -45,10 +45,12 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             requests_accepted: accepted,
             failures: [("status_500".to_owned(), 2)].into(),
             dropped_iterations: 0,
+            interrupted_iterations: 0,
         },
         metrics: Default::default(),
         histogram: DurationHistogram::default(),
         timeline,
+        accepted_ids: None,
     };
     let seconds: Vec<i64> = (1..=34).filter(|s| *s != 20).collect();
     let mut per_second: Vec<SecondRow> = seconds
@@ -92,6 +94,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             window_end_ms: ORIGIN_MS + 40_000,
             expected: Some(accepted),
             processed: accepted,
+            redelivered: 0,
             state: WaitState::Complete,
             vus: Some(10),
             load_start_ms: Some(LOAD_START_MS),

@@ -287,10 +287,12 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
             requests_accepted: 30,
             failures: [("status_500".to_owned(), 2)].into(),
             dropped_iterations: 0,
+            interrupted_iterations: 0,
         },
         metrics: Default::default(),
         histogram: Default::default(),
         timeline: Vec::new(),
+        accepted_ids: None,
     };
     std::fs::write(&run, file.to_json()).unwrap();
     let opts = wait_opts(&[
@@ -352,9 +354,127 @@ fn no_region_anywhere_falls_back_and_says_what_failed() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Retried until the --timeout, then one readable line naming the cause, no debug dump.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        stderr.starts_with("collector: polling CloudWatch"),
+        lines[0].ends_with("; retrying until the --timeout"),
         "{stderr}"
     );
+    assert!(
+        lines[1].starts_with("collector: polling CloudWatch: ")
+            && lines[1].ends_with("Connection refused (os error 111)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("DispatchFailure("), "{stderr}");
     let _ = std::fs::remove_dir_all(&home);
+}
+
+#[tokio::test(start_paused = true)]
+async fn more_measured_than_accepted_is_over_counted_never_complete() {
+    let clock = Clock::starting_at(EPOCH);
+    // 101 measured for 100 accepted: one request measured twice, which could hide a loss.
+    let pipeline = Pipeline::steady(clock, 101, 1_000, 100);
+    let outcome = wait::wait(&metrics(&pipeline), &config(Some(100)), clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed),
+        (WaitState::OverCounted, 101)
+    );
+    assert_eq!(collector::wait_exit_code(&outcome), 3);
+}
+
+/// An API that fails (`Err`) or never answers (`None`) for its first `bad` calls, then answers
+/// as `inner`.
+struct Flaky<'a> {
+    inner: &'a Pipeline,
+    bad: std::sync::Mutex<Vec<Option<ApiError>>>,
+}
+
+impl MetricsApi for Flaky<'_> {
+    async fn get_metric_data(&self, request: &DataRequest) -> Result<DataPage, ApiError> {
+        let next = {
+            let mut bad = self.bad.lock().unwrap();
+            (!bad.is_empty()).then(|| bad.remove(0))
+        };
+        match next {
+            Some(Some(error)) => Err(error),
+            Some(None) => std::future::pending().await,
+            None => self.inner.get_metric_data(request).await,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_and_hanging_polls_are_retried_until_the_timeout() {
+    let clock = Clock::starting_at(EPOCH);
+    let pipeline = Pipeline::steady(clock, 10, 1_000, 100);
+    let flaky = Flaky {
+        inner: &pipeline,
+        bad: std::sync::Mutex::new(vec![
+            Some(ApiError::Failed("HTTP 503".into())),
+            Some(ApiError::Failed("HTTP 500".into())),
+            Some(ApiError::Failed("HTTP 503".into())),
+            Some(ApiError::Failed("HTTP 503".into())),
+        ]),
+    };
+    let metrics = RunMetrics {
+        api: &flaky,
+        namespace: "NS".into(),
+        run_id: RUN.into(),
+    };
+    let outcome = wait::wait(&metrics, &config(Some(10)), clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.state, outcome.processed),
+        (WaitState::Complete, 10),
+        "four failed polls, then the pipeline's count"
+    );
+
+    // An endpoint that accepts and never answers: the --timeout still ends the wait.
+    let hanging = Flaky {
+        inner: &pipeline,
+        bad: std::sync::Mutex::new(vec![None; 1000]),
+    };
+    let metrics = RunMetrics {
+        api: &hanging,
+        namespace: "NS".into(),
+        run_id: RUN.into(),
+    };
+    let started = tokio::time::Instant::now();
+    let error = wait::wait(&metrics, &config(Some(10)), clock)
+        .await
+        .unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(120), "the --timeout");
+    assert!(
+        error
+            .to_string()
+            .contains("no answer within the --timeout of 2m"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_window_that_ends_before_it_starts_or_a_zero_poll_is_refused() {
+    let mut opts = wait_opts(&["--run-id", RUN, "--since", "2000", "--until", "1000"]);
+    let err = opts.check().unwrap_err();
+    assert!(
+        err.contains("--until (1000) must be after --since (2000)"),
+        "{err}"
+    );
+    let err = Opts::try_parse_from([
+        "collector",
+        "wait",
+        "--run-id",
+        RUN,
+        "--since",
+        "1",
+        "--poll",
+        "0s",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("must be more than 0"), "{err}");
 }

@@ -9,6 +9,10 @@
 //! ```
 //!
 //! `collector stats` also reads the original's export: a bare JSON array of per-second averages.
+//!
+//! Versions: 2 adds `run.redelivered` and the `over-counted` state, and `complete` means that
+//! exactly the expected count was measured (version 1 said so for at least). Version 1 exports
+//! are still read (`redelivered` 0).
 
 use std::collections::BTreeMap;
 
@@ -17,14 +21,18 @@ use serde::{Deserialize, Serialize};
 use crate::buckets::LatencyHistogram;
 
 /// Version of this format; bumped when a field changes meaning.
-pub const EXPORT_VERSION: u32 = 1;
+pub const EXPORT_VERSION: u32 = 2;
 
 /// How `collector wait` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WaitState {
-    /// Processed reached the expected count.
+    /// Exactly the expected count was measured.
     Complete,
+    /// More were measured than the API accepted: a batch reached downstream twice, so the
+    /// counts cannot show that nothing was lost (a duplicate can hide a loss);
+    /// `collector audit` checks the table.
+    OverCounted,
     /// No new datapoint for the quiet period, short of the expected count.
     DrainedShort,
     /// The time limit passed first.
@@ -63,6 +71,9 @@ pub struct ExportRun {
     pub expected: Option<u64>,
     /// Requests measured by downstream (SampleCount of `Latency`).
     pub processed: u64,
+    /// Items written to the table again, counted and not measured (`RedeliveredRecords`).
+    #[serde(default)]
+    pub redelivered: u64,
     /// How the wait ended.
     pub state: WaitState,
     /// VUs of the run (from the run file), when known.
@@ -138,6 +149,7 @@ mod tests {
                 window_end_ms: 2000,
                 expected: Some(2),
                 processed: 2,
+                redelivered: 1,
                 state: WaitState::Complete,
                 vus: Some(10),
                 load_start_ms: Some(0),
@@ -163,5 +175,10 @@ mod tests {
         assert!(json.contains(r#""state": "complete""#), "{json}");
         assert_eq!(LatencyExport::from_json(&json).unwrap(), export);
         assert_eq!(export.latency.mean_ms(), Some(125.0));
+
+        // Version 1: no `redelivered`.
+        let v1 = json.replace(r#""redelivered": 1,"#, "");
+        assert_ne!(v1, json);
+        assert_eq!(LatencyExport::from_json(&v1).unwrap().run.redelivered, 0);
     }
 }
