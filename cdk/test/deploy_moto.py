@@ -40,7 +40,7 @@ class DeployToMoto(unittest.TestCase):
         cls.port = free_port()
         cls.moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(cls.port)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # moto's S3 needs `localhost` in the endpoint to use path-style addressing (DESIGN.md).
+        # moto's S3 needs `localhost` in the endpoint to use path-style addressing.
         cls.endpoint = f"http://localhost:{cls.port}"
         deadline = time.time() + 60
         while True:

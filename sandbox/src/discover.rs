@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::awsjson::{AwsJson, CallError};
-use crate::pollers::{SourceKind, StartingPosition};
+use crate::pollers::{Expiry, SourceKind, StartingPosition};
 
 /// A deployed function.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,8 @@ pub struct DeployedMapping {
     pub starting_position: StartingPosition,
     /// Bisect on function error.
     pub bisect_on_error: bool,
+    /// `MaximumRetryAttempts` and `MaximumRecordAgeInSeconds`.
+    pub expiry: Expiry,
     /// ReportBatchItemFailures.
     pub report_batch_item_failures: bool,
     /// Enabled.
@@ -136,6 +138,7 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
                 StartingPosition::TrimHorizon
             },
             bisect_on_error: m["BisectBatchOnFunctionError"].as_bool().unwrap_or(false),
+            expiry: Expiry::from_mapping(m),
             report_batch_item_failures: m["FunctionResponseTypes"]
                 .as_array()
                 .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures")),

@@ -1,6 +1,5 @@
 //! sandbox: the whole pipeline on one machine, without Docker or an AWS account.
 //!
-//! In progress (issue 6). What exists:
 //! - [`edge`]: one port for every AWS API call, forwarded to moto, with CloudWatch's rpcv2Cbor
 //!   protocol translated to moto's JSON protocol, so the current Rust SDK works unmodified;
 //! - [`moto`]: moto started from the project's venv on a free loopback port, stopped by PID;
@@ -12,12 +11,14 @@
 //! - [`apigateway`]: REST proxy integrations served on the edge under the stage path.
 //!
 //! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto;
-//! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge.
+//! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge;
+//! - [`instance`]: one sandbox per state folder, and `sandbox down` signalling only it.
 
 pub mod apigateway;
 pub mod awsjson;
 pub mod discover;
 pub mod edge;
+pub mod instance;
 pub mod lambda;
 pub mod moto;
 pub mod pollers;
@@ -35,36 +36,4 @@ pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
             Ok(())
         });
     }
-}
-
-/// `sandbox down`: stops the sandbox whose pid file is in `state` (SIGTERM, by PID) and waits
-/// until it has exited.
-pub fn stop_running(state: &std::path::Path) -> anyhow::Result<String> {
-    use anyhow::Context;
-    let pid_file = state.join("sandbox.pid");
-    let text = std::fs::read_to_string(&pid_file).with_context(|| {
-        format!(
-            "no sandbox is running from here ({} not found)",
-            pid_file.display()
-        )
-    })?;
-    let pid: libc::pid_t = text
-        .trim()
-        .parse()
-        .with_context(|| format!("{} holds no pid", pid_file.display()))?;
-    // SAFETY: kill(2) with a pid read from our own pid file and a plain signal number.
-    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-        let _ = std::fs::remove_file(&pid_file);
-        return Ok(format!(
-            "sandbox {pid} was not running; removed its stale pid file"
-        ));
-    }
-    for _ in 0..300 {
-        // SAFETY: signal 0 only checks that the process exists.
-        if unsafe { libc::kill(pid, 0) } != 0 {
-            return Ok(format!("stopped sandbox {pid}"));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    anyhow::bail!("sandbox {pid} did not stop within 30 s")
 }

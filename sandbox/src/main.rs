@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         }
     };
     match opts.command {
-        Command::Down { state } => match sandbox::stop_running(&state) {
+        Command::Down { state } => match sandbox::instance::stop_running(&state) {
             Ok(message) => {
                 eprintln!("sandbox: {message}");
                 ExitCode::SUCCESS
@@ -96,10 +96,14 @@ fn main() -> ExitCode {
                 hot,
                 concurrency: concurrency.max(1),
             };
-            let pid_file = config.state.join("sandbox.pid");
+            let instance = match sandbox::instance::Instance::claim(&config.state) {
+                Ok(instance) => instance,
+                Err(e) => {
+                    eprintln!("sandbox: {e:#}");
+                    return ExitCode::from(1);
+                }
+            };
             let result = runtime.block_on(async {
-                std::fs::create_dir_all(&config.state)?;
-                std::fs::write(&pid_file, std::process::id().to_string())?;
                 let shutdown = async {
                     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
                     tokio::select! {
@@ -109,7 +113,7 @@ fn main() -> ExitCode {
                 };
                 sandbox::up::up(config, sandbox::lambda::stderr_logs(), shutdown).await
             });
-            let _ = std::fs::remove_file(&pid_file);
+            drop(instance);
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::{json, Value};
+use contract::outputs::{key, StackOutputs, DEFAULT_STACK_NAME};
+use serde_json::json;
 
 use crate::apigateway::{Route, Routes};
 use crate::awsjson::AwsJson;
@@ -243,6 +244,7 @@ async fn run(
             bisect_on_error: mapping.bisect_on_error,
             report_batch_item_failures: mapping.report_batch_item_failures,
             region: REGION.into(),
+            expiry: mapping.expiry,
         };
         let name = host.name().to_owned();
         for shard in Shard::open_all(
@@ -265,12 +267,13 @@ async fn run(
     }
 
     let outputs = outputs(&deployed, &cdk_outputs, edge_url);
-    std::fs::write(
-        config.state.join("outputs.json"),
-        serde_json::to_string_pretty(&outputs)?,
-    )?;
-    let api_url = outputs["PipelineStack"]["ApiGatewayMethodEndpoint"]
-        .as_str()
+    // Written whole, then renamed: a reader polling for the file never sees half of it.
+    let outputs_file = config.state.join("outputs.json");
+    let partial = config.state.join("outputs.json.partial");
+    std::fs::write(&partial, outputs.to_json())?;
+    std::fs::rename(&partial, &outputs_file)?;
+    let api_url = outputs
+        .get(key::API_ENDPOINT)
         .unwrap_or_default()
         .to_owned();
     logs(
@@ -299,7 +302,7 @@ async fn run(
 /// `cdk deploy --method=direct`), with `config.dist` as `LAMBDA_DIST_PATH` and the CDK output
 /// under `config.state`.
 pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()> {
-    // moto's S3 needs `localhost` in the endpoint for path-style addressing (DESIGN.md).
+    // moto's S3 needs `localhost` in the endpoint for path-style addressing.
     let endpoint = format!("http://localhost:{}", config.port);
     let cdk = config.root.join("cdk");
     anyhow::ensure!(
@@ -349,22 +352,51 @@ pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()
     Ok(())
 }
 
-/// The outputs file `cdk deploy --outputs-file` would write, with the real local API endpoint
-/// (moto ignores stages, so its own is wrong).
-fn outputs(deployed: &Deployed, cdk_outputs: &Path, edge_url: &str) -> Value {
-    let mut stack: serde_json::Map<String, Value> = std::fs::read_to_string(cdk_outputs)
+/// The stack's name: `STACK_NAME` (as the CDK app reads it), else the contract's default.
+pub fn stack_name() -> String {
+    std::env::var("STACK_NAME")
         .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|v| v.get("PipelineStack").and_then(Value::as_object).cloned())
-        .unwrap_or_default();
-    let stage = deployed.routes.first().map_or("prod", |r| r.stage.as_str());
-    stack.insert(
-        "ApiGatewayMethodEndpoint".into(),
-        json!(format!("{edge_url}/{stage}/")),
-    );
-    stack.insert("Environment".into(), json!("Sandbox"));
-    stack.insert("AwsEndpointUrl".into(), json!(edge_url));
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_STACK_NAME.to_owned())
+}
+
+/// The outputs file `cdk deploy --outputs-file` would write, with the real local API endpoint
+/// (moto ignores stages, so its own is wrong), the edge as the AWS endpoint, and the names a
+/// deploy's own outputs file may lack (a `cdklocal deploy` without `--outputs-file`) read from
+/// the deployed functions' environment.
+fn outputs(deployed: &Deployed, cdk_outputs: &Path, edge_url: &str) -> StackOutputs {
+    let stack = stack_name();
+    let mut outputs = std::fs::read_to_string(cdk_outputs)
+        .ok()
+        .and_then(|text| StackOutputs::parse(&text, Some(&stack)).ok())
+        .unwrap_or_else(|| StackOutputs {
+            stack,
+            values: Default::default(),
+        });
     // CDK's own RestApi output (`ApiEndpoint<hash>`) holds moto's stageless URL: drop it.
-    stack.retain(|key, _| !key.starts_with("ApiEndpoint"));
-    json!({ "PipelineStack": stack })
+    outputs
+        .values
+        .retain(|key, _| !key.starts_with("ApiEndpoint"));
+    let stage = deployed.routes.first().map_or("prod", |r| r.stage.as_str());
+    let mut set = |key: &str, value: String| outputs.values.insert(key.to_owned(), value);
+    set(key::API_ENDPOINT, format!("{edge_url}/{stage}/"));
+    set(key::ENVIRONMENT, "Sandbox".to_owned());
+    set(key::AWS_ENDPOINT_URL, edge_url.to_owned());
+    for (var, key) in [
+        ("STREAM_NAME", key::STREAM),
+        ("TABLE_NAME", key::TABLE),
+        ("METRIC_NAMESPACE", key::NAMESPACE),
+    ] {
+        if outputs.get(key).is_err() {
+            if let Some(value) = deployed
+                .functions
+                .iter()
+                .find_map(|f| f.environment.get(var))
+            {
+                outputs.values.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+    outputs
 }

@@ -105,6 +105,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         bisect_on_error: true,
         report_batch_item_failures: true,
         region: "us-east-1".into(),
+        expiry: Default::default(),
     };
     let mut pollers = Vec::new();
     for shard in Shard::open_all(

@@ -3,7 +3,9 @@
 //! binaries) run against it. Every accepted request is processed (accepted == items in DynamoDB
 //! == Latency SampleCount == the collector's processed), an invalid request gets a 400 and
 //! produces nothing, a malformed record put straight into the stream does not block the shard,
-//! midstream crashing mid-batch loses nothing, and SIGTERM stops it all.
+//! midstream crashing mid-batch loses nothing, a record too large for the table is passed over,
+//! `collector audit` finds every accepted id stored (and names one deleted), a second sandbox on
+//! the same state folder refuses, and `sandbox down` stops it all.
 
 mod common;
 
@@ -202,6 +204,29 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     assert_eq!(edge, format!("http://127.0.0.1:{port}"));
     assert!(api.starts_with(&edge), "{api}");
 
+    // A second sandbox on the same state folder refuses before touching anything.
+    let second = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["up", "--port", &free_port().to_string(), "--state"])
+        .arg(&state)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{said}");
+    assert!(said.contains("already running from"), "{said}");
+    assert!(outputs_file.exists() && state.join("sandbox.pid").exists());
+
+    // A request whose timestamp lies outside the API's window: 400 naming the window.
+    let (status, body) = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || post(&api, r#"{"id":"old","message":"m","timestamp":1}"#)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("within 24 hours before"), "{body}");
+
     // An invalid request: 400 with the reason, nothing enqueued.
     let (status, body) = tokio::task::spawn_blocking({
         let api = api.clone();
@@ -212,8 +237,9 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("timestamp"), "the reason: {body}");
 
-    // The load: 5 VUs for 10 s; 3 s in, a malformed record straight into the stream. Then the
-    // collector waits for every accepted request.
+    // The load: 5 VUs for 10 s; 3 s in, a malformed record and a poison one (valid JSON, too
+    // large for a DynamoDB item) straight into the stream. Then the collector waits for every
+    // accepted request.
     let run_file = work.join("run.json");
     let export = work.join("timestamps.json");
     let load = Command::new(function_binary("loadgen"))
@@ -243,9 +269,22 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         .send()
         .await
         .unwrap();
+    let poison = format!(
+        r#"{{"id":"poison","message":"{}","timestamp":{},"run_id":"poison","received_at":1}}"#,
+        "x".repeat(450_000),
+        collector::epoch_ms()
+    );
+    aws_sdk_kinesis::Client::new(&sdk)
+        .put_record()
+        .stream_name(&stream)
+        .partition_key("poison")
+        .data(Blob::new(poison))
+        .send()
+        .await
+        .unwrap();
     let run_arg = run_file.to_str().unwrap().to_owned();
     let export_arg = export.to_str().unwrap().to_owned();
-    let edge_arg = edge.clone();
+    let outputs_arg = outputs_file.to_str().unwrap().to_owned();
     tokio::task::spawn_blocking(move || {
         let loaded = load.wait_with_output().unwrap();
         assert!(
@@ -260,8 +299,8 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
                 "wait",
                 "--run",
                 &run_arg,
-                "--endpoint-url",
-                &edge_arg,
+                "--outputs",
+                &outputs_arg,
                 "--out",
                 &export_arg,
                 "--poll",
@@ -317,8 +356,48 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     }
     assert_eq!(
         items, accepted,
-        "items in DynamoDB: the 400 and the malformed record add none"
+        "items in DynamoDB: the 400s, the malformed and the poison record add none"
     );
+
+    // The audit finds every accepted id in the table; with one item deleted, it names it.
+    let audit_file = work.join("audit.json");
+    let audit = |expect: i32| {
+        let output = Command::new(function_binary("collector"))
+            .args(["audit", "--run"])
+            .arg(work.join("run.json"))
+            .arg("--outputs")
+            .arg(&outputs_file)
+            .arg("--out")
+            .arg(&audit_file)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(expect), "{said}");
+        let audit: Value =
+            serde_json::from_str(&std::fs::read_to_string(&audit_file).unwrap()).unwrap();
+        (said, audit)
+    };
+    let (said, report) = audit(0);
+    assert!(
+        said.contains(&format!("{accepted} accepted, {accepted} stored, 0 lost")),
+        "{said}"
+    );
+    assert_eq!(report["lost"], 0);
+    let victim = format!("{}-0-1", run_file.run.run_id);
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .delete_item()
+        .table_name(&table)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(victim.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (said, report) = audit(3);
+    assert!(said.contains(&format!("1 lost: {victim}")), "{said}");
+    assert_eq!(report["lost_ids"], serde_json::json!([victim]));
 
     // midstream crashed once holding a batch of the run's records; they are all in the counts
     // above, so the batch was retried and nothing was lost.
@@ -349,8 +428,24 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         log.contains("malformed record"),
         "the malformed record is logged:\n{log}"
     );
+    assert!(
+        log.contains("record data is") && log.contains("the limit is 131072"),
+        "the poison record is logged and passed over:\n{log}"
+    );
 
-    // SIGTERM stops everything: a clean exit, the call table, the port closed, no outputs left.
+    // `sandbox down` stops everything: a clean exit, the call table, the port closed, no
+    // outputs left.
+    let down = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["down", "--state"])
+        .arg(&state)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     let status = sandbox.terminate().expect("sandbox stopped within 30 s");
     assert!(status.success(), "{status}\n{}", sandbox.log());
     let log = sandbox.log();

@@ -1,0 +1,224 @@
+//! The running sandbox of a state folder: one at a time, and `sandbox down` signals only it.
+//!
+//! `sandbox up` holds an exclusive lock (`flock`) on `<state>/sandbox.lock` for as long as it
+//! runs, taken before it touches anything else in the folder, and writes its pid to
+//! `<state>/sandbox.pid`. The kernel drops the lock when the process ends, however it ends, so
+//! the lock, not the pid file, says whether a sandbox is running: after a `kill -9` the files
+//! are recognised as stale. `sandbox down` signals the pid only while the lock is held and the
+//! pid names a live process of a `sandbox` binary.
+
+use std::fs::File;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+const LOCK: &str = "sandbox.lock";
+const PID: &str = "sandbox.pid";
+
+/// This process's claim on a state folder; dropping it releases the folder.
+#[derive(Debug)]
+pub struct Instance {
+    // Held open: the lock lasts as long as the file descriptor.
+    _lock: File,
+    pid_file: PathBuf,
+}
+
+impl Instance {
+    /// Claims `state` for this process, or says which sandbox holds it.
+    pub fn claim(state: &Path) -> anyhow::Result<Instance> {
+        std::fs::create_dir_all(state)
+            .with_context(|| format!("creating the state folder {}", state.display()))?;
+        let lock = open_lock(state)?;
+        if !try_lock(&lock)? {
+            let pid = read_pid(state).map_or("unknown".to_owned(), |p| p.to_string());
+            anyhow::bail!(
+                "a sandbox (pid {pid}) is already running from {}; `sandbox down --state {}` stops it",
+                state.display(),
+                state.display()
+            );
+        }
+        let pid_file = state.join(PID);
+        std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", pid_file.display()))?;
+        Ok(Instance {
+            _lock: lock,
+            pid_file,
+        })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
+
+/// `sandbox down`: stops the sandbox running from `state` (SIGTERM, by pid) and waits until it
+/// has exited; touches nothing when none is, or when the pid file does not name it.
+pub fn stop_running(state: &Path) -> anyhow::Result<String> {
+    let pid_file = state.join(PID);
+    if !state.join(LOCK).exists() && !pid_file.exists() {
+        anyhow::bail!("no sandbox is running from {}", state.display());
+    }
+    let lock = open_lock(state)?;
+    if try_lock(&lock)? {
+        // Nothing holds the folder: whatever pid file is left is stale.
+        let stale = pid_file.exists();
+        let _ = std::fs::remove_file(&pid_file);
+        anyhow::bail!(
+            "no sandbox is running from {}{}",
+            state.display(),
+            if stale {
+                "; removed the stale pid file it left"
+            } else {
+                ""
+            }
+        );
+    }
+    drop(lock);
+    let pid = read_pid(state)?;
+    check_is_sandbox(pid)?;
+    // SAFETY: kill(2) with a checked pid (> 1, a live sandbox process) and a plain signal.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+        anyhow::bail!(
+            "could not signal sandbox {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    for _ in 0..300 {
+        if !alive(pid) {
+            return Ok(format!("stopped sandbox {pid}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("sandbox {pid} did not stop within 30 s")
+}
+
+/// Whether `pid` still runs: it exists and is not a zombie waiting for its parent.
+fn alive(pid: libc::pid_t) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's closing parenthesis: "pid (comm) S ...".
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn open_lock(state: &Path) -> anyhow::Result<File> {
+    let path = state.join(LOCK);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Takes the exclusive lock without waiting: `false` when another process holds it.
+fn try_lock(file: &File) -> anyhow::Result<bool> {
+    // SAFETY: flock(2) on a descriptor this function's caller owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(error).context("locking the state folder")
+    }
+}
+
+/// The pid in the pid file: a number above 1 (never 0, -1 or init, which kill(2) would read as
+/// groups or everyone).
+fn read_pid(state: &Path) -> anyhow::Result<libc::pid_t> {
+    let path = state.join(PID);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    match text.trim().parse::<libc::pid_t>() {
+        Ok(pid) if pid > 1 => Ok(pid),
+        _ => anyhow::bail!(
+            "{} holds {:?}, not a sandbox's pid; signalled nothing",
+            path.display(),
+            text.trim()
+        ),
+    }
+}
+
+/// Whether `pid` is a live process of a binary named `sandbox`.
+fn check_is_sandbox(pid: libc::pid_t) -> anyhow::Result<()> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .with_context(|| format!("process {pid} is not running; signalled nothing"))?;
+    let name = exe
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // A rebuilt binary shows as "sandbox (deleted)".
+    anyhow::ensure!(
+        name == "sandbox" || name.starts_with("sandbox "),
+        "process {pid} is {}, not a sandbox; signalled nothing",
+        exe.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("sandbox-instance-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn one_claim_at_a_time_and_the_second_touches_nothing() {
+        let state = folder("claim");
+        let first = Instance::claim(&state).unwrap();
+        std::fs::write(state.join("outputs.json"), "{}").unwrap();
+        let err = Instance::claim(&state).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(state.join("outputs.json").exists());
+        assert!(state.join(PID).exists());
+        drop(first);
+        assert!(!state.join(PID).exists());
+        let again = Instance::claim(&state).unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn down_signals_nothing_for_a_stale_or_forged_pid_file() {
+        let state = folder("stale");
+        for forged in ["-1", "0", "1", "junk"] {
+            std::fs::write(state.join(PID), forged).unwrap();
+            let err = stop_running(&state).unwrap_err().to_string();
+            assert!(err.contains("stale pid file"), "{forged}: {err}");
+            assert!(!state.join(PID).exists());
+        }
+        // A held lock with a pid file naming something that is not a sandbox (this test).
+        let lock = open_lock(&state).unwrap();
+        assert!(try_lock(&lock).unwrap());
+        for (pid, words) in [
+            ("-1", "not a sandbox's pid"),
+            (&std::process::id().to_string(), "not a sandbox"),
+            ("999999999", "not running"),
+        ] {
+            std::fs::write(state.join(PID), pid).unwrap();
+            let err = stop_running(&state).unwrap_err().to_string();
+            assert!(err.contains(words), "{pid}: {err}");
+            assert!(err.contains("signalled nothing"), "{err}");
+        }
+        drop(lock);
+        let _ = std::fs::remove_dir_all(&state);
+        let err = stop_running(&state).unwrap_err().to_string();
+        assert!(err.starts_with("no sandbox is running"), "{err}");
+    }
+}
