@@ -155,3 +155,75 @@ async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_g
     }
     stack.stop().await;
 }
+
+/// The first line of the edge's answer to raw bytes, and how long it took.
+fn raw(addr: &str, bytes: &[u8]) -> (String, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    // A refused body may close the connection before all of it is written.
+    let _ = stream.write_all(bytes);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    (
+        text.lines().next().unwrap_or_default().to_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_bounds_bodies_and_refuses_what_api_gateway_would() {
+    let routes: Arc<Routes> = Arc::default();
+    let stack = Stack::start(routes.clone()).await;
+    let bash = bash_runtime();
+    let logs: LogSink = Arc::new(|_, _| {});
+    let echo = FunctionHost::start(spec("echo", bash, &[("MODE", "echo")], 5_000, 1), logs)
+        .await
+        .unwrap();
+    routes.set(vec![route("/", "POST", echo.clone())]);
+    let addr = stack.addr.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let huge = 200 * 1024 * 1024;
+        [
+            // A declared 200 MiB body: 413 before a byte of it is read.
+            raw(&addr, format!("POST /prod/ HTTP/1.1\r\nHost: x\r\nContent-Length: {huge}\r\n\r\n").as_bytes()),
+            // 11 MB sent in chunks, no length declared: 413 once the limit is passed.
+            {
+                let mut request = b"POST /prod/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                let chunk = vec![b'x'; 1 << 20];
+                for _ in 0..11 {
+                    request.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    request.extend(&chunk);
+                    request.extend(b"\r\n");
+                }
+                request.extend(b"0\r\n\r\n");
+                raw(&addr, &request)
+            },
+            // An unknown stage, unsigned: API Gateway's 403, not moto's page.
+            raw(&addr, b"POST /nostage/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"),
+            // A head that never ends: the connection is closed after the header timeout.
+            raw(&addr, b"POST /prod/ HTTP/1.1\r\nHost: x\r\n"),
+        ]
+    })
+    .await
+    .unwrap();
+    assert!(answers[0].0.starts_with("HTTP/1.1 413"), "{answers:?}");
+    assert!(
+        answers[0].1 < std::time::Duration::from_secs(10),
+        "{answers:?}"
+    );
+    assert!(answers[1].0.starts_with("HTTP/1.1 413"), "{answers:?}");
+    assert!(answers[2].0.starts_with("HTTP/1.1 403"), "{answers:?}");
+    let (line, took) = &answers[3];
+    assert!(
+        !line.starts_with("HTTP/1.1 2")
+            && *took >= sandbox::edge::limits::HEADER_TIMEOUT
+            && *took < 2 * sandbox::edge::limits::HEADER_TIMEOUT,
+        "{line:?} after {took:?}"
+    );
+    echo.stop().await;
+    stack.stop().await;
+}

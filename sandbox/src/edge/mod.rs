@@ -2,8 +2,10 @@
 //! moto as they are, except CloudWatch's rpcv2Cbor calls (what the current Rust SDK speaks, and
 //! moto does not), which are translated to moto's awsJson1_0 protocol and back ([`cbor`]); and
 //! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]).
+//! Anything else unsigned gets API Gateway's 403; sizes and times are bounded ([`limits`]).
 
 pub mod cbor;
+pub mod limits;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -21,6 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::apigateway::Routes;
+use limits::plain;
 
 /// rpcv2Cbor request paths: `/service/<service>/operation/<operation>`.
 const CLOUDWATCH_CBOR: &str = "/service/GraniteServiceVersion20100801/operation/";
@@ -127,7 +130,10 @@ impl Edge {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
                     Err(error) => {
+                        // Out of file descriptors, accept fails at once and would again: pause
+                        // so that connections can close, instead of spinning a core.
                         tracing::warn!(%error, "edge: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
@@ -141,6 +147,8 @@ impl Edge {
                     async move { Ok::<_, Infallible>(edge.handle(request).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits::HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
@@ -149,18 +157,22 @@ impl Edge {
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
-        let body = match body.collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(error) => {
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    &format!("reading the request: {error}"),
-                )
-            }
-        };
         if self.routes.serves(parts.uri.path()) {
-            return self.routes.handle(&parts, body).await;
+            let too_large = || json_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long");
+            return match limits::read_body(&parts, body, limits::MAX_API_BODY, too_large).await {
+                Ok(body) => self.routes.handle(&parts, body).await,
+                Err(response) => response,
+            };
         }
+        if !limits::is_signed(&parts) {
+            // API Gateway's answer for a stage or path it does not serve.
+            return json_message(StatusCode::FORBIDDEN, "Missing Authentication Token");
+        }
+        let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        let body = match limits::read_body(&parts, body, limits::MAX_AWS_BODY, too_large).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
         if let Some(operation) = parts.uri.path().strip_prefix(CLOUDWATCH_CBOR) {
             let operation = operation.to_owned();
             return self.cloudwatch(&operation, parts, body).await;
@@ -305,9 +317,16 @@ impl Edge {
     }
 }
 
-fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(message.to_owned())));
-    *response.status_mut() = status;
+/// API Gateway's JSON answer `{"message": ...}`.
+fn json_message(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut response = plain(
+        status,
+        &serde_json::json!({ "message": message }).to_string(),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
