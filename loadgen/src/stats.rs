@@ -139,7 +139,9 @@ impl Stats {
                 tally(&mut self.status_check, false);
             }
         }
-        tally(&mut self.duration_check, elapsed < max_duration);
+        // A failed request has no response time to judge: its check fails.
+        let answered = matches!(outcome, Ok(r) if (200..300).contains(&r.status));
+        tally(&mut self.duration_check, answered && elapsed < max_duration);
     }
 
     /// Adds another VU's counts.
@@ -228,7 +230,9 @@ mod tests {
         assert_eq!(a.failures[&FailureKind::Status(500)], 1);
         assert_eq!(a.failures[&FailureKind::Status(302)], 1);
         assert_eq!(a.status_check, (1, 4));
-        assert_eq!(a.duration_check, (3, 2));
+        // Only the 200 passes: a failed request (the quick 500 and refusal too) has no response
+        // time to judge.
+        assert_eq!(a.duration_check, (1, 4));
         assert_eq!((a.bytes_sent, a.bytes_received), (300, 26));
         assert_eq!(a.durations_us.len(), 5);
         assert_eq!(FailureKind::Status(503).label(), "status_503");
