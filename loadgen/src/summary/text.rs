@@ -1,93 +1,14 @@
-//! The end-of-test summary, in k6's shape (metric names, dotted columns, `avg min med max p(90)
-//! p(95)`) plus p(99) and failures by kind; and the run file, built from the same numbers.
+//! The end-of-test summary as k6 prints it: metric names, dotted columns,
+//! `avg min med max p(90) p(95)`, plus p(99), failures by kind and accepted vs sent.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::Duration;
 
-use contract::runfile::{
-    DurationHistogram, LoadSample, MetricSummary, RunFile, RunInfo, RUN_FILE_VERSION,
-};
-
-use crate::stats::{Stats, SIGNIFICANT_FIGURES};
-use crate::threshold::{Aggregation, MetricSource, Threshold};
-
-/// Everything the summary and the run file say about a finished run.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    /// The run id.
-    pub run_id: String,
-    /// The URL.
-    pub endpoint: String,
-    /// k6's executor name.
-    pub executor: &'static str,
-    /// VUs the run could use.
-    pub vus_max: u64,
-    /// Fewest and most VUs seen iterating.
-    pub vus_seen: (u64, u64),
-    /// Merged counts.
-    pub stats: Stats,
-    /// Wall time.
-    pub elapsed: Duration,
-    /// First send, epoch ms.
-    pub start_ms: i64,
-    /// End, epoch ms.
-    pub end_ms: i64,
-    /// Dropped arrival-rate starts (`None` for other executors).
-    pub dropped: Option<u64>,
-    /// Per-second load.
-    pub timeline: Vec<LoadSample>,
-    /// The duration check's limit.
-    pub max_duration: Duration,
-    /// Thresholds, each with whether it passed and the value it was judged on.
-    pub thresholds: Vec<(Threshold, bool, Option<f64>)>,
-}
+use super::Summary;
+use crate::threshold::Aggregation;
 
 const NAME_WIDTH: usize = 31;
 
 impl Summary {
-    /// Judges `thresholds` against this summary.
-    pub fn judge(&mut self, thresholds: &[Threshold]) {
-        self.thresholds = thresholds
-            .iter()
-            .map(|t| {
-                let (passed, value) = t.evaluate(&*self);
-                (t.clone(), passed, value)
-            })
-            .collect();
-    }
-
-    /// Whether every threshold passed.
-    pub fn passed(&self) -> bool {
-        self.thresholds.iter().all(|(_, passed, _)| *passed)
-    }
-
-    fn per_second(&self, n: u64) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            n as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    /// A request-duration aggregation, ms.
-    fn duration_ms(&self, aggregation: Aggregation) -> Option<f64> {
-        let h = &self.stats.durations_us;
-        if h.is_empty() {
-            return None;
-        }
-        let us = match aggregation {
-            Aggregation::Avg => h.mean(),
-            Aggregation::Min => h.min() as f64,
-            Aggregation::Max => h.max() as f64,
-            Aggregation::Med => h.value_at_quantile(0.5) as f64,
-            Aggregation::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
-            Aggregation::Rate | Aggregation::Count => return None,
-        };
-        Some(us / 1000.0)
-    }
-
     /// Renders the summary.
     pub fn render(&self, out: &mut impl Write) -> io::Result<()> {
         let s = &self.stats;
@@ -234,121 +155,6 @@ impl Summary {
         }
         writeln!(out)
     }
-
-    /// The run file for `--summary-export`.
-    pub fn run_file(&self) -> RunFile {
-        let s = &self.stats;
-        let mut metrics = BTreeMap::new();
-        let trend = MetricSummary {
-            avg: self.duration_ms(Aggregation::Avg),
-            min: self.duration_ms(Aggregation::Min),
-            med: self.duration_ms(Aggregation::Med),
-            max: self.duration_ms(Aggregation::Max),
-            p90: self.duration_ms(Aggregation::Percentile(90.0)),
-            p95: self.duration_ms(Aggregation::Percentile(95.0)),
-            p99: self.duration_ms(Aggregation::Percentile(99.0)),
-            ..Default::default()
-        };
-        metrics.insert("http_req_duration".into(), trend.clone());
-        metrics.insert("iteration_duration".into(), trend);
-        let count = |n: u64| MetricSummary {
-            count: Some(n as f64),
-            rate: Some(self.per_second(n)),
-            ..Default::default()
-        };
-        metrics.insert("http_reqs".into(), count(s.requests));
-        metrics.insert("iterations".into(), count(s.requests));
-        metrics.insert("data_sent".into(), count(s.bytes_sent));
-        metrics.insert("data_received".into(), count(s.bytes_received));
-        if let Some(dropped) = self.dropped {
-            metrics.insert("dropped_iterations".into(), count(dropped));
-        }
-        let rate = |(yes, no): (u64, u64)| MetricSummary {
-            rate: Some(if yes + no == 0 {
-                0.0
-            } else {
-                yes as f64 / (yes + no) as f64
-            }),
-            passes: Some(yes),
-            fails: Some(no),
-            ..Default::default()
-        };
-        metrics.insert(
-            "http_req_failed".into(),
-            rate((s.http_failed, s.requests - s.http_failed)),
-        );
-        metrics.insert(
-            "checks".into(),
-            rate((
-                s.status_check.0 + s.duration_check.0,
-                s.status_check.1 + s.duration_check.1,
-            )),
-        );
-        let gauge = |value: u64, min: u64, max: u64| MetricSummary {
-            value: Some(value as f64),
-            min: Some(min as f64),
-            max: Some(max as f64),
-            ..Default::default()
-        };
-        metrics.insert(
-            "vus".into(),
-            gauge(self.vus_seen.1, self.vus_seen.0, self.vus_seen.1),
-        );
-        metrics.insert(
-            "vus_max".into(),
-            gauge(self.vus_max, self.vus_max, self.vus_max),
-        );
-        RunFile {
-            version: RUN_FILE_VERSION,
-            run: RunInfo {
-                run_id: self.run_id.clone(),
-                endpoint: self.endpoint.clone(),
-                executor: self.executor.to_owned(),
-                start_ms: self.start_ms,
-                end_ms: self.end_ms,
-                vus_max: self.vus_max,
-                requests_sent: s.requests,
-                requests_accepted: s.accepted,
-                failures: s.failures.iter().map(|(k, n)| (k.label(), *n)).collect(),
-                dropped_iterations: self.dropped.unwrap_or(0),
-                interrupted_iterations: s.interrupted,
-            },
-            metrics,
-            histogram: DurationHistogram {
-                unit: "us".into(),
-                significant_figures: SIGNIFICANT_FIGURES,
-                buckets: s
-                    .durations_us
-                    .iter_recorded()
-                    .map(|v| [v.value_iterated_to(), v.count_at_value()])
-                    .collect(),
-            },
-            timeline: self.timeline.clone(),
-            accepted_ids: Some(s.accepted_ids.clone()),
-        }
-    }
-}
-
-impl MetricSource for Summary {
-    fn aggregate(&self, metric: &str, aggregation: Aggregation) -> Option<f64> {
-        let s = &self.stats;
-        let fraction = |yes: u64, total: u64| (total > 0).then(|| yes as f64 / total as f64);
-        match (metric, aggregation) {
-            ("http_req_duration" | "iteration_duration", agg) => self.duration_ms(agg),
-            ("http_req_failed", Aggregation::Rate) => fraction(s.http_failed, s.requests),
-            ("checks", Aggregation::Rate) => {
-                let yes = s.status_check.0 + s.duration_check.0;
-                fraction(yes, yes + s.status_check.1 + s.duration_check.1)
-            }
-            ("http_reqs" | "iterations", Aggregation::Count) => Some(s.requests as f64),
-            ("http_reqs" | "iterations", Aggregation::Rate) => Some(self.per_second(s.requests)),
-            ("dropped_iterations", Aggregation::Count) => Some(self.dropped.unwrap_or(0) as f64),
-            ("dropped_iterations", Aggregation::Rate) => {
-                Some(self.per_second(self.dropped.unwrap_or(0)))
-            }
-            _ => None,
-        }
-    }
 }
 
 fn metric(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
@@ -443,7 +249,8 @@ mod snapshot {
 
     use super::*;
     use crate::client::Response;
-    use crate::stats::FailureKind;
+    use crate::stats::{FailureKind, Stats};
+    use crate::threshold::Threshold;
 
     #[test]
     fn renders_exactly() {

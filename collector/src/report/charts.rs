@@ -1,22 +1,8 @@
-//! `collector report`: the run as one self-contained HTML page, its charts drawn as SVG by
-//! plotters and inlined (nothing is fetched when the page is opened), followed by the tables
-//! `collector stats` prints.
-//!
-//! The charts:
-//! - throughput: loops completed per second next to the load generator's responses per second
-//!   (with a run file), and where the load ended: a backlog draining after it is plain to see;
-//! - end-to-end latency per second: the average, inside the band from minimum to maximum;
-//! - the per-request latency distribution: the percentile curve from the bucket histogram, on a
-//!   "nines" axis (50 %, 90 %, 99 %, 99.9 %, ...);
-//! - where the time goes: each hop's mean latency next to the end-to-end mean.
-//!
-//! Each chart is a `<figure class="chart" id="...">` holding one `<svg>`; series are polylines.
+//! The report's charts, drawn as SVG by plotters: the house style (frame, grid, legends, the
+//! load-end marker) and the four charts.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-use contract::export::{LatencyExport, SecondRow, StatSummary, WaitState};
-use contract::metrics::{Hop, LATENCY};
+use contract::export::{LatencyExport, StatSummary};
+use contract::metrics::LATENCY;
 use contract::runfile::RunFile;
 use plotters::chart::{ChartContext, MeshStyle};
 use plotters::coord::ranged1d::Ranged;
@@ -25,6 +11,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::series::{
+    hop_bars, load_end_ms, loops_per_second, origin_ms, percentile_curve, seconds,
+};
 use crate::stats::{self, Input, Report};
 
 /// Width of a chart, px.
@@ -150,45 +139,6 @@ fn mark_load_end(chart: &mut TimeChart<'_, '_>, end: f64, y_max: f64) -> Drawn {
         GREY.stroke_width(1),
     ))?;
     Ok(())
-}
-
-/// Where time starts on the time axes: the load's first second, else the first datapoint's.
-fn origin_ms(export: &LatencyExport, run: Option<&RunFile>) -> Option<i64> {
-    let load = run
-        .map(|r| r.run.start_ms)
-        .or(export.run.load_start_ms)
-        .map(|ms| ms - ms.rem_euclid(1000));
-    let first = export.per_second.first().map(|r| r.timestamp_ms);
-    match (load, first) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn seconds(ms: i64, origin_ms: i64) -> f64 {
-    (ms - origin_ms) as f64 / 1000.0
-}
-
-/// Loops per second, with the seconds without a datapoint (none completed) filled with zeros.
-pub fn loops_per_second(rows: &[SecondRow], origin_ms: i64) -> Vec<(f64, f64)> {
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Vec::new();
-    };
-    let counts: BTreeMap<i64, u64> = rows.iter().map(|r| (r.timestamp_ms, r.count)).collect();
-    (first.timestamp_ms..=last.timestamp_ms)
-        .step_by(1000)
-        .map(|t| {
-            (
-                seconds(t, origin_ms),
-                counts.get(&t).copied().unwrap_or(0) as f64,
-            )
-        })
-        .collect()
-}
-
-/// Load end, epoch ms.
-fn load_end_ms(export: &LatencyExport, run: Option<&RunFile>) -> Option<i64> {
-    run.map(|r| r.run.end_ms).or(export.run.load_end_ms)
 }
 
 fn nice_max(v: f64) -> f64 {
@@ -361,25 +311,6 @@ fn latency_over_time(
     )
 }
 
-/// The percentile curve: `(x, latency_ms)` where `x = 1 / (1 - q)` (so 50 % is 2, 99 % is 100),
-/// from 0 % up to the highest percentile the sample count resolves (at most 99.999 %).
-pub fn percentile_curve(export: &LatencyExport, points: usize) -> Vec<(f64, f64)> {
-    let n = export.histogram.count();
-    if n == 0 {
-        return Vec::new();
-    }
-    let x_max = (n as f64).clamp(2.0, 100_000.0);
-    let (lo, hi) = (export.latency.min_ms, export.latency.max_ms);
-    (0..points)
-        .map(|i| {
-            let x = x_max.powf(i as f64 / (points - 1) as f64);
-            let q = 100.0 * (1.0 - 1.0 / x);
-            let ms = export.histogram.percentile(q).unwrap_or(f64::NAN);
-            (x, if hi >= lo { ms.clamp(lo, hi) } else { ms })
-        })
-        .collect()
-}
-
 fn nines(x: f64) -> String {
     let q = 100.0 * (1.0 - 1.0 / x);
     let decimals = if x <= 100.0 {
@@ -448,34 +379,6 @@ fn distribution(export: &LatencyExport, latency: &stats::LatencyRow) -> Result<C
             Ok(())
         },
     )
-}
-
-/// The hops in pipeline order (unknown names after them), then end to end: `(label, summary)`.
-pub fn hop_bars(export: &LatencyExport) -> Vec<(String, StatSummary)> {
-    let known = |name: &str| Hop::ALL.iter().any(|h| h.metric_name() == name);
-    let label = |hop: Hop| match hop {
-        Hop::ClientToKinesis => "client → Kinesis",
-        Hop::KinesisToStore => "Kinesis → DynamoDB",
-        Hop::StoreToDownstream => "DynamoDB → downstream",
-    };
-    Hop::ALL
-        .iter()
-        .filter_map(|hop| {
-            export
-                .hops
-                .get(hop.metric_name())
-                .map(|s| (label(*hop).to_owned(), *s))
-        })
-        .chain(
-            export
-                .hops
-                .iter()
-                .filter(|(name, _)| !known(name))
-                .map(|(name, s)| (name.clone(), *s)),
-        )
-        .chain(std::iter::once(("end to end".to_owned(), export.latency)))
-        .filter(|(_, s)| s.count > 0)
-        .collect()
 }
 
 fn hops(bars: &[(String, StatSummary)]) -> Result<Chart, DrawError> {
@@ -576,177 +479,6 @@ pub fn charts(
     Ok(charts)
 }
 
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Groups thousands: 7902 → "7,902".
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-const STYLE: &str = "\
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1000px;padding:24px;color:#222;background:#fafafa}\
-h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0 0 .25rem}\
-.summary{display:flex;flex-wrap:wrap;gap:10px;margin:1rem 0 1.5rem;padding:0;list-style:none}\
-.summary li{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px}\
-.summary b{display:block;font-size:1.25rem}.summary span{color:#666;font-size:.85rem}\
-.state-complete b{color:#2a7d2a}.state-short b{color:#b3261e}\
-figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0 0 18px;padding:14px}\
-figcaption p{color:#555;margin:.25rem 0 .5rem;font-size:.9rem}\
-svg{display:block;max-width:100%;height:auto}\
-table{border-collapse:collapse;margin:.4rem 0 1.2rem;background:#fff;font-size:.9rem}\
-th,td{border:1px solid #ddd;padding:4px 10px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-th{background:#f0f0f0}footer{color:#777;font-size:.8rem;margin-top:1.5rem}code{font-size:.95em}";
-
-/// What the page says about where its data came from.
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
-    /// The export's (or bare array's) path.
-    pub export: String,
-    /// The run file's path, when given.
-    pub run: Option<String>,
-}
-
-/// The whole page.
-pub fn html(
-    input: &Input,
-    run: Option<&RunFile>,
-    vus: Option<u64>,
-    sources: &Sources,
-) -> Result<String, DrawError> {
-    let report = stats::report(input, run, vus);
-    let charts = charts(input, run, &report)?;
-    let mut page = String::new();
-    let title = match &report.run {
-        Some(r) => format!("Pipeline run {}", r.run_id),
-        None => "Pipeline run (the original's export)".to_owned(),
-    };
-    let _ = write!(
-        page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
-    );
-    if let Some(r) = &report.run {
-        let window = match (r.active_start_ms, r.active_end_ms) {
-            (Some(s), Some(e)) => format!("{} to {}", stats::time(s), stats::time(e)),
-            _ => "no datapoint".into(),
-        };
-        let _ = writeln!(
-            page,
-            "<p>Requests completing the loop from {}.</p>",
-            escape(&window)
-        );
-        let state_class = if r.state == WaitState::Complete && r.lost.unwrap_or(0) == 0 {
-            "state-complete"
-        } else {
-            "state-short"
-        };
-        let mut cards: Vec<(String, String, &str)> = vec![(
-            stats::state_text(r.state).to_owned(),
-            "wait ended".into(),
-            state_class,
-        )];
-        if let Some(a) = r.accepted {
-            cards.push((grouped(a), "accepted".into(), ""));
-        }
-        cards.push((grouped(r.processed), "processed".into(), ""));
-        if let Some(lost) = r.lost {
-            cards.push((grouped(lost), "lost".into(), state_class));
-        }
-        if let Some(l) = r.loops_per_s {
-            cards.push((format!("{l:.1}"), "loops/s".into(), ""));
-        }
-        if let Some(v) = r.vus {
-            cards.push((v.to_string(), "VUs".into(), ""));
-        }
-        if let Some(l) = &report.latency {
-            cards.push((format!("{:.0} ms", l.p50_ms), "p50 end to end".into(), ""));
-            cards.push((format!("{:.0} ms", l.p99_ms), "p99 end to end".into(), ""));
-        }
-        page.push_str("<ul class=\"summary\">\n");
-        for (value, what, class) in cards {
-            let _ = writeln!(
-                page,
-                "<li class=\"{class}\"><b>{}</b><span>{}</span></li>",
-                escape(&value),
-                escape(&what)
-            );
-        }
-        page.push_str("</ul>\n");
-    }
-    page.push_str("</header>\n<main>\n");
-    for chart in &charts {
-        let _ = write!(
-            page,
-            "<figure class=\"chart\" id=\"{}\">\n<figcaption><h2>{}</h2><p>{}</p></figcaption>\n{}\n</figure>\n",
-            chart.id,
-            escape(chart.title),
-            escape(&chart.caption),
-            chart.svg
-        );
-    }
-    page.push_str("<section id=\"tables\">\n<h2>Tables</h2>\n");
-    for table in stats::tables(&report) {
-        let _ = write!(page, "<h3>{}</h3>\n<table>\n<tr>", escape(table.title));
-        for h in &table.header {
-            let _ = write!(page, "<th>{}</th>", escape(h));
-        }
-        page.push_str("</tr>\n");
-        for row in &table.rows {
-            page.push_str("<tr>");
-            for (i, cell) in row.iter().enumerate() {
-                let class = if table.numeric.contains(&i) {
-                    " class=\"n\""
-                } else {
-                    ""
-                };
-                let _ = write!(page, "<td{class}>{}</td>", escape(cell));
-            }
-            page.push_str("</tr>\n");
-        }
-        page.push_str("</table>\n");
-    }
-    if report.per_second_averages.is_none() {
-        let _ = writeln!(page, "<p>{}</p>", stats::NO_DATAPOINTS);
-    }
-    page.push_str("</section>\n</main>\n");
-    let run_source = sources
-        .run
-        .as_ref()
-        .map_or(String::new(), |r| format!(" and {}", escape(r)));
-    let _ = write!(
-        page,
-        "<footer>Made by <code>collector report</code> {} from {}{run_source}.</footer>\n</body>\n</html>\n",
-        env!("CARGO_PKG_VERSION"),
-        escape(&sources.export)
-    );
-    Ok(page)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,29 +491,5 @@ mod tests {
         assert_eq!(nines(100.0), "99 %");
         assert_eq!(nines(1000.0), "99.9 %");
         assert_eq!(nines(1e4), "99.99 %");
-    }
-
-    #[test]
-    fn seconds_without_a_datapoint_count_zero_loops() {
-        let row = |t: i64, count: u64| SecondRow {
-            timestamp_ms: t,
-            count,
-            average_ms: 1.0,
-            minimum_ms: 1.0,
-            maximum_ms: 1.0,
-        };
-        let loops = loops_per_second(&[row(2000, 5), row(5000, 7)], 1000);
-        assert_eq!(loops, vec![(1.0, 5.0), (2.0, 0.0), (3.0, 0.0), (4.0, 7.0)]);
-    }
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-        assert_eq!(grouped(7902), "7,902");
-        assert_eq!(grouped(1_234_567), "1,234,567");
-        assert_eq!(grouped(12), "12");
     }
 }

@@ -1,0 +1,168 @@
+//! The Lambda data plane: a function's worker processes (the real `bootstrap` binaries), each
+//! with its own Lambda Runtime API server, fed from one queue of invocations.
+//!
+//! A worker per Runtime API port lets the host know which process holds which invocation: when an
+//! invocation passes the function's timeout, that process is killed and restarted (as Lambda
+//! recycles an execution environment), and the invocation fails with [`InvokeError::Timeout`]; a
+//! process that exits mid-invocation fails it with [`InvokeError::Crashed`].
+//!
+//! - [`state`]: what a worker's Runtime API and its supervisor share;
+//! - [`supervise`]: a worker's process, restarted as needed;
+//! - [`runtime_api`]: the Runtime API a process talks to.
+
+mod runtime_api;
+mod state;
+mod supervise;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use state::Job;
+use supervise::supervise;
+
+/// Receives each line a function's processes write, with the function's name.
+pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// A log sink writing `[function] line` to stderr.
+pub fn stderr_logs() -> LogSink {
+    Arc::new(|function, line| eprintln!("[{function}] {line}"))
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// Function name.
+    pub name: String,
+    /// Its ARN (for the invocation headers).
+    pub arn: String,
+    /// The `bootstrap` to run.
+    pub executable: PathBuf,
+    /// Environment: the function's variables plus the sandbox's (endpoint, region, credentials).
+    pub environment: BTreeMap<String, String>,
+    /// Invocation time limit.
+    pub timeout: Duration,
+    /// Worker processes.
+    pub concurrency: usize,
+    /// Memory size, MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which lambda_runtime requires).
+    pub memory_mb: u32,
+    /// How long an invocation may wait for a worker to start and pick it up, on top of the
+    /// timeout ([`INIT_TIMEOUT`], Lambda's init limit, unless a test wants less).
+    pub init_timeout: Duration,
+    /// Hot reload: when `executable` changes (a rebuild replaced it), each worker is restarted
+    /// on the new binary as soon as it is between invocations.
+    pub reload_on_change: bool,
+}
+
+/// How often a hot-reload function's executable is checked for a change.
+pub const RELOAD_POLL: Duration = Duration::from_millis(300);
+
+/// What identifies a version of a file: modification time, size and inode (a rebuild that moves
+/// a new file into place changes the inode even within the same mtime tick).
+fn file_version(path: &std::path::Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
+}
+
+/// Lambda's limit on a function's init phase.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an invocation did not return a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// The function reported an error (`/error`).
+    #[error("function error {error_type}: {message}")]
+    Function {
+        /// `errorType`.
+        error_type: String,
+        /// `errorMessage`.
+        message: String,
+    },
+    /// No answer within the function's timeout; the worker was recycled.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The worker process exited mid-invocation.
+    #[error("the function's process exited mid-invocation: {0}")]
+    Crashed(String),
+    /// The host is stopping.
+    #[error("the function host has stopped")]
+    Stopped,
+}
+
+/// A running function: its workers and its queue.
+pub struct FunctionHost {
+    spec: FunctionSpec,
+    queue: mpsc::Sender<Job>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+impl FunctionHost {
+    /// Starts `spec.concurrency` workers.
+    pub async fn start(spec: FunctionSpec, logs: LogSink) -> anyhow::Result<Arc<FunctionHost>> {
+        anyhow::ensure!(
+            spec.executable.exists(),
+            "{}: {} not found",
+            spec.name,
+            spec.executable.display()
+        );
+        let (queue, jobs) = mpsc::channel::<Job>(1024);
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        let (shutdown, stopping) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for index in 0..spec.concurrency.max(1) {
+            tasks.push(tokio::spawn(supervise(
+                spec.clone(),
+                index,
+                jobs.clone(),
+                queue.downgrade(),
+                logs.clone(),
+                stopping.clone(),
+            )));
+        }
+        Ok(Arc::new(FunctionHost {
+            spec,
+            queue,
+            shutdown,
+            tasks: Mutex::new(tasks),
+        }))
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Invokes the function with `payload` (an event's JSON) and waits for its result: at most
+    /// the timeout plus the init timeout (a worker that cannot start fails the invocation, as a
+    /// failed init does on Lambda).
+    pub async fn invoke(&self, payload: Bytes) -> Result<Bytes, InvokeError> {
+        let (reply, result) = oneshot::channel();
+        self.queue
+            .send(Job { payload, reply })
+            .await
+            .map_err(|_| InvokeError::Stopped)?;
+        let limit = self.spec.timeout + self.spec.init_timeout;
+        match tokio::time::timeout(limit, result).await {
+            Ok(result) => result.unwrap_or(Err(InvokeError::Stopped)),
+            Err(_) => Err(InvokeError::Timeout(limit)),
+        }
+    }
+
+    /// Stops every worker (by PID) and waits for them.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! A worker's supervision: its process and, for each process, its own Runtime API server,
+//! restarted when the process exits, times out or (hot reload) its binary changes.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::Instant;
+
+use super::runtime_api::serve_runtime_api;
+use super::state::{Job, Worker};
+use super::{file_version, FunctionSpec, InvokeError, LogSink, RELOAD_POLL};
+
+/// Runs worker `index`: its process and, for each process, its own Runtime API server (on a
+/// fresh port, so that nothing a replaced process sent can reach its successor), restarted when
+/// it exits, times out or (hot reload) its binary changes, until shutdown.
+pub(super) async fn supervise(
+    spec: FunctionSpec,
+    index: usize,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    requeue: mpsc::WeakSender<Job>,
+    logs: LogSink,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let worker = Arc::new(Worker {
+        current: Mutex::new(None),
+        changed: Notify::new(),
+        generation: watch::Sender::new(0),
+        requeue,
+    });
+    let mut backoff = Duration::from_millis(100);
+    while !*stopping.borrow() {
+        let started = Instant::now();
+        let version = file_version(&spec.executable);
+        let mut reloaded = false;
+        let listener = match TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(error) => {
+                logs(
+                    &spec.name,
+                    &format!("worker {index}: no port for its Runtime API: {error}"),
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let api = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let server = tokio::spawn(serve_runtime_api(
+            listener,
+            spec.clone(),
+            worker.clone(),
+            jobs.clone(),
+        ));
+        let mut command = Command::new(&spec.executable);
+        command
+            .env_clear()
+            .envs(&spec.environment)
+            .env("AWS_LAMBDA_RUNTIME_API", &api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("sandbox/worker-{index}"),
+            )
+            .env("_HANDLER", "bootstrap")
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        crate::die_with_parent(&mut command);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                logs(
+                    &spec.name,
+                    &format!("cannot start {}: {error}", spec.executable.display()),
+                );
+                server.abort();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let (logs, name) = (logs.clone(), spec.name.clone());
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    logs(&name, &line);
+                }
+            });
+        }
+        // An interval, not a sleep per turn: invocations wake the loop far more often.
+        let mut reload_poll = tokio::time::interval(RELOAD_POLL);
+        reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Set when the binary has changed: the worker is replaced the first time it is idle
+        // (checked on every wake-up, so a busy worker is caught between two invocations).
+        let mut reload_due = false;
+        loop {
+            let changed = worker.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if reload_due && worker.retire_if_idle() {
+                logs(
+                    &spec.name,
+                    &format!(
+                        "worker {index}: {} changed; restarting it",
+                        spec.executable.display()
+                    ),
+                );
+                let _ = child.kill().await;
+                reloaded = true;
+                break;
+            }
+            let deadline = worker
+                .current
+                .lock()
+                .ok()
+                .and_then(|c| c.as_ref().map(|job| job.deadline));
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                    if worker.finish(None, Err(InvokeError::Crashed(status.clone()))) {
+                        logs(&spec.name, &format!("worker {index} exited mid-invocation ({status}); restarting"));
+                    } else if !*stopping.borrow() {
+                        logs(&spec.name, &format!("worker {index} exited ({status}); restarting"));
+                    }
+                    break;
+                }
+                _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
+                    if worker.finish(None, Err(InvokeError::Timeout(spec.timeout))) {
+                        logs(&spec.name, &format!("worker {index} timed out after {:?}; recycling it", spec.timeout));
+                        let _ = child.kill().await;
+                        break;
+                    }
+                }
+                _ = changed => {}
+                _ = reload_poll.tick(), if spec.reload_on_change && !reload_due => {
+                    let now = file_version(&spec.executable);
+                    reload_due = now.is_some() && now != version;
+                }
+                _ = stopping.changed() => {
+                    let _ = child.kill().await;
+                    worker.finish(None, Err(InvokeError::Stopped));
+                    break;
+                }
+            }
+        }
+        // Nothing of this process's may reach the next: its server and connections go, and an
+        // invocation its server handed out as it was replaced goes back to the queue.
+        server.abort();
+        let _ = server.await;
+        if reloaded {
+            worker.requeue_current();
+        }
+        // A worker that dies at once (bad binary, missing variable) is restarted more slowly; one
+        // restarted for a new binary, at once.
+        backoff = if !reloaded && started.elapsed() < Duration::from_secs(1) {
+            (backoff * 2).min(Duration::from_secs(5))
+        } else {
+            Duration::from_millis(100)
+        };
+        if !*stopping.borrow() && !reloaded {
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
