@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: bench test check fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-collector clean
+.PHONY: bench test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
@@ -19,8 +19,9 @@ bench: venv cdk-deps lambdas
 	cargo build --release --locked -p sandbox -p loadgen -p collector
 	VUS=$(VUS) DURATION=$(DURATION) bash scripts/bench.sh
 
-## test: fmt check, clippy -D warnings and every test (Rust, then the CDK app: jest, synth, deploy to moto)
-test: venv cdk-deps chromium fmt-check clippy unit cdk-test
+## test: fmt check, clippy -D warnings, each package checked alone, and every test (Rust, then the
+## CDK app: jest, synth, deploy to moto)
+test: venv cdk-deps chromium fmt-check clippy check-packages unit cdk-test
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
@@ -44,6 +45,12 @@ fmt-check:
 
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Each package on its own features: a workspace build unifies features, which can hide a package
+# that does not build alone.
+PACKAGES := contract functions loadgen collector sandbox
+check-packages:
+	for p in $(PACKAGES); do cargo check -p $$p --all-targets --locked || exit 1; done
 
 unit: venv cdk-deps chromium
 	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \

@@ -124,8 +124,17 @@ pub fn html(
             cards.push((grouped(a), "accepted".into(), ""));
         }
         cards.push((grouped(r.processed), "processed".into(), ""));
-        if let Some(lost) = r.lost {
-            cards.push((grouped(lost), "lost".into(), state_class));
+        if r.redelivered > 0 {
+            cards.push((grouped(r.redelivered), "redelivered".into(), ""));
+        }
+        match (r.lost, r.over_counted) {
+            (_, Some(twice)) => cards.push((
+                "unknown".into(),
+                format!("lost ({} measured twice)", grouped(twice)),
+                state_class,
+            )),
+            (Some(lost), None) => cards.push((grouped(lost), "lost".into(), state_class)),
+            (None, None) => {}
         }
         if let Some(l) = r.loops_per_s {
             cards.push((format!("{l:.1}"), "loops/s".into(), ""));
