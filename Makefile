@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: bench test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-collector clean
+.PHONY: bench test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-vus bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
@@ -118,6 +118,11 @@ bench-loadgen: .venv-bench/.installed
 	command -v oha >/dev/null || test -x .bench-tools/bin/oha || cargo install oha --locked --root .bench-tools
 	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
 	.venv-bench/bin/python bench/loadgen_vs.py
+
+## bench-vus: loadgen's peak memory by VU count against the local target (docs/loadgen.md)
+bench-vus:
+	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
+	bash bench/loadgen_vus.sh
 
 ## bench-collector: `collector stats` against pandas on a 24-hour per-second export (README table)
 bench-collector: venv

@@ -159,7 +159,13 @@ where
         });
         Ok(Connection::Http2(sender))
     } else {
-        let (sender, connection) = http1::handshake(io).await.map_err(|e| classify(&e))?;
+        // Answers here are small: a 4 KiB read buffer (hyper starts at 8 KiB and adapts) keeps
+        // a VU's connection small; a larger answer is read in more calls.
+        let (sender, connection) = http1::Builder::new()
+            .read_buf_exact_size(Some(4096))
+            .handshake(io)
+            .await
+            .map_err(|e| classify(&e))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::client::{Client, Connection, Response};
 use crate::config::{Config, Executor};
 use crate::epoch_ms;
-use crate::stats::{FailureKind, Stats};
+use crate::stats::{Durations, FailureKind, Stats};
 
 /// Asks a run to stop: gracefully first (no new iterations), then at once.
 #[derive(Debug, Default)]
@@ -92,12 +92,16 @@ struct Shared {
     idle: Mutex<Vec<usize>>,
     /// The message as a JSON string literal.
     message_json: String,
+    /// Every VU's request durations.
+    durations: Arc<Durations>,
 }
 
 /// What a run produced.
 pub struct RunResult {
     /// Every VU's counts, merged.
     pub stats: Stats,
+    /// Every request's duration, µs.
+    pub durations_us: hdrhistogram::Histogram<u64>,
     /// First request's send time, epoch ms.
     pub start_ms: i64,
     /// When the last VU finished, epoch ms.
@@ -135,6 +139,7 @@ pub async fn execute(
         start,
         iterations_left: AtomicU64::new(iterations),
         idle: Mutex::new(Vec::with_capacity(vus)),
+        durations: Durations::new(),
         config,
     });
 
@@ -203,6 +208,7 @@ pub async fn execute(
     };
     RunResult {
         stats,
+        durations_us: shared.durations.snapshot(),
         start_ms,
         end_ms: epoch_ms(),
         elapsed: start.elapsed(),
@@ -270,6 +276,7 @@ async fn next_iteration(
 
 async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
     let mut stats = Stats::default();
+    let mut durations = shared.durations.buffer();
     let mut connection: Option<Connection> = None;
     let mut active = false;
     let mut iteration = 0u64;
@@ -294,7 +301,9 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
         if outcome.is_err() {
             connection = None;
         }
-        stats.record(&outcome, begin.elapsed(), sent, config.max_duration);
+        let elapsed = begin.elapsed();
+        stats.record(&outcome, elapsed, sent, config.max_duration);
+        durations.record(elapsed);
         if matches!(
             outcome,
             Ok(Response {
@@ -337,7 +346,10 @@ async fn send(
     body: Bytes,
 ) -> Result<Response, FailureKind> {
     if !connection.as_ref().is_some_and(Connection::is_open) {
-        *connection = Some(client.connect().await?);
+        // Boxed: connecting (TLS, HTTP/2 handshakes) is the largest state a VU goes through, and
+        // it is passed once per connection; on the heap only then, it leaves every VU's future
+        // a fraction of its size.
+        *connection = Some(Box::pin(client.connect()).await?);
     }
     let Some(open) = connection.as_mut() else {
         return Err(FailureKind::Connect);

@@ -60,6 +60,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         vus_max: config.executor.max_vus(),
         vus_seen: result.vus_seen,
         stats: result.stats,
+        durations_us: result.durations_us,
         elapsed: result.elapsed,
         start_ms: result.start_ms,
         end_ms: result.end_ms,

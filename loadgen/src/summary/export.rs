@@ -91,7 +91,7 @@ impl Summary {
             histogram: DurationHistogram {
                 unit: "us".into(),
                 significant_figures: SIGNIFICANT_FIGURES,
-                buckets: s
+                buckets: self
                     .durations_us
                     .iter_recorded()
                     .map(|v| [v.value_iterated_to(), v.count_at_value()])

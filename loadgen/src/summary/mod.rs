@@ -9,6 +9,7 @@ pub use text::{bytes, duration};
 use std::time::Duration;
 
 use contract::runfile::LoadSample;
+use hdrhistogram::Histogram;
 
 use crate::stats::Stats;
 use crate::threshold::{Aggregation, MetricSource, Threshold};
@@ -28,6 +29,8 @@ pub struct Summary {
     pub vus_seen: (u64, u64),
     /// Merged counts.
     pub stats: Stats,
+    /// Request durations, µs.
+    pub durations_us: Histogram<u64>,
     /// Wall time.
     pub elapsed: Duration,
     /// First send, epoch ms.
@@ -72,7 +75,7 @@ impl Summary {
 
     /// A request-duration aggregation, ms.
     fn duration_ms(&self, aggregation: Aggregation) -> Option<f64> {
-        let h = &self.stats.durations_us;
+        let h = &self.durations_us;
         if h.is_empty() {
             return None;
         }

@@ -249,39 +249,37 @@ mod snapshot {
 
     use super::*;
     use crate::client::Response;
-    use crate::stats::{FailureKind, Stats};
+    use crate::stats::{Durations, FailureKind, Stats};
     use crate::threshold::Threshold;
 
     #[test]
     fn renders_exactly() {
         let mut stats = Stats::default();
+        let durations = Durations::new();
+        let mut buffer = durations.buffer();
         let max = Duration::from_secs(4);
+        let mut record = |outcome, elapsed| {
+            stats.record(&outcome, elapsed, 100, max);
+            buffer.record(elapsed);
+        };
         for ms in 1..=100u64 {
-            stats.record(
-                &Ok(Response {
+            record(
+                Ok(Response {
                     status: 200,
                     body_bytes: 21,
                 }),
                 Duration::from_millis(ms),
-                100,
-                max,
             );
         }
-        stats.record(
-            &Ok(Response {
+        record(
+            Ok(Response {
                 status: 500,
                 body_bytes: 20,
             }),
             Duration::from_secs(5),
-            100,
-            max,
         );
-        stats.record(
-            &Err(FailureKind::Timeout),
-            Duration::from_secs(60),
-            100,
-            max,
-        );
+        record(Err(FailureKind::Timeout), Duration::from_secs(60));
+        drop(buffer);
         let mut summary = Summary {
             run_id: "snap".into(),
             endpoint: "http://127.0.0.1:4599/prod/".into(),
@@ -289,6 +287,7 @@ mod snapshot {
             vus_max: 10,
             vus_seen: (10, 10),
             stats,
+            durations_us: durations.snapshot(),
             elapsed: Duration::from_secs(10),
             start_ms: 0,
             end_ms: 10_000,
