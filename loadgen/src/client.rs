@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::endpoint::Endpoint;
-use crate::stats::FailureKind;
+use crate::outcome::FailureKind;
+pub use crate::outcome::Response;
 
 /// Builds connections and requests for one endpoint; shared by all VUs.
 pub struct Client {
@@ -30,15 +31,6 @@ pub enum Connection {
     Http1(http1::SendRequest<Full<Bytes>>),
     /// HTTP/2 (TLS with ALPN h2).
     Http2(http2::SendRequest<Full<Bytes>>),
-}
-
-/// What came back for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Response {
-    /// HTTP status.
-    pub status: u16,
-    /// Body bytes received.
-    pub body_bytes: usize,
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");

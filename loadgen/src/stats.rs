@@ -9,49 +9,13 @@ use std::time::Duration;
 use contract::runfile::AcceptedIds;
 use hdrhistogram::Histogram;
 
-use crate::client::Response;
+pub use crate::outcome::FailureKind;
+use crate::outcome::Response;
 
 /// Highest duration the histograms track, µs (longer ones are counted as this).
 pub const MAX_TRACKED_US: u64 = 3_600_000_000;
 /// HdrHistogram precision: 3 significant figures (0.1 % relative error).
 pub const SIGNIFICANT_FIGURES: u8 = 3;
-
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FailureKind {
-    /// An HTTP status other than 2xx.
-    Status(u16),
-    /// No complete response within `--timeout`.
-    Timeout,
-    /// The connection was refused.
-    Refused,
-    /// The connection was reset or closed before the response was complete.
-    Reset,
-    /// The host name did not resolve.
-    Dns,
-    /// TLS failed.
-    Tls,
-    /// Another connect failure.
-    Connect,
-    /// The response broke HTTP.
-    Protocol,
-}
-
-impl FailureKind {
-    /// The kind's name in summaries and run files (`status_500`, `timeout`, ...).
-    pub fn label(self) -> String {
-        match self {
-            FailureKind::Status(code) => format!("status_{code}"),
-            FailureKind::Timeout => "timeout".into(),
-            FailureKind::Refused => "refused".into(),
-            FailureKind::Reset => "reset".into(),
-            FailureKind::Dns => "dns".into(),
-            FailureKind::Tls => "tls".into(),
-            FailureKind::Connect => "connect".into(),
-            FailureKind::Protocol => "protocol".into(),
-        }
-    }
-}
 
 /// A new, empty duration histogram (1 µs to [`MAX_TRACKED_US`], [`SIGNIFICANT_FIGURES`]).
 pub fn duration_histogram() -> Histogram<u64> {

@@ -1,0 +1,48 @@
+//! What one request came to: a response, or why it failed. The client produces them and the
+//! statistics count them.
+
+/// What came back for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes received.
+    pub body_bytes: usize,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// An HTTP status other than 2xx.
+    Status(u16),
+    /// No complete response within `--timeout`.
+    Timeout,
+    /// The connection was refused.
+    Refused,
+    /// The connection was reset or closed before the response was complete.
+    Reset,
+    /// The host name did not resolve.
+    Dns,
+    /// TLS failed.
+    Tls,
+    /// Another connect failure.
+    Connect,
+    /// The response broke HTTP.
+    Protocol,
+}
+
+impl FailureKind {
+    /// The kind's name in summaries and run files (`status_500`, `timeout`, ...).
+    pub fn label(self) -> String {
+        match self {
+            FailureKind::Status(code) => format!("status_{code}"),
+            FailureKind::Timeout => "timeout".into(),
+            FailureKind::Refused => "refused".into(),
+            FailureKind::Reset => "reset".into(),
+            FailureKind::Dns => "dns".into(),
+            FailureKind::Tls => "tls".into(),
+            FailureKind::Connect => "connect".into(),
+            FailureKind::Protocol => "protocol".into(),
+        }
+    }
+}
