@@ -34,69 +34,64 @@ fn main() -> ExitCode {
             }
         },
         Command::Audit(mut opts) => {
-            if let Err(reason) = opts.check() {
-                eprintln!("collector: {reason}");
-                return ExitCode::from(2);
-            }
-            let Some(runtime) = runtime() else {
-                return ExitCode::from(1);
-            };
-            let result = runtime.block_on(async {
+            let checked = opts.check();
+            let work = async {
                 let sdk = collector::aws::sdk_config(&opts.aws).await;
                 let table = collector::aws::DynamoKeys::new(
                     aws_sdk_dynamodb::Client::new(&sdk),
                     opts.table.clone().unwrap_or_default(),
                 );
-                tokio::select! {
-                    result = collector::run_audit(&opts, &table) => result.map(Some),
-                    _ = tokio::signal::ctrl_c() => Ok(None),
-                }
-            });
-            match result {
-                Ok(Some(audit)) => {
-                    eprintln!("collector: {}", collector::audit::summary(&audit));
-                    ExitCode::from(if audit.complete() { 0 } else { 3 })
-                }
-                Ok(None) => {
-                    eprintln!("collector: interrupted");
-                    ExitCode::from(130)
-                }
-                Err(e) => {
-                    eprintln!("collector: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+                collector::run_audit(&opts, &table).await
+            };
+            aws_command(checked, work, |audit| {
+                eprintln!("collector: {}", collector::audit::summary(&audit));
+                ExitCode::from(if audit.complete() { 0 } else { 3 })
+            })
         }
         Command::Wait(mut wait) => {
-            if let Err(reason) = wait.check() {
-                eprintln!("collector: {reason}");
-                return ExitCode::from(2);
-            }
-            let Some(runtime) = runtime() else {
-                return ExitCode::from(1);
-            };
-            let result = runtime.block_on(async {
+            let checked = wait.check();
+            let work = async {
                 let sdk = collector::aws::sdk_config(&wait.aws).await;
                 let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
-                tokio::select! {
-                    result = collector::run_wait(&wait, api, collector::epoch_ms()) => result.map(Some),
-                    _ = tokio::signal::ctrl_c() => Ok(None),
-                }
-            });
-            match result {
-                Ok(Some((outcome, message))) => {
-                    eprintln!("collector: {message}");
-                    ExitCode::from(collector::wait_exit_code(&outcome))
-                }
-                Ok(None) => {
-                    eprintln!("collector: interrupted");
-                    ExitCode::from(130)
-                }
-                Err(e) => {
-                    eprintln!("collector: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+                collector::run_wait(&wait, api, collector::epoch_ms()).await
+            };
+            aws_command(checked, work, |(outcome, message)| {
+                eprintln!("collector: {message}");
+                ExitCode::from(collector::wait_exit_code(&outcome))
+            })
+        }
+    }
+}
+
+/// Runs a command that calls AWS: a failed check is exit 2; then `work` until it ends or Ctrl-C
+/// (exit 130), an error one line on stderr (exit 1), and `done` says what its result means.
+fn aws_command<T>(
+    checked: Result<(), String>,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    done: impl FnOnce(T) -> ExitCode,
+) -> ExitCode {
+    if let Err(reason) = checked {
+        eprintln!("collector: {reason}");
+        return ExitCode::from(2);
+    }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = work => result.map(Some),
+            _ = tokio::signal::ctrl_c() => Ok(None),
+        }
+    });
+    match result {
+        Ok(Some(value)) => done(value),
+        Ok(None) => {
+            eprintln!("collector: interrupted");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("collector: {e:#}");
+            ExitCode::from(1)
         }
     }
 }
