@@ -1,4 +1,4 @@
-// TypeScript 7 breaks ts-jest (DESIGN.md): tests are transpiled by SWC instead.
+// TypeScript 7 breaks ts-jest: tests are transpiled by SWC instead (docs/cdk.md).
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],

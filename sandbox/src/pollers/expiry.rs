@@ -36,13 +36,18 @@ impl Expiry {
     }
 
     /// How many records at the head of `records` are too old at `now_ms`.
-    pub fn expired(&self, kind: SourceKind, records: &[&Value], now_ms: i64) -> usize {
+    pub fn expired<'a>(
+        &self,
+        kind: SourceKind,
+        records: impl IntoIterator<Item = &'a Value>,
+        now_ms: i64,
+    ) -> usize {
         let Some(age) = self.max_record_age else {
             return 0;
         };
         let oldest_kept = now_ms - age.as_millis() as i64;
         records
-            .iter()
+            .into_iter()
             .take_while(|r| arrival_ms(kind, r).is_some_and(|t| t < oldest_kept))
             .count()
     }
@@ -102,16 +107,16 @@ mod tests {
         let fresh = at(1_799_999_990.5);
         let missing = json!({"SequenceNumber": "2"});
         assert_eq!(
-            e.expired(SourceKind::Kinesis, &[&old, &old, &fresh, &old], now),
+            e.expired(SourceKind::Kinesis, [&old, &old, &fresh, &old], now),
             2
         );
-        assert_eq!(e.expired(SourceKind::Kinesis, &[&missing, &old], now), 0);
+        assert_eq!(e.expired(SourceKind::Kinesis, [&missing, &old], now), 0);
         assert_eq!(
-            Expiry::default().expired(SourceKind::Kinesis, &[&old], now),
+            Expiry::default().expired(SourceKind::Kinesis, [&old], now),
             0
         );
         let stream = json!({"dynamodb": {"ApproximateCreationDateTime": 1_799_999_000, "SequenceNumber": "9"}});
-        assert_eq!(e.expired(SourceKind::DynamoDbStream, &[&stream], now), 1);
+        assert_eq!(e.expired(SourceKind::DynamoDbStream, [&stream], now), 1);
         assert_eq!(
             discarded(SourceKind::DynamoDbStream, &[&stream], "too old"),
             "poller: discarded 1 records (sequence numbers 9 to 9): too old"

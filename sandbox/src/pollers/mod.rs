@@ -148,22 +148,18 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
                 }
             }
         }
-        let expired = {
-            let head: Vec<&Value> = pending.iter().collect();
-            let n = config
-                .expiry
-                .expired(config.kind, &head, contract::epoch_ms());
-            if n > 0 {
-                let age = config.expiry.max_record_age.unwrap_or_default();
-                let why = format!(
-                    "older than the mapping's MaximumRecordAgeInSeconds ({} s)",
-                    age.as_secs()
-                );
-                logs(&function, &expiry::discarded(config.kind, &head[..n], &why));
-            }
-            n
-        };
+        // Records past the mapping's maximum age, from the head (none without a limit).
+        let expired = config
+            .expiry
+            .expired(config.kind, &pending, contract::epoch_ms());
         if expired > 0 {
+            let head: Vec<&Value> = pending.iter().take(expired).collect();
+            let age = config.expiry.max_record_age.unwrap_or_default();
+            let why = format!(
+                "older than the mapping's MaximumRecordAgeInSeconds ({} s)",
+                age.as_secs()
+            );
+            logs(&function, &expiry::discarded(config.kind, &head, &why));
             pending.drain(..expired);
             (size, retries) = (config.batch_size.max(1), 0);
             continue;
