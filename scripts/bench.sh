@@ -6,7 +6,8 @@
 # started, also on failure or Ctrl-C.
 # Settings (environment): VUS (10), DURATION (60s), PORT (4599), CONCURRENCY (workers per
 # function, 4), STATE (the sandbox's state folder, .sandbox), OUT (where the files go,
-# $STATE/bench), STACK_NAME (PipelineStack).
+# $STATE/bench), STACK_NAME (PipelineStack), KILL_WORKERS (fault injection, e.g.
+# `midstream=0.1`: `sandbox up --kill-workers`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VUS=${VUS:-10}
@@ -16,6 +17,8 @@ CONCURRENCY=${CONCURRENCY:-4}
 STATE=${STATE:-.sandbox}
 OUT=${OUT:-$STATE/bench}
 OUTPUTS="$STATE/outputs.json"
+faults=()
+for spec in ${KILL_WORKERS:-}; do faults+=(--kill-workers "$spec"); done
 mkdir -p "$OUT"
 # Nothing of an earlier run may be read as this run's.
 rm -f "$OUT/run.json" "$OUT/timestamps.json" "$OUT/audit.json" "$OUT/report.html"
@@ -35,7 +38,7 @@ check_interrupted() {
 # The sandbox runs in its own session, so that a Ctrl-C at the terminal reaches only the
 # foreground step; it is stopped by its PID when the script ends, however it ends.
 setsid target/release/sandbox up --deploy --port "$PORT" --concurrency "$CONCURRENCY" \
-  --state "$STATE" >"$OUT/sandbox.log" 2>&1 &
+  --state "$STATE" "${faults[@]}" >"$OUT/sandbox.log" 2>&1 &
 sandbox=$!
 stop_sandbox() {
   if kill -0 "$sandbox" 2>/dev/null; then

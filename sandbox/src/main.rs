@@ -36,6 +36,12 @@ enum Command {
         /// State folder: outputs.json, the functions' code, the pid file.
         #[arg(long, default_value = ".sandbox")]
         state: PathBuf,
+        /// Fault injection, FUNCTION=FRACTION (repeatable): kill a worker of each function whose
+        /// name contains FUNCTION right after it answers, for that fraction of its invocations.
+        /// The answer is lost and the invocation fails, so the caller retries what was already
+        /// done (e.g. `--kill-workers midstream=0.2`).
+        #[arg(long, value_name = "FUNCTION=FRACTION", value_parser = kill_spec)]
+        kill_workers: Vec<(String, f64)>,
     },
     /// Stop the sandbox started from this folder.
     Down {
@@ -43,6 +49,22 @@ enum Command {
         #[arg(long, default_value = ".sandbox")]
         state: PathBuf,
     },
+}
+
+/// Reads `FUNCTION=FRACTION` with a fraction from 0 to 1.
+fn kill_spec(text: &str) -> Result<(String, f64), String> {
+    let (name, fraction) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not FUNCTION=FRACTION"))?;
+    let fraction: f64 = fraction
+        .parse()
+        .map_err(|_| format!("{fraction:?} is not a number"))?;
+    if name.is_empty() || !(0.0..=1.0).contains(&fraction) {
+        return Err(format!(
+            "{text:?}: a function name and a fraction from 0 to 1"
+        ));
+    }
+    Ok((name.to_owned(), fraction))
 }
 
 fn main() -> ExitCode {
@@ -75,6 +97,7 @@ fn main() -> ExitCode {
             hot,
             concurrency,
             state,
+            kill_workers,
         } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -95,6 +118,7 @@ fn main() -> ExitCode {
                 deploy,
                 hot,
                 concurrency: concurrency.max(1),
+                kill_workers,
             };
             let instance = match sandbox::instance::Instance::claim(&config.state) {
                 Ok(instance) => instance,

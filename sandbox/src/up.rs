@@ -43,6 +43,21 @@ pub struct UpConfig {
     pub concurrency: usize,
     /// Where state goes: outputs.json, functions' code, the pid file.
     pub state: PathBuf,
+    /// Fault injection: `(name, fraction)` kills the worker of every function whose name
+    /// contains `name` (any case) right after it answers that fraction of its invocations.
+    pub kill_workers: Vec<(String, f64)>,
+}
+
+impl UpConfig {
+    /// The fraction of `function`'s answers whose worker fault injection kills.
+    pub fn kill_fraction(&self, function: &str) -> f64 {
+        let function = function.to_ascii_lowercase();
+        self.kill_workers
+            .iter()
+            .filter(|(name, _)| function.contains(&name.to_ascii_lowercase()))
+            .map(|(_, fraction)| *fraction)
+            .fold(0.0, f64::max)
+    }
 }
 
 /// Brings the sandbox up, says where it is, runs until `shutdown`, then stops everything.
@@ -209,7 +224,17 @@ async fn run(
             memory_mb: function.memory_mb,
             init_timeout: INIT_TIMEOUT,
             reload_on_change: hot,
+            kill_after_answer: config.kill_fraction(&function.name),
         };
+        if spec.kill_after_answer > 0.0 {
+            logs(
+                &function.name,
+                &format!(
+                    "fault injection: a worker is killed after {:.0} % of its answers",
+                    spec.kill_after_answer * 100.0
+                ),
+            );
+        }
         hosts.insert(
             function.arn.clone(),
             FunctionHost::start(spec, logs.clone()).await?,

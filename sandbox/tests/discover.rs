@@ -38,6 +38,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         dist: dist.clone(),
         concurrency: 1,
         state: work.clone(),
+        kill_workers: Vec::new(),
     };
     sandbox::up::deploy(&config, &work.join("cdk-outputs.json"))
         .await

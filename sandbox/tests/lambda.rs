@@ -255,3 +255,27 @@ async fn a_hot_reload_function_runs_the_new_binary_after_a_rebuild() {
     host.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_injection_kills_the_worker_after_it_answers_and_restarts_it() {
+    let (logs, lines) = captured();
+    let mut spec = spec("doomed", bash_runtime(), &[("MODE", "echo")], 5_000, 1);
+    spec.kill_after_answer = 1.0;
+    let host = FunctionHost::start(spec, logs).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            host.invoke(Bytes::from_static(b"{}")).await,
+            Err(InvokeError::Killed)
+        );
+    }
+    host.stop().await;
+    let lines = lines.lock().unwrap();
+    let kills = lines
+        .iter()
+        .filter(|l| l.contains("worker 0 killed after it answered (fault injection)"))
+        .count();
+    assert_eq!(
+        kills, 2,
+        "each answer's worker was killed and replaced: {lines:?}"
+    );
+}

@@ -4,7 +4,9 @@
 //! == Latency SampleCount == the collector's processed), an invalid request gets a 400 and
 //! produces nothing, a malformed record put straight into the stream does not block the shard,
 //! midstream crashing mid-batch loses nothing, a record too large for the table is passed over,
-//! `collector audit` finds every accepted id stored (and names one deleted), a second sandbox on
+//! midstream's workers killed at random after they wrote and before their answer counted
+//! (`--kill-workers`) lose nothing and count nothing twice (the rewrites are reported as
+//! redelivered), `collector audit` finds every accepted id stored (and names one deleted), a second sandbox on
 //! the same state folder refuses, and `sandbox down` stops it all.
 
 mod common;
@@ -165,6 +167,7 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     std::fs::create_dir_all(&work).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
         .args(["up", "--deploy", "--port", &port, "--concurrency", "2"])
+        .args(["--kill-workers", "midstream=0.25"])
         .arg("--dist")
         .arg(&dist)
         .arg("--state")
@@ -330,6 +333,13 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         contract::export::LatencyExport::from_json(&std::fs::read_to_string(&export).unwrap())
             .unwrap();
     assert_eq!(export.run.processed, accepted, "collector's processed");
+    // A quarter of midstream's answers were lost with their workers after the items were
+    // written: the retries wrote them again, and downstream counted those apart.
+    assert!(
+        export.run.redelivered > 0,
+        "rewrites are reported as redelivered: {:?}",
+        export.run
+    );
     assert_eq!(export.latency.count, accepted, "Latency SampleCount");
     assert_eq!(export.histogram.count(), accepted, "LatencyBucket counts");
     // One clock on this machine: no request reaches Kinesis before it was sent (the arrival time
@@ -424,6 +434,10 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     assert_eq!(first["run_id"], run_file.run.run_id.as_str(), "{first}");
     let log = sandbox.log();
     assert!(log.contains("exited mid-invocation"), "{log}");
+    assert!(
+        log.contains("killed after it answered (fault injection)"),
+        "{log}"
+    );
     assert!(
         log.contains("malformed record"),
         "the malformed record is logged:\n{log}"

@@ -9,6 +9,10 @@
 //! - [`state`]: what a worker's Runtime API and its supervisor share;
 //! - [`supervise`]: a worker's process, restarted as needed;
 //! - [`runtime_api`]: the Runtime API a process talks to.
+//!
+//! Fault injection ([`FunctionSpec::kill_after_answer`]) kills a worker at the worst moment for
+//! delivery accounting: after its side effects, before its answer counts. The caller sees the
+//! invocation fail and retries it, so whatever the function wrote is written again.
 
 mod runtime_api;
 mod state;
@@ -57,6 +61,9 @@ pub struct FunctionSpec {
     /// Hot reload: when `executable` changes (a rebuild replaced it), each worker is restarted
     /// on the new binary as soon as it is between invocations.
     pub reload_on_change: bool,
+    /// Fault injection: the fraction of invocations (0 to 1) whose worker is killed right after
+    /// it answers, before the answer counts ([`InvokeError::Killed`]).
+    pub kill_after_answer: f64,
 }
 
 /// How often a hot-reload function's executable is checked for a change.
@@ -90,6 +97,9 @@ pub enum InvokeError {
     /// The worker process exited mid-invocation.
     #[error("the function's process exited mid-invocation: {0}")]
     Crashed(String),
+    /// Fault injection killed the worker after it answered; the answer was discarded.
+    #[error("the worker was killed after it answered (fault injection); its answer is lost")]
+    Killed,
     /// The host is stopping.
     #[error("the function host has stopped")]
     Stopped,

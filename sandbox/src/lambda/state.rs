@@ -1,6 +1,7 @@
 //! One worker's state as its Runtime API and its supervisor share it: the invocation in flight,
 //! the generation that retires an idle worker, and the queue to give a job back to.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -32,6 +33,8 @@ pub(super) struct Worker {
     pub(super) generation: watch::Sender<u64>,
     /// The function's queue, for a job taken by a retired worker's `/next`.
     pub(super) requeue: mpsc::WeakSender<Job>,
+    /// Set (then `changed` notified) when fault injection wants the process killed.
+    pub(super) kill: AtomicBool,
 }
 
 impl Worker {

@@ -2,6 +2,7 @@
 //! restarted when the process exits, times out or (hot reload) its binary changes.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,12 +32,15 @@ pub(super) async fn supervise(
         changed: Notify::new(),
         generation: watch::Sender::new(0),
         requeue,
+        kill: AtomicBool::new(false),
     });
     let mut backoff = Duration::from_millis(100);
     while !*stopping.borrow() {
         let started = Instant::now();
         let version = file_version(&spec.executable);
         let mut reloaded = false;
+        // Killed by fault injection: restarted at once, like a reload.
+        let mut killed = false;
         let listener = match TcpListener::bind("127.0.0.1:0").await {
             Ok(listener) => listener,
             Err(error) => {
@@ -127,6 +131,22 @@ pub(super) async fn supervise(
             let changed = worker.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
+            if worker.kill.swap(false, Ordering::SeqCst) {
+                logs(
+                    &spec.name,
+                    &format!(
+                        "worker {index} killed after it answered (fault injection); restarting"
+                    ),
+                );
+                let _ = child.kill().await;
+                // An invocation it took after answering dies with it.
+                worker.finish(
+                    None,
+                    Err(InvokeError::Crashed("killed by fault injection".into())),
+                );
+                killed = true;
+                break;
+            }
             if reload_due && worker.retire_if_idle() {
                 logs(
                     &spec.name,
@@ -182,12 +202,12 @@ pub(super) async fn supervise(
         }
         // A worker that dies at once (bad binary, missing variable) is restarted more slowly; one
         // restarted for a new binary, at once.
-        backoff = if !reloaded && started.elapsed() < Duration::from_secs(1) {
+        backoff = if !reloaded && !killed && started.elapsed() < Duration::from_secs(1) {
             (backoff * 2).min(Duration::from_secs(5))
         } else {
             Duration::from_millis(100)
         };
-        if !*stopping.borrow() && !reloaded {
+        if !*stopping.borrow() && !reloaded && !killed {
             tokio::time::sleep(backoff).await;
         }
     }

@@ -65,6 +65,7 @@ pub fn spec(
         memory_mb: 256,
         init_timeout: Duration::from_secs(1),
         reload_on_change: false,
+        kill_after_answer: 0.0,
     }
 }
 
