@@ -28,6 +28,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             vus: 10,
             requests: 100 + (i as u64 % 5) * 10,
             failures: if i == 10 { 2 } else { 0 },
+            offered: None,
         })
         .collect();
     let sent: u64 = timeline.iter().map(|s| s.requests).sum();
@@ -46,6 +47,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             failures: [("status_500".to_owned(), 2)].into(),
             dropped_iterations: 0,
             interrupted_iterations: 0,
+            scheduled_iterations: None,
         },
         metrics: Default::default(),
         histogram: DurationHistogram::default(),

@@ -288,6 +288,7 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
             failures: [("status_500".to_owned(), 2)].into(),
             dropped_iterations: 0,
             interrupted_iterations: 0,
+            scheduled_iterations: None,
         },
         metrics: Default::default(),
         histogram: Default::default(),

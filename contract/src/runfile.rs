@@ -8,15 +8,16 @@
 //! Durations in `metrics` are milliseconds, as in k6's export; the histogram is in microseconds.
 //!
 //! Versions: 2 adds `accepted_ids`, the ids of the accepted requests as ranges, which
-//! `collector audit` checks against the table, and `run.interrupted_iterations`. Version 1
-//! files (neither) are still read.
+//! `collector audit` checks against the table, and `run.interrupted_iterations`. Version 3 adds,
+//! for the arrival-rate executors, `run.scheduled_iterations` and each second's `offered` starts.
+//! Version 1 and 2 files are still read (the new fields absent).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const RUN_FILE_VERSION: u32 = 2;
+pub const RUN_FILE_VERSION: u32 = 3;
 
 /// The whole run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +120,10 @@ pub struct RunInfo {
     /// so a pipeline count may exceed `requests_accepted` by up to this many.
     #[serde(default)]
     pub interrupted_iterations: u64,
+    /// Arrival-rate executors (version 3 on): iterations the schedule called for, started or
+    /// dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_iterations: Option<u64>,
 }
 
 /// One metric's summary, in k6's export shape; which fields are set depends on the metric type.
@@ -185,6 +190,17 @@ pub struct LoadSample {
     pub requests: u64,
     /// Of those, failed.
     pub failures: u64,
+    /// Arrival-rate executors (version 3 on): iterations the schedule started in the second,
+    /// dropped ones included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered: Option<u64>,
+}
+
+impl LoadSample {
+    /// Requests the API accepted in the second.
+    pub fn accepted(&self) -> u64 {
+        self.requests.saturating_sub(self.failures)
+    }
 }
 
 impl RunFile {
@@ -275,6 +291,7 @@ mod tests {
                 failures: [("status_500".to_owned(), 1)].into(),
                 dropped_iterations: 0,
                 interrupted_iterations: 0,
+                scheduled_iterations: None,
             },
             metrics,
             histogram: DurationHistogram {
@@ -287,6 +304,7 @@ mod tests {
                 vus: 10,
                 requests: 5,
                 failures: 1,
+                offered: None,
             }],
             accepted_ids: Some(AcceptedIds {
                 ranges: vec![[0, 0, 4]],

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::endpoint::Endpoint;
+use crate::schedule::RateSchedule;
 use crate::threshold::Threshold;
 
 /// One ramping stage: reach `target` VUs, linearly, over `duration`.
@@ -50,6 +51,13 @@ pub enum Executor {
         /// Most concurrent loops.
         max_vus: u64,
     },
+    /// Iteration starts following a piecewise-linear rate curve, with up to `max_vus` loops.
+    RampingArrivalRate {
+        /// The rate curve.
+        schedule: RateSchedule,
+        /// Most concurrent loops.
+        max_vus: u64,
+    },
 }
 
 impl Executor {
@@ -60,6 +68,7 @@ impl Executor {
             Executor::SharedIterations { .. } => "shared-iterations",
             Executor::RampingVus { .. } => "ramping-vus",
             Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
         }
     }
 
@@ -70,7 +79,8 @@ impl Executor {
             Executor::RampingVus { start_vus, stages } => {
                 stages.iter().map(|s| s.target).fold(*start_vus, u64::max)
             }
-            Executor::ConstantArrivalRate { max_vus, .. } => *max_vus,
+            Executor::ConstantArrivalRate { max_vus, .. }
+            | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
         }
     }
 
@@ -81,6 +91,18 @@ impl Executor {
             | Executor::ConstantArrivalRate { duration, .. } => *duration,
             Executor::SharedIterations { max_duration, .. } => *max_duration,
             Executor::RampingVus { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+            Executor::RampingArrivalRate { schedule, .. } => schedule.duration(),
+        }
+    }
+
+    /// For the arrival-rate executors: when iterations start.
+    pub fn arrival_schedule(&self) -> Option<RateSchedule> {
+        match self {
+            Executor::ConstantArrivalRate { rate, duration, .. } => {
+                Some(RateSchedule::constant(*rate, *duration))
+            }
+            Executor::RampingArrivalRate { schedule, .. } => Some(schedule.clone()),
+            _ => None,
         }
     }
 

@@ -4,8 +4,9 @@
 //! - constant VUs: every VU iterates until the deadline;
 //! - shared iterations: VUs take iterations from one counter;
 //! - ramping VUs: VU `i` iterates while the interpolated target exceeds `i`, idles otherwise;
-//! - constant arrival rate: a dispatcher hands each scheduled start to an idle VU, or counts it
-//!   as dropped when none is idle; the VU measures from the scheduled start.
+//! - constant and ramping arrival rate: a dispatcher hands each start the rate curve
+//!   ([`crate::schedule`]) calls for to an idle VU, or counts it as dropped when none is idle;
+//!   the VU measures from the scheduled start.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::client::{Client, Connection, Response};
 use crate::config::{Config, Executor};
 use crate::epoch_ms;
+use crate::schedule::RateSchedule;
 use crate::stats::{Durations, FailureKind, Stats};
 
 /// Asks a run to stop: gracefully first (no new iterations), then at once.
@@ -77,6 +79,8 @@ pub struct Live {
     pub active_vus: AtomicU64,
     /// Arrival-rate starts dropped for want of an idle VU.
     pub dropped: AtomicU64,
+    /// Arrival-rate starts scheduled so far, dropped ones included.
+    pub offered: AtomicU64,
 }
 
 /// What the VUs share.
@@ -145,14 +149,15 @@ pub async fn execute(
 
     let mut handles = Vec::with_capacity(vus);
     let mut dispatch = None;
-    if let Executor::ConstantArrivalRate { rate, .. } = shared.config.executor {
+    let arrival = shared.config.executor.arrival_schedule();
+    if let Some(schedule) = arrival.clone() {
         let mut senders = Vec::with_capacity(vus);
         for vu in 0..vus {
             let (tx, rx) = mpsc::channel(1);
             senders.push(tx);
             handles.push(tokio::spawn(vu_loop(shared.clone(), vu, Gate::Arrival(rx))));
         }
-        dispatch = Some(tokio::spawn(dispatcher(shared.clone(), rate, senders)));
+        dispatch = Some(tokio::spawn(dispatcher(shared.clone(), schedule, senders)));
     } else {
         if !matches!(shared.config.executor, Executor::RampingVus { .. }) {
             live.active_vus.store(vus as u64, Ordering::Relaxed);
@@ -172,7 +177,12 @@ pub async fn execute(
         }
     });
     let timeline = Arc::new(Mutex::new(Timeline::default()));
-    let sampler = tokio::spawn(sample_timeline(live.clone(), start_ms, timeline.clone()));
+    let sampler = tokio::spawn(sample_timeline(
+        live.clone(),
+        start_ms,
+        timeline.clone(),
+        arrival.is_some(),
+    ));
 
     let mut stats = Stats::default();
     for handle in handles {
@@ -195,11 +205,13 @@ pub async fn execute(
         // The VUs have all stopped by now: the tail keeps the last second's VU count.
         let vus = timeline.samples.last().map_or(vus as u64, |s| s.vus);
         let failures = live.failures.load(Ordering::Relaxed);
+        let offered = live.offered.load(Ordering::Relaxed);
         timeline.samples.push(LoadSample {
             t_ms,
             vus,
             requests: requests - timeline.requests,
             failures: failures - timeline.failures,
+            offered: arrival.is_some().then(|| offered - timeline.offered),
         });
     }
     let vus_seen = match timeline.vus_min {
@@ -263,13 +275,19 @@ async fn next_iteration(
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            (Executor::ConstantArrivalRate { .. }, Gate::Arrival(starts)) => {
+            (
+                Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. },
+                Gate::Arrival(starts),
+            ) => {
                 if let Ok(mut idle) = shared.idle.lock() {
                     idle.push(vu);
                 }
                 return starts.recv().await.map(Some);
             }
-            (Executor::ConstantArrivalRate { .. }, Gate::Scheduled) => return None,
+            (
+                Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. },
+                Gate::Scheduled,
+            ) => return None,
         }
     }
 }
@@ -370,27 +388,34 @@ pub fn payload(run_id: &str, vu: usize, iteration: u64, message_json: &str) -> B
     Bytes::from(body)
 }
 
-/// Hands scheduled starts to idle VUs at `rate` per second; counts the ones no VU was free for.
-async fn dispatcher(shared: Arc<Shared>, rate: f64, senders: Vec<mpsc::Sender<Instant>>) {
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let mut n: u32 = 0;
-    let mut next = shared.start;
-    while next < shared.deadline && !shared.stop.requested() {
-        tokio::time::sleep_until(next.into()).await;
+/// Hands each start `schedule` calls for to an idle VU; counts the ones no VU was free for.
+async fn dispatcher(
+    shared: Arc<Shared>,
+    schedule: RateSchedule,
+    senders: Vec<mpsc::Sender<Instant>>,
+) {
+    let mut n: u64 = 0;
+    let mut next = schedule.start_of(0).map(|at| shared.start + at);
+    while let Some(due) = next {
+        if due >= shared.deadline || shared.stop.requested() {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
         let now = Instant::now();
         // Every start that is due now (several per timer tick at high rates).
-        while next <= now && next < shared.deadline {
+        while let Some(start) = next.filter(|s| *s <= now && *s < shared.deadline) {
             let vu = shared.idle.lock().ok().and_then(|mut idle| idle.pop());
             match vu {
                 Some(vu) => {
-                    let _ = senders[vu].try_send(next);
+                    let _ = senders[vu].try_send(start);
                 }
                 None => {
                     shared.live.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            n = n.saturating_add(1);
-            next = shared.start + interval.mul_f64(n as f64);
+            shared.live.offered.fetch_add(1, Ordering::Relaxed);
+            n += 1;
+            next = schedule.start_of(n).map(|at| shared.start + at);
         }
     }
     // Dropping the senders ends every VU's wait.
@@ -403,36 +428,44 @@ struct Timeline {
     /// Counters at the last sample.
     requests: u64,
     failures: u64,
+    offered: u64,
     vus_min: Option<u64>,
     vus_max: u64,
 }
 
 impl Timeline {
-    fn sample(&mut self, live: &Live, t_ms: i64) {
+    fn sample(&mut self, live: &Live, t_ms: i64, arrival: bool) {
         let requests = live.requests.load(Ordering::Relaxed);
         let failures = live.failures.load(Ordering::Relaxed);
+        let offered = live.offered.load(Ordering::Relaxed);
         let vus = live.active_vus.load(Ordering::Relaxed);
         self.samples.push(LoadSample {
             t_ms,
             vus,
             requests: requests - self.requests,
             failures: failures - self.failures,
+            offered: arrival.then(|| offered - self.offered),
         });
-        (self.requests, self.failures) = (requests, failures);
+        (self.requests, self.failures, self.offered) = (requests, failures, offered);
         self.vus_min = Some(self.vus_min.map_or(vus, |m| m.min(vus)));
         self.vus_max = self.vus_max.max(vus);
     }
 }
 
 /// Samples the live counters once a second, until aborted.
-async fn sample_timeline(live: Arc<Live>, start_ms: i64, timeline: Arc<Mutex<Timeline>>) {
+async fn sample_timeline(
+    live: Arc<Live>,
+    start_ms: i64,
+    timeline: Arc<Mutex<Timeline>>,
+    arrival: bool,
+) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
     let mut second = 0i64;
     loop {
         ticker.tick().await;
         if let Ok(mut timeline) = timeline.lock() {
-            timeline.sample(&live, start_ms + second * 1000);
+            timeline.sample(&live, start_ms + second * 1000, arrival);
         }
         second += 1;
     }

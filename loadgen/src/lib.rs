@@ -9,6 +9,7 @@
 //! - [`opts`]: the flags (clap) and their validation into a [`config::Config`].
 //! - [`config`]: the validated configuration and the executors, as data.
 //! - [`endpoint`]: the URL, from the flags, the environment or a `cdk deploy` outputs file.
+//! - [`schedule`]: the arrival-rate curve and when each iteration starts.
 //! - [`engine`]: the VU loop, the per-executor gates, the arrival-rate dispatcher, the timeline.
 //! - [`client`]: connections and requests over hyper (HTTP/1.1, HTTP/2 over TLS).
 //! - [`outcome`]: what one request came to: a response or a failure's kind.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod opts;
 pub mod outcome;
 mod progress;
+pub mod schedule;
 pub mod stats;
 pub mod summary;
 pub mod threshold;
@@ -67,11 +69,8 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         elapsed: result.elapsed,
         start_ms: result.start_ms,
         end_ms: result.end_ms,
-        dropped: matches!(
-            config.executor,
-            config::Executor::ConstantArrivalRate { .. }
-        )
-        .then_some(result.dropped),
+        dropped: config.executor.arrival_schedule().map(|_| result.dropped),
+        scheduled: config.executor.arrival_schedule().map(|s| s.total()),
         timeline: result.timeline,
         max_duration: config.max_duration,
         thresholds: Vec::new(),

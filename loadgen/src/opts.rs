@@ -8,6 +8,7 @@ use clap::Parser;
 use crate::config::{Config, Executor, Stage};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ConfigError;
+use crate::schedule::{RateSchedule, RateStage};
 use crate::threshold::Threshold;
 
 /// POST the pipeline's payload to an API as fast as the schedule says, then print a k6-style
@@ -44,12 +45,15 @@ pub struct Opts {
     pub iterations: Option<u64>,
 
     /// Ramp to TARGET VUs over DURATION, linearly; repeat for more stages (k6's ramping-vus).
+    /// With --rate, TARGET is an arrival rate, iterations per second (k6's
+    /// ramping-arrival-rate, starting from --rate).
     #[arg(short = 's', long = "stage", value_name = "DURATION:TARGET", value_parser = parse_stage,
-          conflicts_with_all = ["rate", "duration"])]
-    pub stages: Vec<Stage>,
+          conflicts_with = "duration")]
+    pub stages: Vec<StageSpec>,
 
     /// Start R iterations per second whatever the latency (open model, k6's
-    /// constant-arrival-rate); latency is measured from each iteration's scheduled start.
+    /// constant-arrival-rate); latency is measured from each iteration's scheduled start. With
+    /// --stage, the rate at the start of the ramps (0 allowed).
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
 
@@ -115,16 +119,27 @@ pub const MAX_THREADS: usize = 1024;
 /// Longest duration, stage, timeout or check (7 days).
 pub const MAX_RUN: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn parse_stage(text: &str) -> Result<Stage, String> {
+/// One `--stage DURATION:TARGET` as given: a VU count, or with `--rate` an arrival rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageSpec {
+    /// How long the ramp takes.
+    pub duration: Duration,
+    /// VUs or iterations per second at its end.
+    pub target: f64,
+}
+
+fn parse_stage(text: &str) -> Result<StageSpec, String> {
     let (duration, target) = text
         .split_once(':')
         .ok_or_else(|| format!("stage {text:?} must be DURATION:TARGET, e.g. 30s:20"))?;
     let duration = humantime::parse_duration(duration)
         .map_err(|e| format!("stage {text:?}: duration {duration:?}: {e}"))?;
-    let target = target
+    let target: f64 = target
         .parse()
-        .map_err(|_| format!("stage {text:?}: target {target:?} is not a whole number of VUs"))?;
-    Ok(Stage { duration, target })
+        .ok()
+        .filter(|t: &f64| t.is_finite() && *t >= 0.0)
+        .ok_or_else(|| format!("stage {text:?}: target {target:?} is not a number from 0 up"))?;
+    Ok(StageSpec { duration, target })
 }
 
 impl Opts {
@@ -152,20 +167,42 @@ impl Opts {
                 "--timeout must be longer than 0s".into(),
             ));
         }
-        let executor = if let Some(rate) = self.rate {
+        let executor = if let (Some(rate), false) = (self.rate, self.stages.is_empty()) {
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "--rate must be a number of iterations per second from 0 up, not {rate}"
+                )));
+            }
+            let schedule = RateSchedule {
+                start_rate: rate,
+                stages: self
+                    .stages
+                    .iter()
+                    .map(|s| RateStage {
+                        duration: s.duration,
+                        target: s.target,
+                    })
+                    .collect(),
+            };
+            if schedule.total() == 0 {
+                return Err(ConfigError::Invalid(
+                    "--rate with --stage: the rate stays at 0, so nothing would run".into(),
+                ));
+            }
+            Executor::RampingArrivalRate {
+                schedule,
+                max_vus: self.max_vus(),
+            }
+        } else if let Some(rate) = self.rate {
             if !(rate.is_finite() && rate > 0.0) {
                 return Err(ConfigError::Invalid(format!(
                     "--rate must be a positive number of iterations per second, not {rate}"
                 )));
             }
-            let max_vus = self.max_vus.or(self.vus).unwrap_or(100);
-            if max_vus == 0 {
-                return Err(ConfigError::Invalid("--max-vus must be at least 1".into()));
-            }
             Executor::ConstantArrivalRate {
                 rate,
                 duration: self.duration.unwrap_or(Duration::from_secs(60)),
-                max_vus,
+                max_vus: self.max_vus(),
             }
         } else if let Some(iterations) = self.iterations {
             if iterations == 0 {
@@ -179,14 +216,27 @@ impl Opts {
                 max_duration: self.duration.unwrap_or(Duration::from_secs(600)),
             }
         } else if !self.stages.is_empty() {
-            if self.stages.iter().all(|s| s.target == 0) && self.vus.unwrap_or(0) == 0 {
+            if self.stages.iter().all(|s| s.target == 0.0) && self.vus.unwrap_or(0) == 0 {
                 return Err(ConfigError::Invalid(
                     "--stage: every stage targets 0 VUs, so nothing would run".into(),
                 ));
             }
+            let mut stages = Vec::with_capacity(self.stages.len());
+            for s in &self.stages {
+                if s.target.fract() != 0.0 {
+                    return Err(ConfigError::Invalid(format!(
+                        "--stage target {} is not a whole number of VUs (with --rate it is a rate)",
+                        s.target
+                    )));
+                }
+                stages.push(Stage {
+                    duration: s.duration,
+                    target: s.target as u64,
+                });
+            }
             Executor::RampingVus {
                 start_vus: self.vus.unwrap_or(0),
-                stages: self.stages,
+                stages,
             }
         } else {
             Executor::ConstantVus {
@@ -225,6 +275,11 @@ impl Opts {
         })
     }
 
+    /// Arrival rate: most VUs, from --max-vus, else --vus, else 100.
+    fn max_vus(&self) -> u64 {
+        self.max_vus.or(self.vus).unwrap_or(100)
+    }
+
     /// Every number within a range a run on one machine can honour, so that no flag can make
     /// loadgen allocate without bound, spin, or overflow a clock.
     fn check_ranges(&self) -> Result<(), ConfigError> {
@@ -244,6 +299,9 @@ impl Opts {
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
         within("--vus", self.vus, MAX_VUS, "")?;
         within("--max-vus", self.max_vus, MAX_VUS, "")?;
+        if self.max_vus == Some(0) {
+            return Err(ConfigError::Invalid("--max-vus must be at least 1".into()));
+        }
         within("--iterations", self.iterations, MAX_ITERATIONS, "")?;
         within("--rate", self.rate, MAX_RATE, "/s")?;
         within("--threads", Some(self.threads), MAX_THREADS, "")?;
@@ -269,7 +327,11 @@ impl Opts {
                 longest,
                 " s",
             )?;
-            within("--stage target", Some(stage.target), MAX_VUS, "")?;
+            if self.rate.is_some() {
+                within("--stage target", Some(stage.target), MAX_RATE, "/s")?;
+            } else {
+                within("--stage target", Some(stage.target), MAX_VUS as f64, "")?;
+            }
         }
         within(
             "the stages together",

@@ -34,6 +34,10 @@ fn a_bad_flag_is_one_line_on_stderr_and_exit_2() {
         (&["--duration", "1000000h", "http://127.0.0.1:1/"][..], "loadgen: --duration must be at most 604800 s"),
         (&["--stage", "100000000h:1", "http://127.0.0.1:1/"][..], "loadgen: --stage duration must be at most 604800 s"),
         (&["--stage", "1s:200000", "http://127.0.0.1:1/"][..], "loadgen: --stage target must be at most 100000"),
+        (&["--stage", "1s:2.5", "http://127.0.0.1:1/"][..], "loadgen: --stage target 2.5 is not a whole number of VUs"),
+        (&["--rate", "0", "--stage", "1s:0", "http://127.0.0.1:1/"][..], "loadgen: --rate with --stage: the rate stays at 0"),
+        (&["--rate", "1", "--stage", "1s:2e6", "http://127.0.0.1:1/"][..], "loadgen: --stage target must be at most 1000000/s"),
+        (&["--stage", "1s:-3", "http://127.0.0.1:1/"][..], "is not a number from 0 up"),
         (&["--threads", "100000", "http://127.0.0.1:1/"][..], "loadgen: --threads must be at most 1024"),
     ] {
         let output = loadgen(args);

@@ -104,13 +104,65 @@ async fn constant_arrival_rate_holds_the_rate() {
         "20",
     ])
     .await;
-    let sent = summary.stats.requests as f64;
+    let sent = summary.stats.requests;
+    let dropped = summary.dropped.unwrap();
+    assert_eq!(summary.scheduled, Some(1000), "200/s for 5 s");
+    assert_eq!(sent + dropped, 1000, "every start is sent or dropped");
     assert!(
-        (950.0..=1050.0).contains(&sent),
-        "200/s for 5 s is 1000 requests, sent {sent}"
+        dropped <= 20,
+        "20 VUs keep up with a fast server: {dropped} dropped"
     );
-    assert_eq!(server.seen().len() as f64, sent);
-    assert_eq!(summary.dropped, Some(0));
+    assert_eq!(server.seen().len() as u64, sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramping_arrival_rate_starts_the_area_under_its_curve() {
+    let server = Server::start(Mode::Ok).await;
+    let file = std::env::temp_dir().join(format!("loadgen-ramp-{}.json", std::process::id()));
+    // 0 → 200/s over 2 s, 200/s for 1 s, down to 0 over 1 s: 200 + 200 + 100 starts.
+    let summary = run(&[
+        &server.url(),
+        "--rate",
+        "0",
+        "--stage",
+        "2s:200",
+        "--stage",
+        "1s:200",
+        "--stage",
+        "1s:0",
+        "--max-vus",
+        "20",
+        "--summary-export",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    let (sent, dropped) = (summary.stats.requests, summary.dropped.unwrap());
+    assert_eq!(summary.executor, "ramping-arrival-rate");
+    assert_eq!(summary.scheduled, Some(500));
+    assert_eq!(sent + dropped, 500, "every start is sent or dropped");
+    assert!(
+        dropped <= 10,
+        "within 2 % of the schedule: {dropped} dropped"
+    );
+    let run_file = RunFile::from_json(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(run_file.run.executor, "ramping-arrival-rate");
+    assert_eq!(run_file.run.scheduled_iterations, Some(500));
+    let offered: Vec<u64> = run_file
+        .timeline
+        .iter()
+        .map(|s| s.offered.expect("offered per second"))
+        .collect();
+    assert_eq!(offered.iter().sum::<u64>(), 500, "{offered:?}");
+    // The seconds follow the curve: 50, 150, 200, 100 (a start near a second's edge may be
+    // sampled in the next one).
+    for (second, expected) in [50u64, 150, 200, 100].into_iter().enumerate() {
+        let got = offered.get(second).copied().unwrap_or(0);
+        assert!(
+            got.abs_diff(expected) <= 15,
+            "second {second}: {got} offered, the curve says {expected}: {offered:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

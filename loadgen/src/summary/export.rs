@@ -86,6 +86,7 @@ impl Summary {
                 failures: s.failures.iter().map(|(k, n)| (k.label(), *n)).collect(),
                 dropped_iterations: self.dropped.unwrap_or(0),
                 interrupted_iterations: s.interrupted,
+                scheduled_iterations: self.scheduled,
             },
             metrics,
             histogram: DurationHistogram {

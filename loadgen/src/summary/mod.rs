@@ -39,6 +39,8 @@ pub struct Summary {
     pub end_ms: i64,
     /// Dropped arrival-rate starts (`None` for other executors).
     pub dropped: Option<u64>,
+    /// Arrival-rate starts the schedule called for (`None` for other executors).
+    pub scheduled: Option<u64>,
     /// Per-second load.
     pub timeline: Vec<LoadSample>,
     /// The duration check's limit.

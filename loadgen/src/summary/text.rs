@@ -138,6 +138,19 @@ impl Summary {
             "accepted (2xx)",
             &format!("{} of {} sent", s.accepted, s.requests),
         )?;
+        if let Some(scheduled) = self.scheduled {
+            let started = scheduled.saturating_sub(self.dropped.unwrap_or(0));
+            let pct = if scheduled == 0 {
+                100.0
+            } else {
+                started as f64 * 100.0 / scheduled as f64
+            };
+            metric(
+                out,
+                "schedule",
+                &format!("{started} of {scheduled} scheduled starts on time ({pct:.1}%)"),
+            )?;
+        }
         metric(
             out,
             "run",
@@ -292,6 +305,7 @@ mod snapshot {
             start_ms: 0,
             end_ms: 10_000,
             dropped: None,
+            scheduled: None,
             timeline: Vec::new(),
             max_duration: max,
             thresholds: Vec::new(),
