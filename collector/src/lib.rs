@@ -11,7 +11,8 @@
 //! - [`query`]: fetching within the API's limits (queries, datapoints, pages, throttling) and
 //!   the run's numbers built from it.
 //! - [`wait`]: the wait loop and its end states; the export.
-//! - [`stats`]: the report's tables; [`describe`]: pandas' describe().
+//! - [`stats`]: the report's tables; [`describe`]: pandas' describe(); [`timeline`]: the run
+//!   second by second (accepted, completed, backlog, p99).
 //! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
 //! - [`audit`]: the run's items in DynamoDB against the accepted ids (`collector audit`).
 
@@ -23,6 +24,7 @@ pub mod opts;
 pub mod query;
 pub mod report;
 pub mod stats;
+pub mod timeline;
 pub mod wait;
 
 use std::path::Path;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use contract::buckets::{Bucket, LatencyHistogram};
 use contract::export::{SecondRow, StatSummary};
 use contract::metrics::{
-    Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET, REDELIVERED_RECORDS,
+    Hop, DIM_BUCKET, DIM_HOP, DIM_RUN_ID, HOP_LATENCY_BUCKET, LATENCY, LATENCY_BUCKET,
+    REDELIVERED_RECORDS,
 };
 
 use crate::api::{
@@ -123,6 +124,10 @@ pub struct RunMetrics<A> {
 /// Period of the totals queries: one minute (sums of 1-second data; kept 15 days).
 const TOTALS_PERIOD_S: u32 = 60;
 
+/// Longest window whose end-to-end buckets are read second by second (for each second's p99):
+/// an hour. Longer ones are read by the minute, which keeps a day-long window to a few calls.
+pub const PER_SECOND_HISTOGRAMS_UP_TO_S: i64 = 3600;
+
 impl<A: MetricsApi> RunMetrics<A> {
     fn query(
         &self,
@@ -194,21 +199,24 @@ impl<A: MetricsApi> RunMetrics<A> {
                 average_ms: s[1].get(&t).copied().unwrap_or(f64::NAN),
                 minimum_ms: s[2].get(&t).copied().unwrap_or(f64::NAN),
                 maximum_ms: s[3].get(&t).copied().unwrap_or(f64::NAN),
+                p99_ms: None,
             })
             .collect())
     }
 
-    /// Per-request latencies: SampleCount of every bucket between `min_ms` and `max_ms`, queried
-    /// by name (no ListMetrics, which lags new metrics by up to 15 minutes on AWS).
-    pub async fn histogram(
+    /// SampleCount per `period_s` of each of `metric`'s buckets (with the `extra` dimensions)
+    /// between `min_ms` and `max_ms`, queried by name (no ListMetrics, which lags new metrics by
+    /// up to 15 minutes on AWS).
+    async fn bucket_counts(
         &self,
+        metric: &str,
+        extra: &[(&str, String)],
         window: Window,
-        min_ms: f64,
-        max_ms: f64,
-    ) -> Result<LatencyHistogram, ApiError> {
-        let mut histogram = LatencyHistogram::new();
-        if max_ms < min_ms {
-            return Ok(histogram);
+        (min_ms, max_ms): (f64, f64),
+        period_s: u32,
+    ) -> Result<Vec<(Bucket, BTreeMap<i64, f64>)>, ApiError> {
+        if max_ms.is_nan() || min_ms.is_nan() || max_ms < min_ms {
+            return Ok(Vec::new());
         }
         let first = Bucket::of(min_ms.floor() as i64).index();
         let last = Bucket::of(max_ms.ceil() as i64).index();
@@ -216,19 +224,72 @@ impl<A: MetricsApi> RunMetrics<A> {
         let queries: Vec<MetricQuery> = buckets
             .iter()
             .map(|b| {
-                self.query(
-                    LATENCY_BUCKET,
-                    &[(DIM_BUCKET, b.label())],
-                    Stat::SampleCount,
-                    TOTALS_PERIOD_S,
-                )
+                let mut dims = extra.to_vec();
+                dims.push((DIM_BUCKET, b.label()));
+                self.query(metric, &dims, Stat::SampleCount, period_s)
             })
             .collect();
         let series = fetch(&self.api, &self.namespace, &queries, window).await?;
-        for (bucket, points) in buckets.iter().zip(series) {
-            histogram.add(*bucket, points.values().sum::<f64>().round() as u64);
+        Ok(buckets.into_iter().zip(series).collect())
+    }
+
+    /// Per-request end-to-end latencies between `min_ms` and `max_ms`: the run's bucket
+    /// histogram, and, for windows of up to [`PER_SECOND_HISTOGRAMS_UP_TO_S`], one per second
+    /// (by the second's start, epoch ms) for the seconds' percentiles.
+    pub async fn histogram(
+        &self,
+        window: Window,
+        min_ms: f64,
+        max_ms: f64,
+    ) -> Result<(LatencyHistogram, BTreeMap<i64, LatencyHistogram>), ApiError> {
+        let per_second = window.end_ms - window.start_ms <= PER_SECOND_HISTOGRAMS_UP_TO_S * 1000;
+        let period_s = if per_second { 1 } else { TOTALS_PERIOD_S };
+        let counts = self
+            .bucket_counts(LATENCY_BUCKET, &[], window, (min_ms, max_ms), period_s)
+            .await?;
+        let mut total = LatencyHistogram::new();
+        let mut seconds: BTreeMap<i64, LatencyHistogram> = BTreeMap::new();
+        for (bucket, points) in counts {
+            for (t, count) in points {
+                let count = count.round() as u64;
+                if count > 0 {
+                    total.add(bucket, count);
+                    if per_second {
+                        seconds.entry(t).or_default().add(bucket, count);
+                    }
+                }
+            }
         }
-        Ok(histogram)
+        Ok((total, seconds))
+    }
+
+    /// Each hop's per-request latencies (`HopLatencyBucket`), between the extremes its summary
+    /// in `hops` gives; hops without samples are left out.
+    pub async fn hop_histograms(
+        &self,
+        window: Window,
+        hops: &BTreeMap<String, StatSummary>,
+    ) -> Result<BTreeMap<String, LatencyHistogram>, ApiError> {
+        let mut histograms = BTreeMap::new();
+        for (hop, summary) in hops.iter().filter(|(_, s)| s.count > 0) {
+            let counts = self
+                .bucket_counts(
+                    HOP_LATENCY_BUCKET,
+                    &[(DIM_HOP, hop.clone())],
+                    window,
+                    (summary.min_ms, summary.max_ms),
+                    TOTALS_PERIOD_S,
+                )
+                .await?;
+            let mut histogram = LatencyHistogram::new();
+            for (bucket, points) in counts {
+                histogram.add(bucket, points.values().sum::<f64>().round() as u64);
+            }
+            if !histogram.is_empty() {
+                histograms.insert(hop.clone(), histogram);
+            }
+        }
+        Ok(histograms)
     }
 
     /// Count, sum, minimum and maximum of each hop's metric.
@@ -377,10 +438,11 @@ mod tests {
     #[tokio::test]
     async fn many_buckets_are_split_into_calls_of_500_queries() {
         let api = fake(10, 1_000_000, 0);
-        let histogram = metrics(&api)
+        let (histogram, seconds) = metrics(&api)
             .histogram(DAY, 0.0, 5_000_000_000.0)
             .await
             .unwrap();
+        assert!(seconds.is_empty(), "a day is read by the minute");
         let calls = api.calls.lock().unwrap();
         let ids: std::collections::BTreeSet<&str> = calls
             .iter()

@@ -10,6 +10,7 @@ use contract::runfile::RunFile;
 use serde::Serialize;
 
 use crate::describe::{describe, Describe};
+pub use crate::timeline::{over_time, SecondPoint};
 
 /// What `collector stats` read.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +101,15 @@ pub struct HopRow {
     pub mean_ms: f64,
     /// Minimum.
     pub min_ms: f64,
+    /// Median, from the hop's bucket histogram (within 2 %); `None` for exports before
+    /// version 3.
+    pub p50_ms: Option<f64>,
+    /// 90th percentile.
+    pub p90_ms: Option<f64>,
+    /// 95th percentile.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile.
+    pub p99_ms: Option<f64>,
     /// Maximum.
     pub max_ms: f64,
 }
@@ -115,6 +125,8 @@ pub struct Report {
     pub hops: Vec<HopRow>,
     /// Table 4: describe of the per-second averages.
     pub per_second_averages: Option<Describe>,
+    /// Second by second: accepted, completed, backlog and p99 (charts and `--json` only).
+    pub over_time: Vec<SecondPoint>,
 }
 
 /// Builds the report; `run` and `vus` add what the export does not know.
@@ -126,6 +138,7 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
                 latency: None,
                 hops: Vec::new(),
                 per_second_averages: describe(averages),
+                over_time: Vec::new(),
             }
         }
         Input::Export(export) => export,
@@ -182,12 +195,24 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
         .hops
         .iter()
         .filter(|(_, s)| s.count > 0)
-        .map(|(hop, s): (&String, &StatSummary)| HopRow {
-            hop: hop.clone(),
-            count: s.count,
-            mean_ms: s.mean_ms().unwrap_or(f64::NAN),
-            min_ms: s.min_ms,
-            max_ms: s.max_ms,
+        .map(|(hop, s): (&String, &StatSummary)| {
+            let histogram = export.hop_histograms.get(hop);
+            let p = |q: f64| {
+                histogram
+                    .and_then(|h| h.percentile(q))
+                    .map(|v| v.clamp(s.min_ms, s.max_ms))
+            };
+            HopRow {
+                hop: hop.clone(),
+                count: s.count,
+                mean_ms: s.mean_ms().unwrap_or(f64::NAN),
+                min_ms: s.min_ms,
+                p50_ms: p(50.0),
+                p90_ms: p(90.0),
+                p95_ms: p(95.0),
+                p99_ms: p(99.0),
+                max_ms: s.max_ms,
+            }
         })
         .collect();
     let averages: Vec<f64> = export.per_second.iter().map(|r| r.average_ms).collect();
@@ -196,6 +221,7 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
         latency,
         hops,
         per_second_averages: describe(&averages),
+        over_time: over_time(export, run),
     }
 }
 
@@ -308,22 +334,29 @@ pub fn tables(report: &Report) -> Vec<TableData> {
     }
     if !report.hops.is_empty() {
         tables.push(TableData {
-            title: "Where the time goes",
-            header: vec!["hop (ms)", "count", "mean", "min", "max"],
+            title: "Where the time goes (percentiles from buckets, within 2 %)",
+            header: vec![
+                "hop (ms)", "count", "mean", "min", "p50", "p90", "p95", "p99", "max",
+            ],
             rows: report
                 .hops
                 .iter()
                 .map(|h| {
+                    let p = |v: Option<f64>| v.map_or("-".to_owned(), ms);
                     vec![
                         h.hop.clone(),
                         h.count.to_string(),
                         ms(h.mean_ms),
                         ms(h.min_ms),
+                        p(h.p50_ms),
+                        p(h.p90_ms),
+                        p(h.p95_ms),
+                        p(h.p99_ms),
                         ms(h.max_ms),
                     ]
                 })
                 .collect(),
-            numeric: (1..5).collect(),
+            numeric: (1..9).collect(),
         });
     }
     if let Some(d) = &report.per_second_averages {

@@ -213,15 +213,23 @@ pub async fn export<A: MetricsApi>(
 ) -> Result<LatencyExport, ApiError> {
     let window = outcome.window;
     let latency = metrics.summary(LATENCY, window).await?;
-    let per_second = metrics.per_second(window).await?;
-    let histogram = if latency.count > 0 {
+    let mut per_second = metrics.per_second(window).await?;
+    let (histogram, seconds) = if latency.count > 0 {
         metrics
             .histogram(window, latency.min_ms, latency.max_ms)
             .await?
     } else {
         Default::default()
     };
+    for row in &mut per_second {
+        // A bucket's representative can stray past the second's exact extremes; clamp to them.
+        row.p99_ms = seconds
+            .get(&row.timestamp_ms)
+            .and_then(|h| h.percentile(99.0))
+            .map(|p| p.clamp(row.minimum_ms, row.maximum_ms));
+    }
     let hops = metrics.hops(window).await?;
+    let hop_histograms = metrics.hop_histograms(window, &hops).await?;
     let redelivered = metrics.redelivered(window).await?;
     Ok(LatencyExport {
         version: EXPORT_VERSION,
@@ -242,5 +250,6 @@ pub async fn export<A: MetricsApi>(
         per_second,
         histogram,
         hops,
+        hop_histograms,
     })
 }

@@ -63,6 +63,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             average_ms: 150.0 + s as f64,
             minimum_ms: 90.0 + s as f64,
             maximum_ms: 300.0 + 2.0 * s as f64,
+            p99_ms: None,
         })
         .collect();
     per_second.last_mut().unwrap().count += accepted % 33;
@@ -113,6 +114,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
         .into_iter()
         .map(|(name, mean)| (name.to_owned(), hop(mean)))
         .collect(),
+        hop_histograms: Default::default(),
     };
     (run, export)
 }
@@ -234,7 +236,13 @@ fn every_chart_renders_with_its_data_in_chromium() {
         .collect();
     assert_eq!(
         ids,
-        ["throughput", "latency-over-time", "distribution", "hops"]
+        [
+            "throughput",
+            "backlog",
+            "latency-over-time",
+            "distribution",
+            "hops"
+        ]
     );
     for chart in charts.as_array().unwrap() {
         assert!(
@@ -243,7 +251,7 @@ fn every_chart_renders_with_its_data_in_chromium() {
         );
         assert_eq!(chart["outside"], 0, "drawn outside its chart: {chart}");
     }
-    let [throughput, over_time, distribution, hops] = [0, 1, 2, 3].map(|i| &charts[i]);
+    let [throughput, backlog, over_time, distribution, hops] = [0, 1, 2, 3, 4].map(|i| &charts[i]);
     // The backlog is called out: the last loop completed 5 s after the load's last second.
     let caption = summary["captions"][0].as_str().unwrap();
     assert!(
@@ -270,6 +278,19 @@ fn every_chart_renders_with_its_data_in_chromium() {
             "{expected:?} in {words:?}"
         );
     }
+
+    // The backlog: one point per second from the first request (second 0) to the last loop
+    // (second 34), and every accepted request through by the end.
+    let lines = counts(backlog, "polylines");
+    assert!(lines.contains(&35), "{lines:?} {backlog}");
+    let caption = summary["captions"][1].as_str().unwrap();
+    assert!(
+        caption.contains("accepted so far minus completed so far"),
+        "{caption}"
+    );
+    let points = collector::stats::over_time(&export, Some(&run));
+    assert_eq!(points.len(), 35);
+    assert_eq!(points.last().unwrap().backlog, Some(0));
 
     // Latency over time: 33 seconds with a datapoint, the band around them.
     assert!(counts(over_time, "polylines").contains(&33), "{over_time}");

@@ -45,6 +45,7 @@ fn export() -> LatencyExport {
                 average_ms: [112.0, 137.0, 162.0, 187.0][i as usize],
                 minimum_ms: 100.0 + 25.0 * i as f64,
                 maximum_ms: 124.0 + 25.0 * i as f64,
+                p99_ms: None,
             })
             .collect(),
         histogram,
@@ -66,6 +67,7 @@ fn export() -> LatencyExport {
             )
         })
         .collect(),
+        hop_histograms: Default::default(),
     }
 }
 

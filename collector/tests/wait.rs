@@ -8,9 +8,12 @@ use collector::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult, S
 use collector::opts::{Command, Opts};
 use collector::query::{RunMetrics, Window};
 use collector::wait::{self, Clock, RunContext, WaitConfig};
+use contract::buckets::nearest_rank;
 use contract::buckets::Bucket;
 use contract::export::{LatencyExport, WaitState};
-use contract::metrics::{Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET};
+use contract::metrics::{
+    Hop, DIM_BUCKET, DIM_HOP, DIM_RUN_ID, HOP_LATENCY_BUCKET, LATENCY, LATENCY_BUCKET,
+};
 
 const EPOCH: i64 = 1_795_680_000_000;
 const RUN: &str = "sim";
@@ -37,19 +40,36 @@ impl Pipeline {
         )
     }
 
+    /// Each hop's share of a loop's latency.
+    fn hop_value(hop: &str, latency: f64) -> Option<f64> {
+        match hop {
+            m if m == Hop::ClientToKinesis.metric_name() => Some(latency * 0.25),
+            m if m == Hop::KinesisToStore.metric_name() => Some(latency * 0.25),
+            m if m == Hop::StoreToDownstream.metric_name() => Some(latency * 0.5),
+            _ => None,
+        }
+    }
+
     fn value(metric: &str, dims: &[(String, String)], latency: f64) -> Option<f64> {
         if dims.first() != Some(&(DIM_RUN_ID.to_owned(), RUN.to_owned())) {
             return None;
         }
+        let dim = |name: &str| {
+            dims.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         match metric {
+            HOP_LATENCY_BUCKET => {
+                let value = Self::hop_value(dim(DIM_HOP)?, latency)?;
+                (dim(DIM_BUCKET)? == Bucket::of(value as i64).label()).then_some(value)
+            }
             LATENCY if dims.len() == 1 => Some(latency),
             LATENCY_BUCKET => dims
                 .iter()
                 .any(|(k, v)| k == DIM_BUCKET && *v == Bucket::of(latency as i64).label())
                 .then_some(latency),
-            m if m == Hop::ClientToKinesis.metric_name() => Some(latency * 0.25),
-            m if m == Hop::KinesisToStore.metric_name() => Some(latency * 0.25),
-            m if m == Hop::StoreToDownstream.metric_name() => Some(latency * 0.5),
+            m if dims.len() == 1 => Self::hop_value(m, latency),
             _ => None,
         }
     }
@@ -165,6 +185,82 @@ async fn complete_when_every_accepted_request_is_processed() {
     assert!((p50 - 149.0).abs() / 149.0 <= 0.02, "{p50}");
     let store = export.hops[Hop::StoreToDownstream.metric_name()];
     assert_eq!((store.count, store.min_ms, store.max_ms), (100, 50.0, 99.5));
+}
+
+/// The exact nearest-rank percentile of `values`.
+fn exact(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[nearest_rank(p, values.len() as u64) as usize - 1]
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_hop_and_every_second_has_percentiles_within_2_percent() {
+    let clock = Clock::starting_at(EPOCH);
+    // 300 loops over 10 s whose latencies spread from 50 ms to about 2 s, unevenly.
+    let samples: Vec<(i64, f64)> = (0..300)
+        .map(|i| {
+            let latency = 50.0 + ((i * 7919) % 300) as f64 * ((i % 3) as f64 + 1.0) * 2.2;
+            (EPOCH + 1_000 + i * 33, latency.floor())
+        })
+        .collect();
+    let pipeline = Pipeline::new(clock, samples.clone());
+    let outcome = wait::wait(&metrics(&pipeline), &config(Some(300)), clock)
+        .await
+        .unwrap();
+    assert_eq!(outcome.state, WaitState::Complete);
+    let export = wait::export(
+        &metrics(&pipeline),
+        &outcome,
+        Some(300),
+        RunContext::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(export.hop_histograms.len(), 3);
+    for hop in Hop::ALL {
+        let histogram = &export.hop_histograms[hop.metric_name()];
+        assert_eq!(histogram.count(), 300, "{hop:?}");
+        // What downstream counts: each hop's latency in whole milliseconds.
+        let mut values: Vec<f64> = samples
+            .iter()
+            .map(|&(_, l)| Pipeline::hop_value(hop.metric_name(), l).unwrap().floor())
+            .collect();
+        for p in [50.0, 90.0, 95.0, 99.0] {
+            let want = exact(&mut values, p);
+            let got = histogram.percentile(p).unwrap();
+            assert!(
+                (got - want).abs() <= 0.02 * want,
+                "{hop:?} p{p}: {got} from buckets, {want} exact"
+            );
+        }
+    }
+    // Each second's p99, from that second's buckets.
+    assert_eq!(export.per_second.len(), 10);
+    for row in &export.per_second {
+        let mut values: Vec<f64> = samples
+            .iter()
+            .filter(|(at, _)| (row.timestamp_ms..row.timestamp_ms + 1000).contains(at))
+            .map(|&(_, l)| l)
+            .collect();
+        let want = exact(&mut values, 99.0);
+        let got = row.p99_ms.expect("a p99 for every second with loops");
+        assert!(
+            (got - want).abs() <= 0.02 * want,
+            "second {}: p99 {got} from buckets, {want} exact",
+            row.timestamp_ms
+        );
+    }
+    // And the stats table has them.
+    let report = collector::stats::report(
+        &collector::stats::Input::Export(Box::new(export.clone())),
+        None,
+        None,
+    );
+    assert!(
+        report.hops.iter().all(|h| h.p99_ms.is_some()),
+        "{:?}",
+        report.hops
+    );
 }
 
 #[tokio::test(start_paused = true)]

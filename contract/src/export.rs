@@ -11,8 +11,10 @@
 //! `collector stats` also reads the original's export: a bare JSON array of per-second averages.
 //!
 //! Versions: 2 adds `run.redelivered` and the `over-counted` state, and `complete` means that
-//! exactly the expected count was measured (version 1 said so for at least). Version 1 exports
-//! are still read (`redelivered` 0).
+//! exactly the expected count was measured (version 1 said so for at least). 3 adds each hop's
+//! bucket histogram (`hop_histograms`) and each second's end-to-end p99 (`per_second[].p99_ms`).
+//! Version 1 and 2 exports are still read (`redelivered` 0, no hop histograms, no p99 per
+//! second).
 
 use std::collections::BTreeMap;
 
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::buckets::LatencyHistogram;
 
 /// Version of this format; bumped when a field changes meaning.
-pub const EXPORT_VERSION: u32 = 2;
+pub const EXPORT_VERSION: u32 = 3;
 
 /// How `collector wait` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,10 @@ pub struct LatencyExport {
     pub histogram: LatencyHistogram,
     /// Per-hop summaries by metric name (`ClientToKinesisLatency`, ...).
     pub hops: BTreeMap<String, StatSummary>,
+    /// Per-request latencies of each hop, counted per bucket (SampleCount of `HopLatencyBucket`),
+    /// by the hop's metric name; empty before version 3.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hop_histograms: BTreeMap<String, LatencyHistogram>,
 }
 
 /// The run's metadata.
@@ -97,6 +103,9 @@ pub struct SecondRow {
     pub minimum_ms: f64,
     /// Their largest latency, ms.
     pub maximum_ms: f64,
+    /// Their 99th percentile, ms, from the second's bucket counts (within 2 %); version 3 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
 }
 
 /// Exact statistics of one metric over the window.
@@ -167,9 +176,11 @@ mod tests {
                 average_ms: 125.0,
                 minimum_ms: 120.0,
                 maximum_ms: 130.0,
+                p99_ms: Some(130.0),
             }],
-            histogram,
+            histogram: histogram.clone(),
             hops: BTreeMap::from([("ClientToKinesisLatency".to_owned(), StatSummary::default())]),
+            hop_histograms: BTreeMap::from([("ClientToKinesisLatency".to_owned(), histogram)]),
         };
         let json = export.to_json();
         assert!(json.contains(r#""state": "complete""#), "{json}");
@@ -180,5 +191,16 @@ mod tests {
         let v1 = json.replace(r#""redelivered": 1,"#, "");
         assert_ne!(v1, json);
         assert_eq!(LatencyExport::from_json(&v1).unwrap().run.redelivered, 0);
+
+        // Version 2: no hop histograms, no p99 per second.
+        let mut v2 = export.clone();
+        v2.hop_histograms.clear();
+        v2.per_second[0].p99_ms = None;
+        let text = v2.to_json();
+        assert!(
+            !text.contains("hop_histograms") && !text.contains("p99_ms"),
+            "{text}"
+        );
+        assert_eq!(LatencyExport::from_json(&text).unwrap(), v2);
     }
 }

@@ -10,14 +10,19 @@
 //! | `KinesisToStoreLatency` | RunId | `stored_at` − Kinesis arrival |
 //! | `StoreToDownstreamLatency` | RunId | downstream's clock − `stored_at` |
 //! | `LatencyBucket` | RunId, Bucket | end-to-end latency, counted per bucket ([`crate::buckets`]) |
+//! | `HopLatencyBucket` | RunId, Hop, Bucket | each hop's latency, counted per bucket; `Hop` is the hop's metric name |
 //! | `RedeliveredRecords` | RunId | items written again (a MODIFY in the stream): counted, not measured (unit Count) |
 //! | `MalformedRecords` | Function | records that can never be processed (unit Count) |
 //!
 //! Each request is measured once, when its item first arrives in the table (an INSERT in the
-//! table's stream). A run of N requests creates 4 latency metrics, one `LatencyBucket` metric
-//! per bucket its latencies touch (at most about 125 over two decades of latency, see
-//! [`crate::buckets`]) and `RedeliveredRecords` if anything was delivered twice: about 130
-//! custom metrics, billed on AWS per metric-month pro rata by the hour they exist.
+//! table's stream). A run creates 4 latency metrics, one `LatencyBucket` metric per bucket its
+//! end-to-end latencies touch and one `HopLatencyBucket` metric per hop and bucket its hop
+//! latencies touch (at most about 125 buckets over two decades of latency, see
+//! [`crate::buckets`]; a typical run touches 40 to 100 per series), and `RedeliveredRecords` if
+//! anything was delivered twice: 150 to 500 custom metrics. AWS bills custom metrics per
+//! metric-month, pro rata by the hour a metric receives data: at $0.30 per metric-month, 500
+//! metrics for one hour cost about 500 × 0.30 / 730 ≈ $0.21 per run, plus GetMetricData at $0.01
+//! per 1,000 metrics requested (the collector's queries for a run: a few thousand).
 
 use crate::item::Item;
 
@@ -28,6 +33,8 @@ pub const NAMESPACE: &str = "ServerlessDataProcessingPipeline/Latencies";
 pub const LATENCY: &str = "Latency";
 /// End-to-end latency counted per bucket, ms; read as SampleCount per `Bucket`.
 pub const LATENCY_BUCKET: &str = "LatencyBucket";
+/// Each hop's latency counted per bucket, ms; read as SampleCount per `Hop` and `Bucket`.
+pub const HOP_LATENCY_BUCKET: &str = "HopLatencyBucket";
 /// Items written to the table again and not measured again (stream MODIFY events), count.
 pub const REDELIVERED_RECORDS: &str = "RedeliveredRecords";
 /// Records logged and skipped because they can never be processed, count.
@@ -37,6 +44,8 @@ pub const MALFORMED_RECORDS: &str = "MalformedRecords";
 pub const DIM_RUN_ID: &str = "RunId";
 /// Dimension: a latency bucket's label ([`crate::buckets::Bucket::label`]).
 pub const DIM_BUCKET: &str = "Bucket";
+/// Dimension: a hop, by its latency metric's name ([`Hop::metric_name`]).
+pub const DIM_HOP: &str = "Hop";
 /// Dimension: the function that counted a malformed record (`midstream`, `downstream`).
 pub const DIM_FUNCTION: &str = "Function";
 

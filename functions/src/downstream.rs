@@ -14,8 +14,8 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use contract::metrics::{
-    end_to_end_ms, Hop, DIM_BUCKET, DIM_FUNCTION, DIM_RUN_ID, LATENCY, LATENCY_BUCKET,
-    MALFORMED_RECORDS, REDELIVERED_RECORDS,
+    end_to_end_ms, Hop, DIM_BUCKET, DIM_FUNCTION, DIM_HOP, DIM_RUN_ID, HOP_LATENCY_BUCKET, LATENCY,
+    LATENCY_BUCKET, MALFORMED_RECORDS, REDELIVERED_RECORDS,
 };
 use contract::{Bucket, Item};
 
@@ -150,6 +150,11 @@ fn record_latencies(batch: &mut MetricBatch, item: &Item, now_ms: i64) {
     for hop in Hop::ALL {
         if let Some(value) = hop.latency_ms(item, now_ms) {
             batch.add(hop.metric_name(), Unit::Milliseconds, &run, value);
+            let label = Bucket::of(value).label();
+            let mut dims = run.clone();
+            dims.push((DIM_HOP, hop.metric_name()));
+            dims.push((DIM_BUCKET, &label));
+            batch.add(HOP_LATENCY_BUCKET, Unit::Milliseconds, &dims, value);
         }
     }
     let label = Bucket::of(latency).label();

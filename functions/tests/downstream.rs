@@ -67,6 +67,23 @@ async fn inserts_are_measured_and_modifies_counted_as_redelivered_in_one_call() 
         ),
         [(110.0, 1.0)]
     );
+    // Each hop's latency is counted in its own buckets too.
+    for (hop, value) in [
+        ("ClientToKinesisLatency", 22),
+        ("KinesisToStoreLatency", 18),
+        ("StoreToDownstreamLatency", 70),
+    ] {
+        let label = Bucket::of(value).label();
+        assert_eq!(
+            pairs(
+                &metrics,
+                "HopLatencyBucket",
+                &[("RunId", "run1"), ("Hop", hop), ("Bucket", &label)]
+            ),
+            [(value as f64, 1.0)],
+            "{hop}"
+        );
+    }
     let redelivered = metrics.find("RedeliveredRecords", &run);
     assert_eq!(redelivered.len(), 1);
     assert_eq!(

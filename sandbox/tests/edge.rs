@@ -72,11 +72,12 @@ async fn downstreams_metrics_are_read_back_by_the_collector_through_the_edge() {
     let rows = metrics.per_second(window).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 6);
     assert!((rows[0].average_ms - 950.0 / 6.0).abs() < 1e-9, "{rows:?}");
-    let histogram = metrics
+    let (histogram, seconds) = metrics
         .histogram(window, latency.min_ms, latency.max_ms)
         .await
         .unwrap();
     assert_eq!(histogram.count(), 6);
+    assert_eq!(seconds.values().map(|h| h.count()).sum::<u64>(), 6);
     let p50 = histogram.percentile(50.0).unwrap();
     assert!(
         (p50 - 120.0).abs() / 120.0 <= 0.02,

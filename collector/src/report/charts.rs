@@ -1,153 +1,20 @@
-//! The report's charts, drawn as SVG by plotters: the house style (frame, grid, legends, the
-//! load-end marker) and the four charts.
+//! The report's charts, drawn as SVG by plotters: throughput, latency over time, the latency
+//! distribution and the hops ([`super::style`] gives them the house style).
 
 use contract::export::{LatencyExport, StatSummary};
 use contract::metrics::LATENCY;
 use contract::runfile::RunFile;
-use plotters::chart::{ChartContext, MeshStyle};
-use plotters::coord::ranged1d::Ranged;
-use plotters::coord::types::RangedCoordf64;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::series::{
     hop_bars, load_end_ms, loops_per_second, origin_ms, percentile_curve, seconds,
 };
+use super::style::{
+    axis_font, draw, draw_legend, frame, house_style, line_legend, mark_load_end, nice_max, Chart,
+    DrawError, FAILED, LOAD, PIPELINE,
+};
 use crate::stats::{self, Input, Report};
-
-/// Width of a chart, px.
-pub const WIDTH: u32 = 960;
-/// Height of a chart, px.
-pub const HEIGHT: u32 = 380;
-
-/// The pipeline's colour (loops, latency).
-const PIPELINE: RGBColor = RGBColor(31, 119, 180);
-/// The load generator's colour.
-const LOAD: RGBColor = RGBColor(255, 127, 14);
-/// Failed requests.
-const FAILED: RGBColor = RGBColor(214, 39, 40);
-/// Grid and secondary text.
-const GREY: RGBColor = RGBColor(110, 110, 110);
-
-/// One chart: where it goes in the page, what it shows, and its SVG.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Chart {
-    /// The figure's id (`throughput`, `latency-over-time`, `distribution`, `hops`).
-    pub id: &'static str,
-    /// Heading.
-    pub title: &'static str,
-    /// What to read from it.
-    pub caption: String,
-    /// The drawing.
-    pub svg: String,
-}
-
-/// Why a chart could not be drawn (plotters' error, as text).
-#[derive(Debug, thiserror::Error)]
-#[error("drawing the {chart} chart: {message}")]
-pub struct DrawError {
-    chart: &'static str,
-    message: String,
-}
-
-type Drawn = Result<(), Box<dyn std::error::Error>>;
-
-fn draw(
-    id: &'static str,
-    title: &'static str,
-    caption: String,
-    paint: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
-) -> Result<Chart, DrawError> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        let result = root
-            .fill(&WHITE)
-            .map_err(|e| e.into())
-            .and_then(|()| paint(root.clone()))
-            .and_then(|()| root.present().map_err(|e| e.into()));
-        result.map_err(|e| DrawError {
-            chart: id,
-            message: e.to_string(),
-        })?;
-    }
-    Ok(Chart {
-        id,
-        title,
-        caption,
-        svg,
-    })
-}
-
-fn label_font() -> TextStyle<'static> {
-    ("sans-serif", 15).into_font().color(&BLACK)
-}
-
-fn axis_font() -> TextStyle<'static> {
-    ("sans-serif", 13).into_font().color(&GREY)
-}
-
-/// Every chart's frame: margins and room for the axes' labels.
-fn frame<'a, 'b>(
-    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
-) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
-    let mut builder = ChartBuilder::on(root);
-    builder
-        .margin(18)
-        .x_label_area_size(48)
-        .y_label_area_size(72);
-    builder
-}
-
-/// Every chart's grid and axis text; the caller adds the descriptions and formats.
-fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
-    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
-) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
-    mesh.axis_desc_style(label_font())
-        .label_style(axis_font())
-        .light_line_style(WHITE.mix(0.0))
-        .bold_line_style(GREY.mix(0.15))
-}
-
-/// A legend entry for a line of `colour`.
-fn line_legend(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
-}
-
-/// The legend's box, at `position`.
-fn draw_legend<'b>(chart: &mut TimeChart<'b, 'b>, position: SeriesLabelPosition) -> Drawn {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .label_font(axis_font())
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY.mix(0.4))
-        .draw()?;
-    Ok(())
-}
-
-type TimeChart<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// The end of the load, a dashed line across a time chart.
-fn mark_load_end(chart: &mut TimeChart<'_, '_>, end: f64, y_max: f64) -> Drawn {
-    chart.draw_series(DashedLineSeries::new(
-        [(end, 0.0), (end, y_max)],
-        6,
-        4,
-        GREY.stroke_width(1),
-    ))?;
-    Ok(())
-}
-
-fn nice_max(v: f64) -> f64 {
-    if v.is_finite() && v > 0.0 {
-        v * 1.12
-    } else {
-        1.0
-    }
-}
 
 fn throughput(
     export: &LatencyExport,
@@ -244,9 +111,10 @@ fn throughput(
     })
 }
 
-/// Per-second latency: the average, and the band from minimum to maximum.
+/// Per-second latency: the average, the band from minimum to maximum, and the p99 when known.
 fn latency_over_time(
     rows: &[(f64, f64, f64, f64)],
+    p99: &[(f64, f64)],
     load_end: Option<f64>,
     band: bool,
 ) -> Result<Chart, DrawError> {
@@ -259,7 +127,12 @@ fn latency_over_time(
     let caption = if band {
         format!(
             "The {LATENCY} metric per second: the average of the requests that completed in that \
-             second (line), between the fastest and the slowest of them (band)."
+             second (line), between the fastest and the slowest of them (band){}.",
+            if p99.is_empty() {
+                ""
+            } else {
+                ", and their 99th percentile (dashed, from the second's buckets, within 2 %)"
+            }
         )
     } else {
         "The original's export: the average latency of each second (no minimum or maximum).".into()
@@ -306,6 +179,17 @@ fn latency_over_time(
                 ))?
                 .label("average")
                 .legend(line_legend(PIPELINE));
+            if !p99.is_empty() {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        p99.iter().copied(),
+                        6,
+                        3,
+                        PIPELINE.stroke_width(2),
+                    ))?
+                    .label("p99")
+                    .legend(line_legend(PIPELINE));
+            }
             draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
     )
@@ -447,7 +331,7 @@ pub fn charts(
                 .enumerate()
                 .map(|(i, &avg)| (i as f64, avg, avg, avg))
                 .collect();
-            return Ok(vec![latency_over_time(&rows, None, false)?]);
+            return Ok(vec![latency_over_time(&rows, &[], None, false)?]);
         }
         Input::Export(export) => export,
     };
@@ -465,10 +349,14 @@ pub fn charts(
             )
         })
         .collect();
-    let mut charts = vec![
-        throughput(export, run, origin)?,
-        latency_over_time(&rows, load_end, true)?,
-    ];
+    let p99: Vec<(f64, f64)> = export
+        .per_second
+        .iter()
+        .filter_map(|r| Some((seconds(r.timestamp_ms, origin), r.p99_ms?)))
+        .collect();
+    let mut charts = vec![throughput(export, run, origin)?];
+    charts.extend(super::backlog::chart(&report.over_time, origin, load_end)?);
+    charts.push(latency_over_time(&rows, &p99, load_end, true)?);
     if let Some(latency) = &report.latency {
         charts.push(distribution(export, latency)?);
     }

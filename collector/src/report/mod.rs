@@ -5,17 +5,22 @@
 //! The charts:
 //! - throughput: loops completed per second next to the load generator's responses per second
 //!   (with a run file), and where the load ended: a backlog draining after it is plain to see;
-//! - end-to-end latency per second: the average, inside the band from minimum to maximum;
+//! - the backlog (with a run file): accepted so far minus completed so far, second by second;
+//! - end-to-end latency per second: the average, inside the band from minimum to maximum, and
+//!   the second's p99 (exports from version 3 on);
 //! - the per-request latency distribution: the percentile curve from the bucket histogram, on a
 //!   "nines" axis (50 %, 90 %, 99 %, 99.9 %, ...);
 //! - where the time goes: each hop's mean latency next to the end-to-end mean.
 //!
 //! Each chart is a `<figure class="chart" id="...">` holding one `<svg>`; series are polylines.
 //!
-//! [`charts`] draws them from [`series`]' data; this module lays out the page.
+//! [`charts`] and [`backlog`] draw them from [`series`]' data in [`style`]'s house style; this
+//! module lays out the page.
 
+mod backlog;
 mod charts;
 mod series;
+mod style;
 
 use std::fmt::Write as _;
 
@@ -23,8 +28,9 @@ use contract::export::WaitState;
 use contract::runfile::RunFile;
 
 use crate::stats::{self, Input};
-pub use charts::{charts, Chart, DrawError, HEIGHT, WIDTH};
+pub use charts::charts;
 pub use series::{hop_bars, loops_per_second, percentile_curve};
+pub use style::{Chart, DrawError, HEIGHT, WIDTH};
 
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {

@@ -105,6 +105,7 @@ mod tests {
             average_ms: 1.0,
             minimum_ms: 1.0,
             maximum_ms: 1.0,
+            p99_ms: None,
         };
         let loops = loops_per_second(&[row(2000, 5), row(5000, 7)], 1000);
         assert_eq!(loops, vec![(1.0, 5.0), (2.0, 0.0), (3.0, 0.0), (4.0, 7.0)]);
