@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: bench test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-vus bench-collector clean
+.PHONY: bench capacity capacity-smoke test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-vus bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
@@ -19,9 +19,16 @@ bench: venv cdk-deps lambdas
 	cargo build --release --locked -p sandbox -p loadgen -p collector
 	VUS=$(VUS) DURATION=$(DURATION) bash scripts/bench.sh
 
+## capacity: the highest arrival rate the pipeline on this machine sustains and the hop that
+## gives first: SLO=1s STEP=20s TIME_LIMIT=10m by default; capacity.json and capacity.html in
+## .sandbox/capacity. Installs and builds what is missing.
+capacity: venv cdk-deps lambdas
+	cargo build --release --locked -p sandbox -p capacity
+	bash scripts/capacity.sh
+
 ## test: fmt check, clippy -D warnings, each package checked alone, and every test (Rust, then the
-## CDK app: jest, synth, deploy to moto)
-test: venv cdk-deps chromium fmt-check clippy check-packages unit cdk-test
+## CDK app: jest, synth, deploy to moto, then `make capacity` with a short schedule)
+test: venv cdk-deps chromium fmt-check clippy check-packages unit cdk-test capacity-smoke
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
@@ -48,7 +55,7 @@ clippy:
 
 # Each package on its own features: a workspace build unifies features, which can hide a package
 # that does not build alone.
-PACKAGES := contract functions loadgen collector sandbox
+PACKAGES := contract functions loadgen collector capacity sandbox
 check-packages:
 	for p in $(PACKAGES); do cargo check -p $$p --all-targets --locked || exit 1; done
 
@@ -56,6 +63,19 @@ unit: venv cdk-deps chromium
 	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
 	  CHROMIUM=$(CHROMIUM) cargo test --workspace --locked
 	$(VENV)/bin/python sandbox/test_moto_server.py
+
+# scripts/capacity.sh end to end on debug builds, on a free port, with a short schedule: it
+# must print the capacity line and write capacity.json and capacity.html.
+capacity-smoke: venv cdk-deps
+	cargo build --locked -p sandbox -p capacity -p functions --bins
+	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	  for f in $(FUNCTIONS); do mkdir -p $$work/dist/$$f && cp target/debug/$$f $$work/dist/$$f/bootstrap; done && \
+	  port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
+	  BIN=target/debug DIST=$$work/dist STATE=$$work/state OUT=$$work/out PORT=$$port CONCURRENCY=2 \
+	    STEP=3s START_RATE=10 MAX_RATE=30 TIME_LIMIT=3m bash scripts/capacity.sh | tee $$work/said && \
+	  grep -q '^capacity: [0-9.]* loops/s sustained' $$work/said && \
+	  $(VENV)/bin/python -c 'import json, sys; f = json.load(open(sys.argv[1])); assert f["version"] == 1 and len(f["steps"]) >= 2 and f["sustained_loops_per_s"] > 0, f' $$work/out/capacity.json && \
+	  grep -q 'id="offered-vs-completed"' $$work/out/capacity.html
 
 cdk-deps: cdk/node_modules/.installed
 cdk/node_modules/.installed: cdk/package.json cdk/package-lock.json

@@ -10,6 +10,7 @@
 //! - [`runfile`]: `loadgen --summary-export run.json`, as the collector reads it.
 //! - [`outputs`]: the stack's outputs file (`cdk deploy --outputs-file`, `sandbox up`).
 //! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
+//! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features
@@ -17,6 +18,7 @@
 //! - `streams`: [`item::Item`] from DynamoDB stream images (serde_dynamo, as aws_lambda_events has them).
 
 pub mod buckets;
+pub mod capacity;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod error;

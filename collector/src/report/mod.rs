@@ -20,7 +20,7 @@
 mod backlog;
 mod charts;
 mod series;
-mod style;
+pub mod style;
 
 use std::fmt::Write as _;
 
@@ -61,7 +61,8 @@ fn grouped(n: u64) -> String {
     out
 }
 
-const STYLE: &str = "\
+/// The page's CSS (also the capacity report's).
+pub const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1000px;padding:24px;color:#222;background:#fafafa}\
 h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0 0 .25rem}\
 .summary{display:flex;flex-wrap:wrap;gap:10px;margin:1rem 0 1.5rem;padding:0;list-style:none}\

@@ -13,13 +13,13 @@ pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 380;
 
 /// The pipeline's colour (loops, latency).
-pub(super) const PIPELINE: RGBColor = RGBColor(31, 119, 180);
+pub const PIPELINE: RGBColor = RGBColor(31, 119, 180);
 /// The load generator's colour.
-pub(super) const LOAD: RGBColor = RGBColor(255, 127, 14);
+pub const LOAD: RGBColor = RGBColor(255, 127, 14);
 /// Failed requests.
-pub(super) const FAILED: RGBColor = RGBColor(214, 39, 40);
+pub const FAILED: RGBColor = RGBColor(214, 39, 40);
 /// Grid and secondary text.
-pub(super) const GREY: RGBColor = RGBColor(110, 110, 110);
+pub const GREY: RGBColor = RGBColor(110, 110, 110);
 
 /// One chart: where it goes in the page, what it shows, and its SVG.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,9 +42,9 @@ pub struct DrawError {
     message: String,
 }
 
-pub(super) type Drawn = Result<(), Box<dyn std::error::Error>>;
+pub type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-pub(super) fn draw(
+pub fn draw(
     id: &'static str,
     title: &'static str,
     caption: String,
@@ -71,16 +71,16 @@ pub(super) fn draw(
     })
 }
 
-pub(super) fn label_font() -> TextStyle<'static> {
+pub fn label_font() -> TextStyle<'static> {
     ("sans-serif", 15).into_font().color(&BLACK)
 }
 
-pub(super) fn axis_font() -> TextStyle<'static> {
+pub fn axis_font() -> TextStyle<'static> {
     ("sans-serif", 13).into_font().color(&GREY)
 }
 
 /// Every chart's frame: margins and room for the axes' labels.
-pub(super) fn frame<'a, 'b>(
+pub fn frame<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, Shift>,
 ) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
     let mut builder = ChartBuilder::on(root);
@@ -92,7 +92,7 @@ pub(super) fn frame<'a, 'b>(
 }
 
 /// Every chart's grid and axis text; the caller adds the descriptions and formats.
-pub(super) fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+pub fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
     mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
 ) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
     mesh.axis_desc_style(label_font())
@@ -102,15 +102,12 @@ pub(super) fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
 }
 
 /// A legend entry for a line of `colour`.
-pub(super) fn line_legend(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+pub fn line_legend(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
 }
 
 /// The legend's box, at `position`.
-pub(super) fn draw_legend<'b>(
-    chart: &mut TimeChart<'b, 'b>,
-    position: SeriesLabelPosition,
-) -> Drawn {
+pub fn draw_legend<'b>(chart: &mut TimeChart<'b, 'b>, position: SeriesLabelPosition) -> Drawn {
     chart
         .configure_series_labels()
         .position(position)
@@ -121,11 +118,11 @@ pub(super) fn draw_legend<'b>(
     Ok(())
 }
 
-pub(super) type TimeChart<'a, 'b> =
+pub type TimeChart<'a, 'b> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// The end of the load, a dashed line across a time chart.
-pub(super) fn mark_load_end(chart: &mut TimeChart<'_, '_>, end: f64, y_max: f64) -> Drawn {
+pub fn mark_load_end(chart: &mut TimeChart<'_, '_>, end: f64, y_max: f64) -> Drawn {
     chart.draw_series(DashedLineSeries::new(
         [(end, 0.0), (end, y_max)],
         6,
@@ -135,7 +132,7 @@ pub(super) fn mark_load_end(chart: &mut TimeChart<'_, '_>, end: f64, y_max: f64)
     Ok(())
 }
 
-pub(super) fn nice_max(v: f64) -> f64 {
+pub fn nice_max(v: f64) -> f64 {
     if v.is_finite() && v > 0.0 {
         v * 1.12
     } else {

@@ -1,0 +1,77 @@
+//! `capacity`: search, print each step and the verdict, write capacity.json and capacity.html.
+//! Exit 0 when a rate was sustained, 3 when none was, 2 for bad flags, 1 for an error, 130 on
+//! Ctrl-C.
+
+use std::process::ExitCode;
+
+use capacity::live::Live;
+use capacity::opts::Opts;
+use capacity::page;
+use capacity::search::search;
+
+fn main() -> ExitCode {
+    let opts = match contract::cli::parse::<Opts>("capacity") {
+        Ok(opts) => opts,
+        Err(code) => return code,
+    };
+    let checked = match opts.check(|k| std::env::var(k).ok(), contract::epoch_ms()) {
+        Ok(checked) => checked,
+        Err(reason) => {
+            eprintln!("capacity: {reason}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("capacity: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let out = checked.live.out.clone();
+        std::fs::create_dir_all(&out)?;
+        let sdk = collector::aws::sdk_config(&checked.aws).await;
+        let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
+        let mut live = Live::new(checked.live, api);
+        let stop = live.stop.clone();
+        let searching = search(&mut live, &checked.search, &checked.run_prefix, |step| {
+            eprintln!("{}", page::step_line(step))
+        });
+        let file = tokio::select! {
+            file = searching => file?,
+            _ = tokio::signal::ctrl_c() => {
+                stop.request();
+                return Ok(None);
+            }
+        };
+        let json = out.join("capacity.json");
+        std::fs::write(&json, file.to_json())?;
+        let html = out.join("capacity.html");
+        std::fs::write(&html, page::html(&file)?)?;
+        eprintln!("capacity: wrote {} and {}", json.display(), html.display());
+        anyhow::Ok(Some(file))
+    });
+    match result {
+        Ok(Some(file)) => {
+            println!("{}", page::verdict(&file));
+            ExitCode::from(if file.sustained_loops_per_s.is_some() {
+                0
+            } else {
+                3
+            })
+        }
+        Ok(None) => {
+            eprintln!("capacity: interrupted; wrote no result");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("capacity: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

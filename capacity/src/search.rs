@@ -1,0 +1,155 @@
+//! The search: steps of constant arrival rate, growing by a factor until one is not sustained,
+//! then halving the interval between the highest sustained rate and the lowest unsustained one
+//! until they are within the precision, all within a time limit.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use contract::capacity::{CapacityFile, CapacityStep, SaturatingHop, CAPACITY_VERSION};
+
+use crate::step::judge;
+
+/// How to search.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// The first step's rate, per second.
+    pub start_rate: f64,
+    /// The highest rate to try, per second.
+    pub max_rate: f64,
+    /// Each step's rate over the last one's while every step is sustained (above 1).
+    pub growth: f64,
+    /// Refining stops when the lowest unsustained rate is within this fraction above the highest
+    /// sustained one.
+    pub precision: f64,
+    /// Each step's load.
+    pub step: Duration,
+    /// The end-to-end p99 a sustained step stays within, ms.
+    pub slo_ms: f64,
+    /// The whole search, drains included, ends within this; a step that would not fit is not
+    /// started.
+    pub time_limit: Duration,
+}
+
+/// A pipeline the search can load: one step of `rate` per second under `run_id`, drained and
+/// measured (not yet judged).
+pub trait Pipeline {
+    /// Runs one step.
+    fn run_step(
+        &mut self,
+        run_id: &str,
+        rate: f64,
+    ) -> impl Future<Output = anyhow::Result<CapacityStep>>;
+}
+
+/// Searches; `seen` hears of each step as it is judged.
+pub async fn search<P: Pipeline>(
+    pipeline: &mut P,
+    config: &SearchConfig,
+    run_prefix: &str,
+    mut seen: impl FnMut(&CapacityStep),
+) -> anyhow::Result<CapacityFile> {
+    let started = Instant::now();
+    let mut steps: Vec<CapacityStep> = Vec::new();
+    // A step's cost so far: the longest one, at first twice the load.
+    let mut longest = config.step * 2;
+    let mut good: Option<f64> = None;
+    let mut bad: Option<f64> = None;
+    let mut rate = config.start_rate.min(config.max_rate);
+    let ended = loop {
+        if started.elapsed() + longest > config.time_limit {
+            break format!(
+                "time limit ({}) reached",
+                humantime::format_duration(config.time_limit)
+            );
+        }
+        let began = Instant::now();
+        let run_id = format!("{run_prefix}-s{}", steps.len());
+        let mut step = pipeline.run_step(&run_id, rate).await?;
+        judge(&mut step, config.slo_ms);
+        longest = longest.max(began.elapsed());
+        seen(&step);
+        let sustained = step.sustained;
+        steps.push(step);
+        if sustained {
+            good = Some(good.map_or(rate, |g| g.max(rate)));
+        } else {
+            bad = Some(bad.map_or(rate, |b| b.min(rate)));
+        }
+        rate = match (good, bad) {
+            (Some(g), None) if g >= config.max_rate => {
+                break format!(
+                    "the highest rate, {} per second, was sustained",
+                    config.max_rate
+                )
+            }
+            (Some(g), None) => (g * config.growth).min(config.max_rate),
+            (None, Some(b)) if b / config.growth < 1.0 => {
+                break "not even 1 request per second was sustained".to_owned()
+            }
+            (None, Some(b)) => b / config.growth,
+            (Some(g), Some(b)) if b <= g * (1.0 + config.precision) => {
+                break format!(
+                    "found within {:.0} %: sustained {g:.1}/s, not {b:.1}/s",
+                    config.precision * 100.0
+                )
+            }
+            (Some(g), Some(b)) => (g + b) / 2.0,
+            (None, None) => unreachable!("a step was judged"),
+        };
+    };
+    let best = steps
+        .iter()
+        .filter(|s| s.sustained)
+        .max_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
+    Ok(CapacityFile {
+        version: CAPACITY_VERSION,
+        run_prefix: run_prefix.to_owned(),
+        slo_ms: config.slo_ms,
+        step_duration_s: config.step.as_secs_f64(),
+        // Sustained: every request accepted in the step came through, with the backlog level, so
+        // the pipeline completed loops as fast as the API accepted them.
+        sustained_loops_per_s: best.map(|s| s.accepted_per_s),
+        sustained_rate_per_s: best.map(|s| s.rate_per_s),
+        limit_rate_per_s: bad,
+        ended,
+        saturating_hop: bad.and_then(|_| saturating_hop(&steps)),
+        steps,
+    })
+}
+
+/// The hop that gave first: from the lowest step to the limit (the lowest unsustained step,
+/// else the highest step), the hop whose p99 first passed twice its starting value (and 10 ms
+/// more), and the one whose p99 grew most.
+pub fn saturating_hop(steps: &[CapacityStep]) -> Option<SaturatingHop> {
+    let mut by_rate: Vec<&CapacityStep> = steps.iter().collect();
+    by_rate.sort_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
+    let base = by_rate.first()?;
+    let limit = by_rate
+        .iter()
+        .find(|s| !s.sustained)
+        .or(by_rate.last())
+        .copied()?;
+    let grew_most = base
+        .hop_p99_ms
+        .iter()
+        .filter_map(|(hop, &from)| Some((hop, from, *limit.hop_p99_ms.get(hop)?)))
+        .max_by(|a, b| (a.2 - a.1).total_cmp(&(b.2 - b.1)))?;
+    let first_to_grow = by_rate
+        .iter()
+        .take_while(|s| s.rate_per_s <= limit.rate_per_s)
+        .find_map(|s| {
+            base.hop_p99_ms
+                .iter()
+                .filter_map(|(hop, &from)| {
+                    let now = *s.hop_p99_ms.get(hop)?;
+                    (now > 2.0 * from && now > from + 10.0).then_some((hop, now / from.max(1.0)))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(hop, _)| hop.clone())
+        });
+    Some(SaturatingHop {
+        first_to_grow,
+        grew_most: grew_most.0.clone(),
+        p99_ms: [grew_most.1, grew_most.2],
+    })
+}

@@ -1,0 +1,194 @@
+//! One step of a capacity search: what a constant-rate load and its drain came to
+//! ([`measure`]), and whether the pipeline sustained it ([`judge`]).
+
+use std::collections::BTreeMap;
+
+use collector::stats::{over_time, SecondPoint};
+use contract::capacity::CapacityStep;
+use contract::export::{LatencyExport, WaitState};
+use contract::runfile::RunFile;
+
+/// At most this share of a step's starts may be dropped for the step to count.
+pub const MAX_DROPPED_SHARE: f64 = 0.01;
+/// Over the second half of the load, the backlog may grow by at most this share of what was
+/// accepted in that half.
+pub const MAX_BACKLOG_GROWTH_SHARE: f64 = 0.05;
+/// Backlog growth below this many requests is noise whatever the rate.
+pub const BACKLOG_NOISE: i64 = 10;
+
+/// The step's numbers from its run file and its latency export (taken after the drain);
+/// `rate` is the arrival rate offered. Not yet judged.
+pub fn measure(rate: f64, run: &RunFile, export: &LatencyExport) -> CapacityStep {
+    let info = &run.run;
+    let failed: u64 = info.failures.values().sum();
+    let points = over_time(export, Some(run));
+    let load_s = ((info.end_ms - info.start_ms) as f64 / 1000.0).max(1e-3);
+    // The schedule's own length: the load's seconds, up to its last scheduled start.
+    let seconds = run.timeline.len().max(1) as f64;
+    let load_seconds = |from: i64, to: i64| -> Vec<&SecondPoint> {
+        points
+            .iter()
+            .filter(|p| p.t_ms >= from && p.t_ms < to)
+            .collect()
+    };
+    let start = info.start_ms.div_euclid(1000) * 1000;
+    let end = start + (seconds as i64) * 1000;
+    let during = load_seconds(start, end);
+    let completed: u64 = during.iter().map(|p| p.completed).sum();
+    // The backlog at the end of the second before `t`.
+    let backlog_before = |t: i64| {
+        points
+            .iter()
+            .take_while(|p| p.t_ms < t)
+            .last()
+            .and_then(|p| p.backlog)
+            .unwrap_or(0)
+    };
+    let middle = start + (seconds as i64 / 2) * 1000;
+    let backlog_growth = backlog_before(end) - backlog_before(middle);
+    let last_loop = export
+        .per_second
+        .last()
+        .map(|r| r.timestamp_ms + 1000)
+        .unwrap_or(info.end_ms);
+    let hop_p99_ms: BTreeMap<String, f64> = export
+        .hop_histograms
+        .iter()
+        .filter_map(|(hop, h)| {
+            let s = export.hops.get(hop)?;
+            Some((hop.clone(), h.percentile(99.0)?.clamp(s.min_ms, s.max_ms)))
+        })
+        .collect();
+    let latency = &export.latency;
+    let percentile = |q: f64| {
+        export
+            .histogram
+            .percentile(q)
+            .map(|v| v.clamp(latency.min_ms, latency.max_ms))
+    };
+    let lost = match export.run.state {
+        WaitState::OverCounted => 0,
+        _ => info.requests_accepted.saturating_sub(export.run.processed),
+    };
+    CapacityStep {
+        run_id: info.run_id.clone(),
+        rate_per_s: rate,
+        scheduled: info.scheduled_iterations.unwrap_or(info.requests_sent),
+        dropped: info.dropped_iterations,
+        sent: info.requests_sent,
+        accepted: info.requests_accepted,
+        failed,
+        accepted_per_s: info.requests_accepted as f64 / load_s,
+        completed_per_s: completed as f64 / seconds,
+        processed: export.run.processed,
+        lost,
+        backlog_growth,
+        drain_s: ((last_loop - info.end_ms) as f64 / 1000.0).max(0.0),
+        p50_ms: percentile(50.0),
+        p99_ms: percentile(99.0),
+        hop_p99_ms,
+        sustained: false,
+        reasons: Vec::new(),
+    }
+}
+
+/// Judges `step` against the SLO (ms): sets `sustained` and says why not.
+pub fn judge(step: &mut CapacityStep, slo_ms: f64) {
+    let mut reasons = Vec::new();
+    if step.failed > 0 {
+        reasons.push(format!("{} requests failed", step.failed));
+    }
+    if step.dropped as f64 > MAX_DROPPED_SHARE * step.scheduled as f64 {
+        reasons.push(format!(
+            "{} of {} starts dropped (no free VU: the API slowed down, or raise --max-vus)",
+            step.dropped, step.scheduled
+        ));
+    }
+    if step.lost > 0 {
+        reasons.push(format!(
+            "{} accepted requests never came through",
+            step.lost
+        ));
+    }
+    match step.p99_ms {
+        Some(p99) if p99 > slo_ms => {
+            reasons.push(format!("p99 {p99:.0} ms over the SLO of {slo_ms:.0} ms"))
+        }
+        None if step.accepted > 0 => reasons.push("no latency measured".to_owned()),
+        _ => {}
+    }
+    let half_accepted = step.accepted as f64 / 2.0;
+    let allowed = (MAX_BACKLOG_GROWTH_SHARE * half_accepted).max(BACKLOG_NOISE as f64);
+    if step.backlog_growth as f64 > allowed {
+        reasons.push(format!(
+            "the backlog kept growing ({} more in flight over the second half of the load)",
+            step.backlog_growth
+        ));
+    }
+    step.sustained = reasons.is_empty();
+    step.reasons = reasons;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step() -> CapacityStep {
+        CapacityStep {
+            run_id: "cap-s0".into(),
+            rate_per_s: 100.0,
+            scheduled: 2000,
+            dropped: 0,
+            sent: 2000,
+            accepted: 2000,
+            failed: 0,
+            accepted_per_s: 100.0,
+            completed_per_s: 100.0,
+            processed: 2000,
+            lost: 0,
+            backlog_growth: 3,
+            drain_s: 0.4,
+            p50_ms: Some(120.0),
+            p99_ms: Some(400.0),
+            hop_p99_ms: BTreeMap::new(),
+            sustained: false,
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_within_every_limit_is_sustained() {
+        let mut s = step();
+        judge(&mut s, 1000.0);
+        assert!(s.sustained, "{:?}", s.reasons);
+    }
+
+    #[test]
+    fn each_limit_is_named() {
+        type Spoil = fn(&mut CapacityStep);
+        let cases: [(Spoil, &str); 5] = [
+            (|s| s.failed = 3, "3 requests failed"),
+            (|s| s.dropped = 50, "50 of 2000 starts dropped"),
+            (|s| s.lost = 1, "1 accepted requests never came through"),
+            (
+                |s| s.p99_ms = Some(1500.0),
+                "p99 1500 ms over the SLO of 1000 ms",
+            ),
+            (
+                |s| s.backlog_growth = 400,
+                "the backlog kept growing (400 more",
+            ),
+        ];
+        for (spoil, said) in cases {
+            let mut s = step();
+            spoil(&mut s);
+            judge(&mut s, 1000.0);
+            assert!(!s.sustained);
+            assert!(
+                s.reasons.iter().any(|r| r.contains(said)),
+                "{said}: {:?}",
+                s.reasons
+            );
+        }
+    }
+}

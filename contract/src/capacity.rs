@@ -1,0 +1,112 @@
+//! The capacity file: `capacity --out DIR` writes `DIR/capacity.json`.
+//!
+//! A capacity search offers the pipeline steps of constant arrival rate, each under its own run
+//! id, drains each step, and judges it. A step is **sustained** when every request was accepted
+//! (no failure), the schedule held (at most 1 % of the starts dropped), nothing was lost (exactly
+//! the accepted count measured after the drain), the end-to-end p99 stayed within the SLO, and
+//! the backlog did not keep growing (over the second half of the load, the backlog grew by at
+//! most 5 % of what was accepted in that half, or 10 requests). The capacity is the highest
+//! sustained step's accepted rate: every request accepted in it came through with the backlog
+//! level, so the pipeline completed loops as fast as the API accepted them.
+//!
+//! Version 1.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this format; bumped when a field changes meaning.
+pub const CAPACITY_VERSION: u32 = 1;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityFile {
+    /// Format version ([`CAPACITY_VERSION`]).
+    pub version: u32,
+    /// The steps' run ids are `<run_prefix>-s<step>`.
+    pub run_prefix: String,
+    /// The end-to-end p99 a sustained step stays within, ms.
+    pub slo_ms: f64,
+    /// Each step's load, seconds.
+    pub step_duration_s: f64,
+    /// Loops per second the pipeline sustained: the highest sustained step's accepted rate;
+    /// `None` when no step was sustained.
+    pub sustained_loops_per_s: Option<f64>,
+    /// The arrival rate of that step, per second.
+    pub sustained_rate_per_s: Option<f64>,
+    /// The lowest rate that was not sustained, per second; `None` when the search ended first
+    /// (time limit or highest rate reached).
+    pub limit_rate_per_s: Option<f64>,
+    /// Why the search ended, in words.
+    pub ended: String,
+    /// The hop whose latency grew first and most on the way to the limit, when a limit was
+    /// found.
+    pub saturating_hop: Option<SaturatingHop>,
+    /// Every step, in the order run.
+    pub steps: Vec<CapacityStep>,
+}
+
+/// Which hop gave first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaturatingHop {
+    /// The hop whose p99 first grew past twice its value at the lowest step (and by 10 ms).
+    pub first_to_grow: Option<String>,
+    /// The hop whose p99 grew most, in ms, from the lowest step to the limit.
+    pub grew_most: String,
+    /// That hop's p99 at the lowest step and at the limit, ms.
+    pub p99_ms: [f64; 2],
+}
+
+/// One step of constant arrival rate, drained and judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityStep {
+    /// The step's run id.
+    pub run_id: String,
+    /// Arrival rate offered, per second.
+    pub rate_per_s: f64,
+    /// Starts the schedule called for.
+    pub scheduled: u64,
+    /// Starts dropped for want of a free VU.
+    pub dropped: u64,
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests the API accepted.
+    pub accepted: u64,
+    /// Requests that failed (non-2xx, timeouts, connection errors).
+    pub failed: u64,
+    /// Accepted per second of load.
+    pub accepted_per_s: f64,
+    /// Loops completed per second during the load's whole seconds (a step of a few seconds
+    /// reads low: the last second's loops complete after it).
+    pub completed_per_s: f64,
+    /// Loops measured after the drain.
+    pub processed: u64,
+    /// Accepted and not measured after the drain (0 when over-counted).
+    pub lost: u64,
+    /// Backlog growth over the second half of the load, requests.
+    pub backlog_growth: i64,
+    /// Seconds from the load's end until the last loop completed.
+    pub drain_s: f64,
+    /// End-to-end median, ms (from buckets, within 2 %).
+    pub p50_ms: Option<f64>,
+    /// End-to-end p99, ms (from buckets, within 2 %).
+    pub p99_ms: Option<f64>,
+    /// Each hop's p99 by metric name, ms (from buckets, within 2 %).
+    pub hop_p99_ms: BTreeMap<String, f64>,
+    /// Whether the step was sustained.
+    pub sustained: bool,
+    /// Why not, in words (empty when sustained).
+    pub reasons: Vec<String>,
+}
+
+impl CapacityFile {
+    /// Parses a capacity file.
+    pub fn from_json(text: &str) -> Result<CapacityFile, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The file as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,57 @@
+# Sourced by scripts/bench.sh and scripts/capacity.sh: the sandbox for one script run, and
+# Ctrl-C handling.
+# Settings (environment): PORT (4599), CONCURRENCY (workers per function, 4), STATE (the
+# sandbox's state folder, .sandbox), OUT (where the files go), BIN (the binaries,
+# target/release), DIST (the functions' binaries, dist), KILL_WORKERS (fault injection, e.g.
+# `midstream=0.1`: `sandbox up --kill-workers`).
+PORT=${PORT:-4599}
+CONCURRENCY=${CONCURRENCY:-4}
+STATE=${STATE:-.sandbox}
+BIN=${BIN:-target/release}
+DIST=${DIST:-dist}
+OUTPUTS="$STATE/outputs.json"
+
+# Ctrl-C or SIGTERM: noted here and acted on between steps. A foreground step gets the signal
+# too and stops on its own; the script then stops the sandbox and writes no result.
+interrupted=
+trap 'interrupted=1' INT TERM
+check_interrupted() {
+  if [ -n "$interrupted" ]; then
+    echo "$SCRIPT: interrupted; stopped everything it started, wrote no result" >&2
+    exit 130
+  fi
+}
+
+stop_sandbox() {
+  if [ -n "${sandbox:-}" ] && kill -0 "$sandbox" 2>/dev/null; then
+    kill -TERM "$sandbox" 2>/dev/null || true
+    wait "$sandbox" 2>/dev/null || true
+  fi
+}
+
+# Starts the sandbox (deploying the CDK app through its edge) in its own session, so that a
+# Ctrl-C at the terminal reaches only the foreground step; it is stopped by its PID when the
+# script ends, however it ends. Returns once it has written its outputs file (whole: it is
+# renamed into place).
+start_sandbox() {
+  local faults=() spec
+  for spec in ${KILL_WORKERS:-}; do faults+=(--kill-workers "$spec"); done
+  mkdir -p "$OUT"
+  setsid "$BIN/sandbox" up --deploy --port "$PORT" --concurrency "$CONCURRENCY" \
+    --state "$STATE" --dist "$DIST" "${faults[@]}" >"$OUT/sandbox.log" 2>&1 &
+  sandbox=$!
+  trap stop_sandbox EXIT
+  echo "$SCRIPT: starting the sandbox on port $PORT and deploying the CDK app (log: $OUT/sandbox.log)" >&2
+  for _ in $(seq 1 480); do
+    check_interrupted
+    [ -f "$OUTPUTS" ] && return 0
+    if ! kill -0 "$sandbox" 2>/dev/null; then
+      tail -n 30 "$OUT/sandbox.log" >&2
+      echo "$SCRIPT: the sandbox stopped before it was ready" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "$SCRIPT: the sandbox was not ready after 240 s" >&2
+  exit 1
+}
