@@ -14,6 +14,44 @@ use functions::metrics::{MetricBatch, Unit};
 use functions::sinks::MetricSink;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_put_metric_data_is_gzipped_by_the_sdk_and_still_arrives() {
+    let running = Stack::start(Default::default()).await;
+    let sdk = sdk(&running.edge_url).await;
+    let sink = CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk));
+    // 400 loops with 400 different latencies, each counted in its own bucket: a body of tens
+    // of kilobytes, which the SDK compresses (over 10 KB) before the edge reads it.
+    let now = now_ms();
+    let mut batch = MetricBatch::new();
+    for latency in 0..400 {
+        let run = [(DIM_RUN_ID, "gzip")];
+        batch.add(LATENCY, Unit::Milliseconds, &run, latency);
+        let label = Bucket::of(latency).label();
+        batch.add(
+            LATENCY_BUCKET,
+            Unit::Milliseconds,
+            &[(DIM_RUN_ID, "gzip"), (DIM_BUCKET, &label)],
+            latency,
+        );
+    }
+    sink.put_metric_data("Pipeline/Gzip", &batch.into_data(now))
+        .await
+        .expect("a compressed PutMetricData through the edge");
+    let metrics = RunMetrics {
+        api: collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+        namespace: "Pipeline/Gzip".into(),
+        run_id: "gzip".into(),
+    };
+    let window = Window {
+        start_ms: now - 120_000,
+        end_ms: now + 120_000,
+    };
+    assert_eq!(metrics.processed(window).await.unwrap(), 400);
+    let (histogram, _) = metrics.histogram(window, 0.0, 399.0).await.unwrap();
+    assert_eq!(histogram.count(), 400);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downstreams_metrics_are_read_back_by_the_collector_through_the_edge() {
     let running = Stack::start(Default::default()).await;
     let sdk = sdk(&running.edge_url).await;

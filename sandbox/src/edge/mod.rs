@@ -38,6 +38,34 @@ const SKIPPED: [header::HeaderName; 4] = [
     header::UPGRADE,
 ];
 
+/// Most a gzipped CloudWatch body may inflate to: CloudWatch's own limit on a request's
+/// payload is 1 MB.
+const MAX_INFLATED_BYTES: u64 = 4 << 20;
+
+/// The body, inflated when `Content-Encoding: gzip` says so (the header is then removed).
+fn gunzip_if_encoded(headers: &mut http::HeaderMap, body: Bytes) -> Result<Bytes, String> {
+    use std::io::Read;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body);
+    }
+    headers.remove(header::CONTENT_ENCODING);
+    let mut inflated = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(&body[..])
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| format!("request body is not valid gzip: {e}"))?;
+    if inflated.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(format!(
+            "request body inflates to more than {MAX_INFLATED_BYTES} bytes"
+        ));
+    }
+    Ok(Bytes::from(inflated))
+}
+
 /// The edge's state: where moto is, a keep-alive client to it, the API Gateway routes, and how
 /// long moto took per operation.
 pub struct Edge {
@@ -245,9 +273,17 @@ impl Edge {
     async fn cloudwatch(
         &self,
         operation: &str,
-        parts: http::request::Parts,
+        mut parts: http::request::Parts,
         body: Bytes,
     ) -> Response<Full<Bytes>> {
+        // The SDK gzips a PutMetricData body over 10 KB (request compression), as CloudWatch
+        // accepts; moto gets the JSON plain.
+        let body = match gunzip_if_encoded(&mut parts.headers, body) {
+            Ok(body) => body,
+            Err(error) => {
+                return cbor_error(StatusCode::BAD_REQUEST, "SerializationException", &error)
+            }
+        };
         let json = match cbor::request_to_json(&body) {
             Ok(json) => json,
             Err(error) => {
