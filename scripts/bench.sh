@@ -5,18 +5,30 @@
 # against the accepted ids, prints the tables, writes the HTML report, and stops everything it
 # started, also on failure or Ctrl-C.
 # Settings (environment): VUS (10), DURATION (60s), OUT (where the files go, $STATE/bench),
-# STACK_NAME (PipelineStack), and the sandbox's (scripts/lib/sandbox.sh: PORT, CONCURRENCY,
+# STACK_NAME (PipelineStack), BASELINE (a latency export, or several comma-separated, to compare
+# this run with: `collector compare`), GATE (with BASELINE: fail, exit 99, when e.g.
+# `latency:p(99)=10%` got slower by more than that beyond the noise), and the sandbox's (scripts/lib/sandbox.sh: PORT, CONCURRENCY,
 # STATE, BIN, DIST, KILL_WORKERS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRIPT=bench
 VUS=${VUS:-10}
+BASELINE=${BASELINE:-}
 DURATION=${DURATION:-60s}
 source scripts/lib/sandbox.sh
 OUT=${OUT:-$STATE/bench}
 mkdir -p "$OUT"
+# A baseline must exist, and must not be the export this run replaces.
+for f in ${BASELINE//,/ }; do
+  [ -f "$f" ] || { echo "bench: BASELINE: $f not found" >&2; exit 2; }
+  if [ "$(realpath "$f")" = "$(realpath -m "$OUT/timestamps.json")" ]; then
+    echo "bench: BASELINE: $f is the export this run replaces; copy it elsewhere first" >&2
+    exit 2
+  fi
+done
 # Nothing of an earlier run may be read as this run's.
-rm -f "$OUT/run.json" "$OUT/timestamps.json" "$OUT/audit.json" "$OUT/report.html"
+rm -f "$OUT/run.json" "$OUT/timestamps.json" "$OUT/audit.json" "$OUT/report.html" \
+  "$OUT/compare.html"
 start_sandbox
 
 echo "bench: $VUS VUs for $DURATION" >&2
@@ -37,6 +49,13 @@ audited=0
 check_interrupted
 "$BIN/collector" stats "$OUT/timestamps.json" --run "$OUT/run.json"
 "$BIN/collector" report "$OUT/timestamps.json" --run "$OUT/run.json" --out "$OUT/report.html"
+if [ -n "${BASELINE:-}" ]; then
+  echo "bench: this run against the baseline $BASELINE" >&2
+  compared=0
+  "$BIN/collector" compare "$BASELINE" "$OUT/timestamps.json" --out "$OUT/compare.html" \
+    ${GATE:+--fail-if-slower "$GATE"} || compared=$?
+  [ "$status" != 0 ] || status=$compared
+fi
 echo "bench: report $OUT/report.html (open it in a browser)" >&2
 echo "bench: run file $OUT/run.json, latency export $OUT/timestamps.json, audit $OUT/audit.json, sandbox log $OUT/sandbox.log" >&2
 exit "$status"

@@ -132,6 +132,87 @@ pub fn judge(step: &mut CapacityStep, slo_ms: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::export::SecondRow;
+    use contract::runfile::LoadSample;
+
+    /// 3 s of 100 accepted a second from 10.4 s, and an export whose seconds completed `done`.
+    fn files(done: &[(i64, u64)]) -> (RunFile, LatencyExport) {
+        let mut run = RunFile::from_json(
+            r#"{"version":3,"run":{"run_id":"cap-s0","endpoint":"http://127.0.0.1:1/",
+            "executor":"constant-arrival-rate","start_ms":10400,"end_ms":13400,"vus_max":10,
+            "requests_sent":300,"requests_accepted":300,"failures":{},"dropped_iterations":0,
+            "scheduled_iterations":300},"metrics":{},"histogram":{"unit":"us",
+            "significant_figures":3,"buckets":[]},"timeline":[]}"#,
+        )
+        .unwrap();
+        run.timeline = (0..3)
+            .map(|i| LoadSample {
+                t_ms: 10_400 + i * 1000,
+                vus: 10,
+                requests: 100,
+                failures: 0,
+                offered: Some(100),
+            })
+            .collect();
+        let mut export = LatencyExport::from_json(
+            r#"{"version":3,"run":{"run_id":"cap-s0","namespace":"n","window_start_ms":0,
+            "window_end_ms":0,"expected":300,"processed":300,"state":"complete","vus":10,
+            "load_start_ms":10400,"load_end_ms":13400},"latency":{"count":300,"sum_ms":30000,
+            "min_ms":50,"max_ms":200},"per_second":[],"histogram":[],"hops":{}}"#,
+        )
+        .unwrap();
+        for latency in 50..350 {
+            export.histogram.record(latency / 2 + 25);
+        }
+        export.per_second = done
+            .iter()
+            .map(|&(t, count)| SecondRow {
+                timestamp_ms: t,
+                count,
+                average_ms: 100.0,
+                minimum_ms: 50.0,
+                maximum_ms: 200.0,
+                p99_ms: Some(190.0),
+            })
+            .collect();
+        (run, export)
+    }
+
+    #[test]
+    fn a_level_backlog_and_a_growing_one_are_told_apart() {
+        let (run, export) = files(&[(10_000, 60), (11_000, 100), (12_000, 100), (13_000, 40)]);
+        let mut kept_up = measure(100.0, &run, &export);
+        assert_eq!(kept_up.backlog_growth, 0);
+        assert_eq!(
+            (kept_up.accepted, kept_up.lost, kept_up.failed),
+            (300, 0, 0)
+        );
+        assert!((kept_up.accepted_per_s - 100.0).abs() < 1e-9);
+        assert!((kept_up.completed_per_s - 260.0 / 3.0).abs() < 1e-9);
+        assert!((kept_up.drain_s - 0.6).abs() < 1e-9, "{}", kept_up.drain_s);
+        judge(&mut kept_up, 1000.0);
+        assert!(kept_up.sustained, "{:?}", kept_up.reasons);
+
+        // 50 a second come through: the backlog grows by 50 every second.
+        let (run, mut export) = files(&[
+            (10_000, 50),
+            (11_000, 50),
+            (12_000, 50),
+            (13_000, 50),
+            (14_000, 50),
+            (15_000, 50),
+        ]);
+        export.run.processed = 300;
+        let mut behind = measure(100.0, &run, &export);
+        assert_eq!(behind.backlog_growth, 100);
+        judge(&mut behind, 1000.0);
+        assert!(!behind.sustained);
+        assert!(
+            behind.reasons[0].contains("backlog kept growing"),
+            "{:?}",
+            behind.reasons
+        );
+    }
 
     fn step() -> CapacityStep {
         CapacityStep {

@@ -14,27 +14,31 @@
 //! - [`stats`]: the report's tables; [`describe`]: pandas' describe(); [`timeline`]: the run
 //!   second by second (accepted, completed, backlog, p99).
 //! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
+//! - [`compare`]: two runs (or sets of runs) number by number against the noise, and the gate.
+//! - [`thresholds`]: k6-style thresholds on the pipeline's numbers (`--threshold`).
 //! - [`audit`]: the run's items in DynamoDB against the accepted ids (`collector audit`).
 
 pub mod api;
 pub mod audit;
 pub mod aws;
+pub mod compare;
 pub mod describe;
 pub mod opts;
 pub mod query;
 pub mod report;
 pub mod stats;
+pub mod thresholds;
 pub mod timeline;
 pub mod wait;
 
 use std::path::Path;
 
 use anyhow::Context;
-use contract::export::WaitState;
+use contract::export::{LatencyExport, WaitState};
 use contract::runfile::RunFile;
 
 use crate::api::MetricsApi;
-use crate::opts::{AuditOpts, InputOpts, ReportOpts, StatsOpts, WaitOpts};
+use crate::opts::{AuditOpts, CompareOpts, InputOpts, ReportOpts, StatsOpts, WaitOpts};
 use crate::query::RunMetrics;
 use crate::wait::{Clock, RunContext, WaitConfig, WaitOutcome};
 
@@ -49,13 +53,34 @@ pub fn read_run_file(path: &Path) -> anyhow::Result<RunFile> {
         .with_context(|| format!("{} is not a loadgen run file", path.display()))
 }
 
-/// `collector wait` over any metrics API: waits, writes the export, and returns how it ended
-/// with the message for stderr.
+/// What `collector wait` came to.
+#[derive(Debug)]
+pub struct Waited {
+    /// How the wait ended.
+    pub outcome: WaitOutcome,
+    /// The line for stderr.
+    pub message: String,
+    /// The thresholds, judged on the export.
+    pub thresholds: Vec<thresholds::Judged>,
+}
+
+impl Waited {
+    /// 0 complete, 3 not, 99 complete with a threshold crossed.
+    pub fn exit_code(&self) -> u8 {
+        match wait_exit_code(&self.outcome) {
+            0 if !thresholds::all_passed(&self.thresholds) => 99,
+            code => code,
+        }
+    }
+}
+
+/// `collector wait` over any metrics API: waits, writes the export, judges the thresholds, and
+/// says how it ended.
 pub async fn run_wait<A: MetricsApi>(
     opts: &WaitOpts,
     api: A,
     now_ms: i64,
-) -> anyhow::Result<(WaitOutcome, String)> {
+) -> anyhow::Result<Waited> {
     let run = opts.run.as_deref().map(read_run_file).transpose()?;
     let (run_id, since_ms, expected, context) = match &run {
         Some(file) => (
@@ -101,7 +126,16 @@ pub async fn run_wait<A: MetricsApi>(
         .context("fetching the run's latencies")?;
     std::fs::write(&opts.out, export.to_json())
         .with_context(|| format!("writing {}", opts.out.display()))?;
-    Ok((outcome, message(&outcome, expected, &metrics, &opts.out)))
+    let report = stats::report(
+        &stats::Input::Export(Box::new(export.clone())),
+        run.as_ref(),
+        None,
+    );
+    Ok(Waited {
+        outcome,
+        message: message(&outcome, expected, &metrics, &opts.out),
+        thresholds: thresholds::judge(&opts.thresholds, &export, &report),
+    })
 }
 
 fn message<A>(
@@ -169,17 +203,93 @@ fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile
     Ok((input, run))
 }
 
-/// `collector stats`: the report as text or JSON.
-pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<String> {
+/// `collector stats`: the report as text or JSON, and whether every threshold held.
+pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
     let (input, run) = read_inputs(&opts.input)?;
     let report = stats::report(&input, run.as_ref(), opts.input.vus);
-    if opts.json {
-        Ok(serde_json::to_string_pretty(&report)? + "\n")
+    let judged = match &input {
+        stats::Input::Export(export) => thresholds::judge(&opts.thresholds, export, &report),
+        stats::Input::Original(_) if !opts.thresholds.is_empty() => anyhow::bail!(
+            "thresholds need a latency export (from `collector wait --out`), not the original's \
+             bare array"
+        ),
+        stats::Input::Original(_) => Vec::new(),
+    };
+    let passed = thresholds::all_passed(&judged);
+    let text = if opts.json {
+        #[derive(serde::Serialize)]
+        struct WithThresholds<'a> {
+            #[serde(flatten)]
+            report: &'a stats::Report,
+            thresholds: &'a [thresholds::Judged],
+        }
+        serde_json::to_string_pretty(&WithThresholds {
+            report: &report,
+            thresholds: &judged,
+        })? + "\n"
     } else {
         let mut out = Vec::new();
         stats::render(&report, &mut out)?;
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        String::from_utf8_lossy(&out).into_owned() + &thresholds::render(&judged)
+    };
+    Ok((text, passed))
+}
+
+/// Reads one side of a comparison: comma-separated export paths.
+fn read_side(list: &str) -> anyhow::Result<compare::Side> {
+    let files: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    anyhow::ensure!(!files.is_empty(), "no export named in {list:?}");
+    let mut exports = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        let export = LatencyExport::from_json(&text).with_context(|| {
+            format!("{file} is not a latency export (from `collector wait --out`)")
+        })?;
+        exports.push(export);
     }
+    Ok(compare::Side { files, exports })
+}
+
+/// `collector compare`: the table (or JSON) with the gates' verdicts, and whether every gate
+/// held.
+pub fn run_compare(opts: &CompareOpts) -> anyhow::Result<(String, bool)> {
+    let base = read_side(&opts.base)?;
+    let candidate = read_side(&opts.candidate)?;
+    let comparison = compare::compare(&base, &candidate);
+    let gates = compare::gate::judge(&opts.fail_if_slower, &comparison);
+    let passed = gates.iter().all(|g| g.passed);
+    if let Some(out) = &opts.out {
+        let page = compare::write_html(&comparison, &base.exports[0], &candidate.exports[0])?;
+        std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let text = if opts.json {
+        #[derive(serde::Serialize)]
+        struct WithGates<'a> {
+            #[serde(flatten)]
+            comparison: &'a compare::Comparison,
+            gates: &'a [compare::gate::Judged],
+        }
+        serde_json::to_string_pretty(&WithGates {
+            comparison: &comparison,
+            gates: &gates,
+        })? + "\n"
+    } else {
+        let mut text = compare::render(&comparison);
+        if !gates.is_empty() {
+            text.push_str("\ngates:\n");
+            for g in &gates {
+                let mark = if g.passed { '✓' } else { '✗' };
+                text.push_str(&format!("  {mark} {} ({})\n", g.gate, g.said));
+            }
+        }
+        text
+    };
+    Ok((text, passed))
 }
 
 /// `collector report`: writes the page and returns the line for stderr.

@@ -13,10 +13,24 @@ fn main() -> ExitCode {
     };
     match opts.command {
         Command::Stats(stats) => match collector::run_stats(&stats) {
-            Ok(text) => {
+            Ok((text, passed)) => {
                 // A closed pipe (`| head`) is not an error.
                 let _ = std::io::stdout().lock().write_all(text.as_bytes());
-                ExitCode::SUCCESS
+                if passed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(99)
+                }
+            }
+            Err(e) => {
+                eprintln!("collector: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Compare(compare) => match collector::run_compare(&compare) {
+            Ok((text, passed)) => {
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                ExitCode::from(if passed { 0 } else { 99 })
             }
             Err(e) => {
                 eprintln!("collector: {e:#}");
@@ -55,9 +69,10 @@ fn main() -> ExitCode {
                 let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
                 collector::run_wait(&wait, api, collector::epoch_ms()).await
             };
-            aws_command(checked, work, |(outcome, message)| {
-                eprintln!("collector: {message}");
-                ExitCode::from(collector::wait_exit_code(&outcome))
+            aws_command(checked, work, |waited| {
+                eprintln!("collector: {}", waited.message);
+                eprint!("{}", collector::thresholds::render(&waited.thresholds));
+                ExitCode::from(waited.exit_code())
             })
         }
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use contract::threshold::Threshold;
 
 /// Wait until the pipeline has drained, then report per-request latency and throughput.
 #[derive(Debug, Parser)]
@@ -28,6 +29,30 @@ pub enum Command {
     /// Check the run's items in DynamoDB against the requests loadgen saw accepted, and name
     /// the ones missing. Exit 0: every accepted request stored; 3: some lost.
     Audit(AuditOpts),
+    /// Compare two runs (or sets of repeated runs), each number against the noise: faster,
+    /// slower or no significant change. Exit 99 when a --fail-if-slower gate is crossed.
+    Compare(CompareOpts),
+}
+
+/// `collector compare`.
+#[derive(Debug, Args)]
+pub struct CompareOpts {
+    /// The base: a latency export, or several (repeated runs) separated by commas.
+    #[arg(value_name = "BASE")]
+    pub base: String,
+    /// The candidate, the same way.
+    #[arg(value_name = "CANDIDATE")]
+    pub candidate: String,
+    /// JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the comparison as an HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Fail (exit 99) when METRIC got slower by more than PERCENT and beyond the noise, e.g.
+    /// 'latency:p(99)=10%' or 'loops_per_s:value=5%'; repeatable.
+    #[arg(long, value_name = "METRIC=PERCENT", value_parser = crate::compare::gate::parse)]
+    pub fail_if_slower: Vec<crate::compare::gate::Gate>,
 }
 
 /// AWS flags, as the AWS CLI has them (and the SDK's environment).
@@ -112,6 +137,11 @@ pub struct WaitOpts {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// A pass/fail criterion on the pipeline in k6's syntax (as `collector stats --threshold`),
+    /// judged on the export once the wait is complete; repeatable. A crossed threshold exits
+    /// with 99.
+    #[arg(long = "threshold", value_name = "METRIC:EXPR", value_parser = crate::thresholds::parse)]
+    pub thresholds: Vec<Threshold>,
     /// AWS flags.
     #[command(flatten)]
     pub aws: AwsOpts,
@@ -144,6 +174,11 @@ pub struct StatsOpts {
     /// JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// A pass/fail criterion on the pipeline in k6's syntax, e.g. 'latency:p(99)<500',
+    /// 'KinesisToStoreLatency:p(95)<200', 'lost:count==0', 'loops_per_s:value>100';
+    /// repeatable. A crossed threshold exits with 99.
+    #[arg(long = "threshold", value_name = "METRIC:EXPR", value_parser = crate::thresholds::parse)]
+    pub thresholds: Vec<Threshold>,
 }
 
 /// `collector report`.

@@ -96,14 +96,14 @@ Latency per request (percentiles from buckets, within 2 %)
 │ per request             ┆   100 ┆ 149.5 ┆ 100.0 ┆ 147.5 ┆ 187.0 ┆ 194.4 ┆ 194.4 ┆ 199.0 │
 └─────────────────────────┴───────┴───────┴───────┴───────┴───────┴───────┴───────┴───────┘
 
-Where the time goes
-┌──────────────────────────┬───────┬──────┬──────┬──────┐
-│ hop (ms)                 ┆ count ┆ mean ┆  min ┆  max │
-╞══════════════════════════╪═══════╪══════╪══════╪══════╡
-│ ClientToKinesisLatency   ┆   100 ┆ 37.4 ┆ 24.9 ┆ 49.7 │
-│ KinesisToStoreLatency    ┆   100 ┆ 37.4 ┆ 24.9 ┆ 49.7 │
-│ StoreToDownstreamLatency ┆   100 ┆ 74.8 ┆ 49.8 ┆ 99.4 │
-└──────────────────────────┴───────┴──────┴──────┴──────┘
+Where the time goes (percentiles from buckets, within 2 %)
+┌──────────────────────────┬───────┬──────┬──────┬─────┬─────┬─────┬─────┬──────┐
+│ hop (ms)                 ┆ count ┆ mean ┆  min ┆ p50 ┆ p90 ┆ p95 ┆ p99 ┆  max │
+╞══════════════════════════╪═══════╪══════╪══════╪═════╪═════╪═════╪═════╪══════╡
+│ ClientToKinesisLatency   ┆   100 ┆ 37.4 ┆ 24.9 ┆   - ┆   - ┆   - ┆   - ┆ 49.7 │
+│ KinesisToStoreLatency    ┆   100 ┆ 37.4 ┆ 24.9 ┆   - ┆   - ┆   - ┆   - ┆ 49.7 │
+│ StoreToDownstreamLatency ┆   100 ┆ 74.8 ┆ 49.8 ┆   - ┆   - ┆   - ┆   - ┆ 99.4 │
+└──────────────────────────┴───────┴──────┴──────┴─────┴─────┴─────┴─────┴──────┘
 
 The original's table: describe(percentiles=[.9, .95, .99]) of per-second averages
 ┌───────┬───────────────────────────────────┐
@@ -122,6 +122,7 @@ The original's table: describe(percentiles=[.9, .95, .99]) of per-second average
 "#;
     // Percentiles are bucket representatives within 2 % of the exact nearest-rank values
     // (149, 189, 194, 198 ms); mean, min and max are exact; 100 loops in 4 s are 25 loops/s.
+    // A version 2 export has no hop histograms: the hops' percentiles are "-".
     assert_eq!(text, expected);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -140,6 +141,48 @@ fn reads_the_originals_bare_array() {
     assert_eq!(report["run"], serde_json::Value::Null);
     assert_eq!(report["per_second_averages"]["count"], 3);
     assert_eq!(report["per_second_averages"]["50%"], 290.25);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn thresholds_on_the_pipeline_print_as_k6_does_and_exit_99_when_crossed() {
+    let dir = temp_dir("thresholds");
+    let file = write(&dir, "timestamps.json", &export().to_json());
+    let passing = collector(&[
+        "stats",
+        &file,
+        "--threshold",
+        "latency:p(99)<500",
+        "--threshold",
+        "KinesisToStoreLatency:avg<40",
+    ]);
+    assert_eq!(passing.status.code(), Some(0));
+    let text = String::from_utf8(passing.stdout).unwrap();
+    assert!(text.ends_with("\nthresholds:\n  ✓ latency:p(99)<500 (was 194.44)\n  ✓ KinesisToStoreLatency:avg<40 (was 37.38)\n"), "{text}");
+
+    // 2 of 102 accepted requests were lost; and the JSON carries the verdicts.
+    let crossed = collector(&["stats", &file, "--json", "--threshold", "lost:count==0"]);
+    assert_eq!(crossed.status.code(), Some(99));
+    let report: serde_json::Value = serde_json::from_slice(&crossed.stdout).unwrap();
+    assert_eq!(
+        report["thresholds"],
+        serde_json::json!([{"threshold": "lost:count==0", "passed": false, "value": 2.0}])
+    );
+
+    for (threshold, said) in [
+        ("latency:p(99)", "no comparison"),
+        (
+            "throughput:value>1",
+            "unknown metric \"throughput\"; known: latency",
+        ),
+        ("lost:avg<1", "lost has no such aggregation"),
+    ] {
+        let bad = collector(&["stats", &file, "--threshold", threshold]);
+        assert_eq!(bad.status.code(), Some(2), "{threshold}");
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(said), "{threshold}: {err}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -353,7 +353,9 @@ async fn nothing_published_says_what_to_check_and_exits_3() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let (outcome, message) = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    let collector::Waited {
+        outcome, message, ..
+    } = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
     assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 0));
     assert_eq!(collector::wait_exit_code(&outcome), 3);
     assert!(message.starts_with(r#"nothing was published for run id "sim" in namespace "NS": check that the stack is deployed"#), "{message}");
@@ -399,11 +401,47 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
         "NS",
         "--out",
         out.to_str().unwrap(),
+        "--threshold",
+        "latency:p(99)<150",
+        "--threshold",
+        "lost:count==0",
+        "--threshold",
+        "StoreToDownstreamLatency:max<60",
+        "--threshold",
+        "loops_per_s:value>1000",
     ]);
-    let (outcome, message) = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    let waited = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    let collector::Waited {
+        outcome, message, ..
+    } = &waited;
     assert_eq!(
         (outcome.state, outcome.processed),
         (WaitState::Complete, 30)
+    );
+    // Latencies 100 to 129 ms, StoreToDownstream half of that, 30 loops in 3 s.
+    let judged: Vec<(bool, Option<f64>)> = waited
+        .thresholds
+        .iter()
+        .map(|j| (j.passed, j.value.map(f64::round)))
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            (true, Some(129.0)),
+            (true, Some(0.0)),
+            (false, Some(65.0)),
+            (false, Some(10.0))
+        ]
+    );
+    assert_eq!(waited.exit_code(), 99, "complete, but thresholds crossed");
+    let printed = collector::thresholds::render(&waited.thresholds);
+    assert!(
+        printed.contains("✓ latency:p(99)<150 (was 129"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("✗ StoreToDownstreamLatency:max<60 (was 64.5)"),
+        "{printed}"
     );
     assert!(
         message.starts_with("complete: 30 of 30 accepted requests processed"),

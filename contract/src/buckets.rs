@@ -172,15 +172,39 @@ impl LatencyHistogram {
     /// The nearest-rank `p`-th percentile (0..=100) in ms, as the representative of the bucket
     /// that holds it; `None` when empty.
     pub fn percentile(&self, p: f64) -> Option<f64> {
-        let rank = nearest_rank(p, self.total);
+        self.bucket_at_rank(nearest_rank(p, self.total))
+            .map(Bucket::representative_ms)
+    }
+
+    /// The bucket holding the `rank`-th smallest sample (1-based); `None` past the last.
+    pub fn bucket_at_rank(&self, rank: u64) -> Option<Bucket> {
         let mut seen = 0;
         for (&bucket, &count) in &self.counts {
             seen += count;
             if seen >= rank {
-                return Some(bucket.representative_ms());
+                return Some(bucket);
             }
         }
         None
+    }
+
+    /// Sample standard deviation, ms, taking each sample as its bucket's representative;
+    /// `None` below two samples.
+    pub fn std_dev(&self) -> Option<f64> {
+        if self.total < 2 {
+            return None;
+        }
+        let n = self.total as f64;
+        let mean = self
+            .buckets()
+            .map(|(b, c)| b.representative_ms() * c as f64)
+            .sum::<f64>()
+            / n;
+        let squares: f64 = self
+            .buckets()
+            .map(|(b, c)| (b.representative_ms() - mean).powi(2) * c as f64)
+            .sum();
+        Some((squares / (n - 1.0)).sqrt())
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`outputs`]: the stack's outputs file (`cdk deploy --outputs-file`, `sandbox up`).
 //! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
+//! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features
@@ -29,6 +30,7 @@ pub mod outputs;
 pub mod payload;
 pub mod record;
 pub mod runfile;
+pub mod threshold;
 
 pub use buckets::{Bucket, LatencyHistogram};
 pub use error::{ItemError, PayloadError, RecordError};

@@ -9,7 +9,6 @@ use crate::config::{Config, Executor, Stage};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ConfigError;
 use crate::schedule::{RateSchedule, RateStage};
-use crate::threshold::Threshold;
 
 /// POST the pipeline's payload to an API as fast as the schedule says, then print a k6-style
 /// summary.
@@ -256,7 +255,7 @@ impl Opts {
         let thresholds = self
             .thresholds
             .iter()
-            .map(|t| Threshold::parse(t))
+            .map(|t| crate::threshold::parse(t))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             endpoint,

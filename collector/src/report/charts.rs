@@ -11,8 +11,8 @@ use super::series::{
     hop_bars, load_end_ms, loops_per_second, origin_ms, percentile_curve, seconds,
 };
 use super::style::{
-    axis_font, draw, draw_legend, frame, house_style, line_legend, mark_load_end, nice_max, Chart,
-    DrawError, FAILED, LOAD, PIPELINE,
+    axis_font, draw, draw_legend, frame, house_style, line_legend, mark_load_end, nice_max, nines,
+    Chart, DrawError, FAILED, LOAD, PIPELINE,
 };
 use crate::stats::{self, Input, Report};
 
@@ -193,16 +193,6 @@ fn latency_over_time(
             draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
     )
-}
-
-fn nines(x: f64) -> String {
-    let q = 100.0 * (1.0 - 1.0 / x);
-    let decimals = if x <= 100.0 {
-        0
-    } else {
-        (x.log10() - 2.0).round() as usize
-    };
-    format!("{q:.decimals$} %")
 }
 
 fn distribution(export: &LatencyExport, latency: &stats::LatencyRow) -> Result<Chart, DrawError> {

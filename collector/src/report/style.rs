@@ -139,3 +139,14 @@ pub fn nice_max(v: f64) -> f64 {
         1.0
     }
 }
+
+/// A "nines" axis label: `x = 1 / (1 − q)` as the percentile q (2 → 50 %, 100 → 99 %).
+pub fn nines(x: f64) -> String {
+    let q = 100.0 * (1.0 - 1.0 / x);
+    let decimals = if x <= 100.0 {
+        0
+    } else {
+        (x.log10() - 2.0).round() as usize
+    };
+    format!("{q:.decimals$} %")
+}

@@ -87,7 +87,7 @@ impl Summary {
             Aggregation::Max => h.max() as f64,
             Aggregation::Med => h.value_at_quantile(0.5) as f64,
             Aggregation::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
-            Aggregation::Rate | Aggregation::Count => return None,
+            Aggregation::Rate | Aggregation::Count | Aggregation::Value => return None,
         };
         Some(us / 1000.0)
     }

@@ -263,7 +263,6 @@ mod snapshot {
     use super::*;
     use crate::client::Response;
     use crate::stats::{Durations, FailureKind, Stats};
-    use crate::threshold::Threshold;
 
     #[test]
     fn renders_exactly() {
@@ -310,7 +309,7 @@ mod snapshot {
             max_duration: max,
             thresholds: Vec::new(),
         };
-        summary.judge(&[Threshold::parse("http_req_duration:p(95)<500").unwrap()]);
+        summary.judge(&[crate::threshold::parse("http_req_duration:p(95)<500").unwrap()]);
         let mut out = Vec::new();
         summary.render(&mut out).unwrap();
         let expected = "

@@ -1,0 +1,248 @@
+//! `collector compare BASE CANDIDATE`: two sets of runs (one latency export or several per side,
+//! for repeated runs), number by number, each change set against the noise.
+//!
+//! Each row is one number: throughput (`loops_per_s:value`), loss (`lost:count`), the end-to-end
+//! mean and percentiles (`latency:avg`, `latency:p(50)` ... `latency:p(99)`) and each hop's p50
+//! and p99. It gives the base value, the candidate value, the change in percent, the noise in
+//! percent (the 95 % half-width of the difference, [`noise`]) and a verdict: `faster`, `slower`,
+//! `no significant change` (the change is within the noise) or `inconclusive` (too few requests
+//! or seconds to say). For throughput, fewer loops per second is slower; for latency, more
+//! milliseconds; for loss, more lost requests is `slower`, whatever the noise.
+//!
+//! [`gate`] turns chosen rows into CI's verdict: `--fail-if-slower latency:p(99)=10%` exits 99
+//! when that number got slower by more than 10 % *and* beyond the noise.
+
+pub mod gate;
+pub mod noise;
+mod render;
+
+pub use render::{render, write_html};
+
+use contract::export::LatencyExport;
+use contract::metrics::Hop;
+use serde::Serialize;
+
+use noise::{Estimate, Inconclusive};
+
+/// One side of a comparison: its runs' exports.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// Where each came from, for the header.
+    pub files: Vec<String>,
+    /// The exports.
+    pub exports: Vec<LatencyExport>,
+}
+
+/// How a number changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "verdict", content = "reason")]
+pub enum Verdict {
+    /// Better beyond the noise.
+    Faster,
+    /// Worse beyond the noise.
+    Slower,
+    /// Within the noise.
+    NoSignificantChange,
+    /// Too little data to say.
+    Inconclusive(String),
+}
+
+impl Verdict {
+    /// As the table says it.
+    pub fn text(&self) -> String {
+        match self {
+            Verdict::Faster => "faster".into(),
+            Verdict::Slower => "slower".into(),
+            Verdict::NoSignificantChange => "no significant change".into(),
+            Verdict::Inconclusive(why) => format!("inconclusive ({why})"),
+        }
+    }
+}
+
+/// One number, compared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// The number, in threshold spelling (`latency:p(99)`).
+    pub metric: String,
+    /// Its unit.
+    pub unit: &'static str,
+    /// Base value (the mean over its runs), when it could be read.
+    pub base: Option<Estimate>,
+    /// Candidate value.
+    pub candidate: Option<Estimate>,
+    /// Candidate over base, percent.
+    pub change_pct: Option<f64>,
+    /// The difference's 95 % half-width, percent of the base.
+    pub noise_pct: Option<f64>,
+    /// The verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// The base's files.
+    pub base: Vec<String>,
+    /// The candidate's files.
+    pub candidate: Vec<String>,
+    /// Whether run-to-run noise is in the intervals (two or more runs on each side).
+    pub run_to_run: bool,
+    /// The rows, in order.
+    pub rows: Vec<Row>,
+}
+
+/// Reads one number, with its noise, from one export.
+type Read = Box<dyn Fn(&LatencyExport) -> Result<Estimate, Inconclusive>>;
+
+/// How to read one number from one export.
+struct Reading {
+    metric: String,
+    unit: &'static str,
+    /// Whether more is worse (latency, loss) or better (throughput).
+    more_is_worse: bool,
+    /// Whether any change is significant (counts without noise: loss).
+    exact: bool,
+    read: Read,
+}
+
+fn readings() -> Vec<Reading> {
+    let mut list = vec![
+        Reading {
+            metric: "loops_per_s:value".into(),
+            unit: "/s",
+            more_is_worse: false,
+            exact: false,
+            read: Box::new(|e| noise::per_second(&loops_per_second(e))),
+        },
+        Reading {
+            metric: "lost:count".into(),
+            unit: "",
+            more_is_worse: true,
+            exact: true,
+            read: Box::new(|e| {
+                let lost = e.run.expected.map(|x| x.saturating_sub(e.run.processed));
+                lost.map(|l| Estimate {
+                    value: l as f64,
+                    half_width: 0.0,
+                    resolution: 0.0,
+                })
+                .ok_or_else(|| "no accepted count (export without a run file)".to_owned())
+            }),
+        },
+        Reading {
+            metric: "latency:avg".into(),
+            unit: "ms",
+            more_is_worse: true,
+            exact: false,
+            read: Box::new(|e| {
+                let mean = e.latency.mean_ms().ok_or("no requests")?;
+                noise::mean(mean, e.latency.count, &e.histogram)
+            }),
+        },
+    ];
+    for q in [50.0, 90.0, 95.0, 99.0] {
+        list.push(Reading {
+            metric: format!("latency:p({q})"),
+            unit: "ms",
+            more_is_worse: true,
+            exact: false,
+            read: Box::new(move |e| noise::percentile(&e.histogram, q)),
+        });
+    }
+    for hop in Hop::ALL {
+        for q in [50.0, 99.0] {
+            let name = hop.metric_name();
+            list.push(Reading {
+                metric: format!("{name}:p({q})"),
+                unit: "ms",
+                more_is_worse: true,
+                exact: false,
+                read: Box::new(move |e| {
+                    let histogram = e
+                        .hop_histograms
+                        .get(name)
+                        .ok_or("no histogram of this hop (exports before version 3 have none)")?;
+                    noise::percentile(histogram, q)
+                }),
+            });
+        }
+    }
+    list
+}
+
+/// Loops completed in each second of the active window (seconds without one count 0).
+fn loops_per_second(export: &LatencyExport) -> Vec<f64> {
+    let (Some(first), Some(last)) = (export.per_second.first(), export.per_second.last()) else {
+        return Vec::new();
+    };
+    let mut counts = vec![0.0; ((last.timestamp_ms - first.timestamp_ms) / 1000 + 1) as usize];
+    for row in &export.per_second {
+        counts[((row.timestamp_ms - first.timestamp_ms) / 1000) as usize] += row.count as f64;
+    }
+    counts
+}
+
+/// Reads `reading` from every export of a side, combined.
+fn side_estimate(reading: &Reading, side: &Side) -> Result<Estimate, Inconclusive> {
+    let runs = side
+        .exports
+        .iter()
+        .map(|e| (reading.read)(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(noise::combine(&runs))
+}
+
+/// Compares `base` with `candidate`.
+pub fn compare(base: &Side, candidate: &Side) -> Comparison {
+    let rows = readings()
+        .iter()
+        .map(|reading| {
+            let b = side_estimate(reading, base);
+            let c = side_estimate(reading, candidate);
+            let (verdict, change_pct, noise_pct) = match (&b, &c) {
+                (Err(why), _) => (Verdict::Inconclusive(format!("base: {why}")), None, None),
+                (_, Err(why)) => (
+                    Verdict::Inconclusive(format!("candidate: {why}")),
+                    None,
+                    None,
+                ),
+                (Ok(b), Ok(c)) => judge(reading, b, c),
+            };
+            Row {
+                metric: reading.metric.clone(),
+                unit: reading.unit,
+                base: b.ok(),
+                candidate: c.ok(),
+                change_pct,
+                noise_pct,
+                verdict,
+            }
+        })
+        .collect();
+    Comparison {
+        base: base.files.clone(),
+        candidate: candidate.files.clone(),
+        run_to_run: base.exports.len() > 1 && candidate.exports.len() > 1,
+        rows,
+    }
+}
+
+fn judge(reading: &Reading, b: &Estimate, c: &Estimate) -> (Verdict, Option<f64>, Option<f64>) {
+    let difference = c.value - b.value;
+    let noise = noise::difference_noise(b, c);
+    let pct = |x: f64| (b.value != 0.0).then(|| x / b.value.abs() * 100.0);
+    let significant = if reading.exact {
+        difference != 0.0
+    } else {
+        difference.abs() > noise
+    };
+    let verdict = if !significant {
+        Verdict::NoSignificantChange
+    } else if (difference > 0.0) == reading.more_is_worse {
+        Verdict::Slower
+    } else {
+        Verdict::Faster
+    };
+    (verdict, pct(difference), pct(noise))
+}

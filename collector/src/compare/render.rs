@@ -1,0 +1,191 @@
+//! A comparison as text (one table) and as an HTML page: the two percentile curves on one
+//! chart, the two sides' loops per second side by side, and the table.
+
+use std::fmt::Write as _;
+
+use comfy_table::{presets, CellAlignment, Table};
+use contract::export::LatencyExport;
+use plotters::prelude::*;
+
+use super::noise::Estimate;
+use super::{Comparison, Row};
+use crate::report::style::{
+    draw, draw_legend, frame, house_style, line_legend, nice_max, nines, Chart, DrawError, LOAD,
+    PIPELINE,
+};
+use crate::report::{escape, loops_per_second, percentile_curve, STYLE};
+
+fn value(e: Option<Estimate>, unit: &str) -> String {
+    e.map_or("-".to_owned(), |e| {
+        let decimals = if unit.is_empty() { 0 } else { 1 };
+        format!(
+            "{:.decimals$} ± {:.decimals$}{unit}",
+            e.value,
+            e.uncertainty()
+        )
+    })
+}
+
+fn cells(row: &Row) -> Vec<String> {
+    vec![
+        row.metric.clone(),
+        value(row.base, row.unit),
+        value(row.candidate, row.unit),
+        row.change_pct.map_or("-".into(), |c| format!("{c:+.1}%")),
+        row.noise_pct.map_or("-".into(), |n| format!("±{n:.1}%")),
+        row.verdict.text(),
+    ]
+}
+
+const HEADER: [&str; 6] = ["metric", "base", "candidate", "change", "noise", "verdict"];
+
+/// The comparison as a table, with what the noise includes.
+pub fn render(comparison: &Comparison) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(HEADER.to_vec());
+    for row in &comparison.rows {
+        table.add_row(cells(row));
+    }
+    for c in 1..5 {
+        if let Some(column) = table.column_mut(c) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    format!(
+        "base: {}\ncandidate: {}\n{table}\n{}\n",
+        comparison.base.join(", "),
+        comparison.candidate.join(", "),
+        noise_note(comparison)
+    )
+}
+
+fn noise_note(comparison: &Comparison) -> &'static str {
+    if comparison.run_to_run {
+        "Values ± their 95 % interval (sampling, and the buckets' resolution for percentiles); noise: the difference's 95 % interval, within runs and \
+         from run to run (several runs a side)."
+    } else {
+        "Values ± their 95 % interval (sampling, and the buckets' resolution for percentiles); noise: the difference's 95 % interval within the runs \
+         only. Runs on a shared machine also differ from run to run: give several runs a side \
+         (comma-separated) to count that noise too."
+    }
+}
+
+/// The two sides' percentile curves on one chart.
+fn curves(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, DrawError> {
+    let b = percentile_curve(base, 200);
+    let c = percentile_curve(candidate, 200);
+    let x_max = b.iter().chain(&c).map(|p| p.0).fold(2.0, f64::max);
+    let y_max = nice_max(b.iter().chain(&c).map(|p| p.1).fold(0.0, f64::max));
+    let keys: Vec<f64> = [1.0, 2.0, 10.0, 20.0, 100.0, 1e3, 1e4, 1e5]
+        .into_iter()
+        .filter(|k| *k <= x_max)
+        .collect();
+    let caption = "End-to-end latency per request by percentile (from the buckets, within 2 %): \
+                   the base (blue) and the candidate (orange). The first of each side's runs."
+        .to_owned();
+    draw("percentiles", "Latency distributions", caption, |root| {
+        let mut chart = frame(&root)
+            .build_cartesian_2d((1f64..x_max).log_scale().with_key_points(keys), 0f64..y_max)?;
+        house_style(&mut chart.configure_mesh())
+            .x_desc("percentile of requests")
+            .y_desc("end-to-end latency (ms)")
+            .x_label_formatter(&|x| nines(*x))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()?;
+        for (points, colour, label) in [(&b, PIPELINE, "base"), (&c, LOAD, "candidate")] {
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))?
+                .label(label)
+                .legend(line_legend(colour));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Both sides' loops per second, each from its own first loop.
+fn throughput(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, DrawError> {
+    let series = |e: &LatencyExport| {
+        let origin = e.per_second.first().map_or(0, |r| r.timestamp_ms);
+        loops_per_second(&e.per_second, origin)
+    };
+    let (b, c) = (series(base), series(candidate));
+    let x_max = b.iter().chain(&c).map(|p| p.0 + 1.0).fold(1.0, f64::max);
+    let y_max = nice_max(b.iter().chain(&c).map(|p| p.1).fold(0.0, f64::max));
+    let caption = "Loops completed per second, each side from its own first loop: the base \
+                   (blue) and the candidate (orange)."
+        .to_owned();
+    draw("throughput", "Throughput side by side", caption, |root| {
+        let mut chart = frame(&root).build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+        house_style(&mut chart.configure_mesh())
+            .x_desc("seconds since the first loop")
+            .y_desc("loops per second")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()?;
+        for (points, colour, label) in [(&b, PIPELINE, "base"), (&c, LOAD, "candidate")] {
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))?
+                .label(label)
+                .legend(line_legend(colour));
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)
+    })
+}
+
+/// The page: both charts (from each side's first run) and the table.
+pub fn write_html(
+    comparison: &Comparison,
+    base: &LatencyExport,
+    candidate: &LatencyExport,
+) -> Result<String, DrawError> {
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>Comparison</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n\
+         <h1>Comparison</h1>\n<p>base: {}<br>candidate: {}</p>\n</header>\n",
+        escape(&comparison.base.join(", ")),
+        escape(&comparison.candidate.join(", "))
+    );
+    for chart in [curves(base, candidate)?, throughput(base, candidate)?] {
+        let _ = write!(
+            page,
+            "<figure class=\"chart\" id=\"{}\">\n<h2>{}</h2>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+            chart.id,
+            escape(chart.title),
+            chart.svg,
+            escape(&chart.caption)
+        );
+    }
+    page.push_str("<table>\n<tr>");
+    for h in HEADER {
+        let _ = write!(page, "<th>{h}</th>");
+    }
+    page.push_str("</tr>\n");
+    for row in &comparison.rows {
+        page.push_str("<tr>");
+        for cell in cells(row) {
+            let _ = write!(page, "<td>{}</td>", escape(&cell));
+        }
+        page.push_str("</tr>\n");
+    }
+    let _ = write!(
+        page,
+        "</table>\n<p>{}</p>\n</body>\n</html>\n",
+        escape(noise_note(comparison))
+    );
+    Ok(page)
+}

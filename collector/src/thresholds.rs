@@ -1,0 +1,142 @@
+//! Thresholds on the pipeline's own numbers, in k6's syntax (`contract::threshold`), for
+//! `collector stats` and `collector wait`: a crossed one exits 99.
+//!
+//! | metric | kind | aggregations | from |
+//! | --- | --- | --- | --- |
+//! | `latency` | trend (ms) | `avg` `min` `med` `max` `p(N)` | end-to-end latency per request (percentiles from buckets, within 2 %) |
+//! | `ClientToKinesisLatency`, `KinesisToStoreLatency`, `StoreToDownstreamLatency` | trend (ms) | the same | each hop (percentiles from the hop's buckets, export version 3 on) |
+//! | `lost`, `redelivered`, `processed`, `accepted` | counter | `count` `rate` (per second of the active window) | the run table |
+//! | `loops_per_s` | gauge | `value` | loops per second over the active window |
+
+use contract::buckets::LatencyHistogram;
+use contract::export::{LatencyExport, StatSummary};
+use contract::metrics::Hop;
+use contract::threshold::{format_value, Aggregation, Kind, MetricSource, Threshold};
+use serde::Serialize;
+
+use crate::stats::Report;
+
+/// The metrics a collector threshold may name.
+pub const METRICS: [(&str, Kind); 9] = [
+    ("latency", Kind::Trend),
+    ("ClientToKinesisLatency", Kind::Trend),
+    ("KinesisToStoreLatency", Kind::Trend),
+    ("StoreToDownstreamLatency", Kind::Trend),
+    ("lost", Kind::Counter),
+    ("redelivered", Kind::Counter),
+    ("processed", Kind::Counter),
+    ("accepted", Kind::Counter),
+    ("loops_per_s", Kind::Gauge),
+];
+
+/// Parses a threshold on the pipeline's metrics (clap's value parser: the error is its line).
+pub fn parse(text: &str) -> Result<Threshold, String> {
+    Threshold::parse(text, &METRICS).map_err(|e| e.reason)
+}
+
+/// One threshold, judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judged {
+    /// The threshold as given.
+    pub threshold: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// The value it was judged on (`None`: no data, which fails).
+    pub value: Option<f64>,
+}
+
+/// The run's numbers as thresholds read them.
+struct Run<'a> {
+    export: &'a LatencyExport,
+    report: &'a Report,
+}
+
+fn trend(
+    summary: &StatSummary,
+    histogram: Option<&LatencyHistogram>,
+    aggregation: Aggregation,
+) -> Option<f64> {
+    if summary.count == 0 {
+        return None;
+    }
+    let percentile = |q: f64| {
+        histogram?
+            .percentile(q)
+            .map(|v| v.clamp(summary.min_ms, summary.max_ms))
+    };
+    match aggregation {
+        Aggregation::Avg => summary.mean_ms(),
+        Aggregation::Min => Some(summary.min_ms),
+        Aggregation::Max => Some(summary.max_ms),
+        Aggregation::Med => percentile(50.0),
+        Aggregation::Percentile(q) => percentile(q),
+        _ => None,
+    }
+}
+
+impl MetricSource for Run<'_> {
+    fn aggregate(&self, metric: &str, aggregation: Aggregation) -> Option<f64> {
+        let run = self.report.run.as_ref();
+        let active_s = run
+            .and_then(|r| Some((r.active_end_ms? - r.active_start_ms?) as f64 / 1000.0))
+            .filter(|s| *s > 0.0);
+        let counter = |n: Option<u64>| match aggregation {
+            Aggregation::Count => n.map(|n| n as f64),
+            Aggregation::Rate => Some(n? as f64 / active_s?),
+            _ => None,
+        };
+        match metric {
+            "latency" => trend(
+                &self.export.latency,
+                Some(&self.export.histogram),
+                aggregation,
+            ),
+            "lost" => counter(run.and_then(|r| r.lost)),
+            "redelivered" => counter(run.map(|r| r.redelivered)),
+            "processed" => counter(run.map(|r| r.processed)),
+            "accepted" => counter(run.and_then(|r| r.accepted)),
+            "loops_per_s" => run.and_then(|r| r.loops_per_s),
+            hop if Hop::ALL.iter().any(|h| h.metric_name() == hop) => trend(
+                self.export.hops.get(hop)?,
+                self.export.hop_histograms.get(hop),
+                aggregation,
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Judges `thresholds` against a run's export and its report.
+pub fn judge(thresholds: &[Threshold], export: &LatencyExport, report: &Report) -> Vec<Judged> {
+    let run = Run { export, report };
+    thresholds
+        .iter()
+        .map(|t| {
+            let (passed, value) = t.evaluate(&run);
+            Judged {
+                threshold: t.source.clone(),
+                passed,
+                value,
+            }
+        })
+        .collect()
+}
+
+/// Whether every threshold held.
+pub fn all_passed(judged: &[Judged]) -> bool {
+    judged.iter().all(|j| j.passed)
+}
+
+/// The thresholds as k6 prints them: `✓ latency:p(99)<500 (was 218.9)`.
+pub fn render(judged: &[Judged]) -> String {
+    if judged.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\nthresholds:\n");
+    for j in judged {
+        let mark = if j.passed { '✓' } else { '✗' };
+        let was = j.value.map_or("no data".to_owned(), format_value);
+        text.push_str(&format!("  {mark} {} (was {was})\n", j.threshold));
+    }
+    text
+}
