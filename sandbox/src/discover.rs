@@ -239,33 +239,13 @@ pub async fn fetch_code(
     Err(last)
 }
 
-/// Extracts a zip keeping each file's Unix mode, as Lambda does (Python's extractall drops them).
-const UNZIP: &str = "import os, sys, zipfile
-archive = zipfile.ZipFile(sys.argv[1])
-for info in archive.infolist():
-    path = archive.extract(info, sys.argv[2])
-    mode = (info.external_attr >> 16) & 0o7777
-    if mode and not info.is_dir():
-        os.chmod(path, mode)
-";
-
-/// Unpacks a code zip into `dir` (with the venv's Python: zip support without another crate)
-/// and returns its executable `bootstrap`.
-pub fn unpack(zip: &[u8], dir: &Path, python: &Path) -> anyhow::Result<PathBuf> {
+/// Unpacks a code zip into `dir` ([`crate::unzip`]: each file with its Unix mode, as Lambda
+/// does) and returns its executable `bootstrap`.
+pub fn unpack(zip: &[u8], dir: &Path) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
-    let archive = dir.join("code.zip");
-    std::fs::write(&archive, zip)?;
-    let status = std::process::Command::new(python)
-        .args(["-c", UNZIP])
-        .arg(&archive)
-        .arg(dir)
-        .status()?;
-    anyhow::ensure!(
-        status.success(),
-        "unzipping {} failed ({status})",
-        archive.display()
-    );
+    crate::unzip::unzip(zip, dir)
+        .map_err(|e| e.context(format!("unpacking the code zip into {}", dir.display())))?;
     let bootstrap = dir.join("bootstrap");
     anyhow::ensure!(
         bootstrap.exists(),

@@ -6,6 +6,11 @@
 //! the lock, not the pid file, says whether a sandbox is running: after a `kill -9` the files
 //! are recognised as stale. `sandbox down` signals the pid only while the lock is held and the
 //! pid names a live process of a `sandbox` binary.
+//!
+//! Ready: the sandbox writes `<state>/outputs.json` whole (renamed into place) once everything
+//! runs. A claim removes an earlier run's outputs file before it writes the pid file, so
+//! `sandbox wait` counts the outputs file only while the lock is held and when it is not older
+//! than the pid file.
 
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
@@ -16,6 +21,10 @@ use anyhow::Context;
 
 const LOCK: &str = "sandbox.lock";
 const PID: &str = "sandbox.pid";
+/// The outputs file, whose appearance says the sandbox is ready.
+pub const OUTPUTS: &str = "outputs.json";
+/// How long `sandbox wait` allows a sandbox started just before it to take its lock.
+const START_GRACE: Duration = Duration::from_secs(10);
 
 /// This process's claim on a state folder; dropping it releases the folder.
 #[derive(Debug)]
@@ -39,6 +48,8 @@ impl Instance {
                 state.display()
             );
         }
+        // An earlier run's outputs must not read as this run's readiness.
+        let _ = std::fs::remove_file(state.join(OUTPUTS));
         let pid_file = state.join(PID);
         std::fs::write(&pid_file, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", pid_file.display()))?;
@@ -94,6 +105,42 @@ pub fn stop_running(state: &Path) -> anyhow::Result<String> {
         std::thread::sleep(Duration::from_millis(100));
     }
     anyhow::bail!("sandbox {pid} did not stop within 30 s")
+}
+
+/// `sandbox wait`: blocks until the sandbox running from `state` is ready, at most `timeout`;
+/// fails when no sandbox holds the folder (after a short grace for one that is starting).
+pub fn wait_ready(state: &Path, timeout: Duration) -> anyhow::Result<String> {
+    wait_ready_within(state, timeout, START_GRACE)
+}
+
+fn wait_ready_within(state: &Path, timeout: Duration, grace: Duration) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    let outputs = state.join(OUTPUTS);
+    loop {
+        let held = match state.join(LOCK).exists() {
+            true => !try_lock(&open_lock(state)?)?,
+            false => false,
+        };
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let fresh = match (modified(&outputs), modified(&state.join(PID))) {
+            (Some(outputs), Some(pid)) => outputs >= pid,
+            _ => false,
+        };
+        if held && fresh {
+            return Ok(format!("ready: {}", outputs.display()));
+        }
+        if !held && started.elapsed() > grace {
+            anyhow::bail!("no sandbox is running from {}", state.display());
+        }
+        if started.elapsed() > timeout {
+            anyhow::bail!(
+                "the sandbox running from {} was not ready within {}",
+                state.display(),
+                humantime::format_duration(timeout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Whether `pid` still runs: it exists and is not a zombie waiting for its parent.
@@ -192,6 +239,32 @@ mod tests {
         assert!(!state.join(PID).exists());
         let again = Instance::claim(&state).unwrap();
         drop(again);
+    }
+
+    #[test]
+    fn wait_counts_only_the_running_sandboxs_outputs() {
+        let state = folder("wait");
+        // Nothing runs: refused once the grace is over (a stale outputs file changes nothing).
+        std::fs::write(state.join(OUTPUTS), "{}").unwrap();
+        std::fs::write(state.join(LOCK), "").unwrap();
+        let grace = Duration::from_millis(300);
+        let err = wait_ready_within(&state, Duration::from_secs(5), grace)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("no sandbox is running"), "{err}");
+        // A claim removes the stale file; until the new one is written, not ready.
+        let instance = Instance::claim(&state).unwrap();
+        assert!(!state.join(OUTPUTS).exists());
+        let err = wait_ready(&state, Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("was not ready within"), "{err}");
+        std::fs::write(state.join(OUTPUTS), "{}").unwrap();
+        assert!(wait_ready(&state, Duration::from_secs(1))
+            .unwrap()
+            .starts_with("ready"));
+        drop(instance);
+        let _ = std::fs::remove_dir_all(&state);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //!   behind its own Runtime API server, with timeouts and crashes handled as Lambda does.
 //!
 //! - [`pollers`]: event source mappings for Kinesis and DynamoDB streams (in-order batches, partial
-//!   batch failures, bisect on error, retried and never skipped), over [`awsjson`] calls to moto;
+//!   batch failures, bisect on error, retries and record age as the mapping says, then discarded
+//!   and logged), over [`awsjson`] calls to moto;
 //! - [`apigateway`]: REST proxy integrations served on the edge under the stage path.
 //!
-//! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto;
+//! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto, and each
+//!   function's code zip unpacked by [`unzip`];
 //! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge;
 //! - [`instance`]: one sandbox per state folder, and `sandbox down` signalling only it.
 
@@ -22,6 +24,7 @@ pub mod instance;
 pub mod lambda;
 pub mod moto;
 pub mod pollers;
+pub mod unzip;
 pub mod up;
 
 /// Makes a child process die with the sandbox (Linux `PR_SET_PDEATHSIG`), so that nothing it

@@ -43,6 +43,16 @@ enum Command {
         #[arg(long, value_name = "FUNCTION=FRACTION", value_parser = kill_spec)]
         kill_workers: Vec<(String, f64)>,
     },
+    /// Wait until the sandbox started from this folder is ready (its outputs file written):
+    /// exit 0 then, 1 when none is running or the timeout passes.
+    Wait {
+        /// State folder of the sandbox.
+        #[arg(long, default_value = ".sandbox")]
+        state: PathBuf,
+        /// Give up after this long.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Stop the sandbox started from this folder.
     Down {
         /// State folder of the running sandbox.
@@ -80,6 +90,16 @@ fn main() -> ExitCode {
         }
     };
     match opts.command {
+        Command::Wait { state, timeout } => match sandbox::instance::wait_ready(&state, timeout) {
+            Ok(message) => {
+                eprintln!("sandbox: {message}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sandbox: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Down { state } => match sandbox::instance::stop_running(&state) {
             Ok(message) => {
                 eprintln!("sandbox: {message}");

@@ -181,7 +181,6 @@ async fn run(
 
     warm_up(&api).await;
 
-    let python = config.root.join(".venv/bin/python");
     let mut hosts: BTreeMap<String, Arc<FunctionHost>> = BTreeMap::new();
     for function in &deployed.functions {
         let key = function
@@ -195,7 +194,7 @@ async fn run(
                     .await
                     .with_context(|| format!("fetching {}'s code", function.name))?;
                 let dir = config.state.join("functions").join(&function.name);
-                (unpack(&zip, &dir, &python)?, false)
+                (unpack(&zip, &dir)?, false)
             }
         };
         if hot {

@@ -89,12 +89,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
     )
     .await
     .unwrap();
-    let bootstrap = unpack(
-        &zip,
-        &work.join("code/upstream"),
-        &root.join(".venv/bin/python"),
-    )
-    .unwrap();
+    let bootstrap = unpack(&zip, &work.join("code/upstream")).unwrap();
     assert_eq!(
         std::fs::read_to_string(bootstrap).unwrap(),
         "#!/bin/sh\n# upstream\n"

@@ -31,8 +31,7 @@ stop_sandbox() {
 
 # Starts the sandbox (deploying the CDK app through its edge) in its own session, so that a
 # Ctrl-C at the terminal reaches only the foreground step; it is stopped by its PID when the
-# script ends, however it ends. Returns once it has written its outputs file (whole: it is
-# renamed into place).
+# script ends, however it ends. Returns once `sandbox wait` says it is ready.
 start_sandbox() {
   local faults=() spec
   for spec in ${KILL_WORKERS:-}; do faults+=(--kill-workers "$spec"); done
@@ -42,16 +41,11 @@ start_sandbox() {
   sandbox=$!
   trap stop_sandbox EXIT
   echo "$SCRIPT: starting the sandbox on port $PORT and deploying the CDK app (log: $OUT/sandbox.log)" >&2
-  for _ in $(seq 1 480); do
+  if ! "$BIN/sandbox" wait --state "$STATE" --timeout 240s 2>/dev/null; then
     check_interrupted
-    [ -f "$OUTPUTS" ] && return 0
-    if ! kill -0 "$sandbox" 2>/dev/null; then
-      tail -n 30 "$OUT/sandbox.log" >&2
-      echo "$SCRIPT: the sandbox stopped before it was ready" >&2
-      exit 1
-    fi
-    sleep 0.5
-  done
-  echo "$SCRIPT: the sandbox was not ready after 240 s" >&2
-  exit 1
+    tail -n 30 "$OUT/sandbox.log" >&2
+    echo "$SCRIPT: the sandbox was not ready (log: $OUT/sandbox.log)" >&2
+    exit 1
+  fi
+  check_interrupted
 }

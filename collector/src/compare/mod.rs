@@ -122,12 +122,8 @@ fn readings() -> Vec<Reading> {
             exact: true,
             read: Box::new(|e| {
                 let lost = e.run.expected.map(|x| x.saturating_sub(e.run.processed));
-                lost.map(|l| Estimate {
-                    value: l as f64,
-                    half_width: 0.0,
-                    resolution: 0.0,
-                })
-                .ok_or_else(|| "no accepted count (export without a run file)".to_owned())
+                lost.map(|l| Estimate::sampled(l as f64, 0.0))
+                    .ok_or_else(|| "no accepted count (export without a run file)".to_owned())
             }),
         },
         Reading {
@@ -183,14 +179,14 @@ fn loops_per_second(export: &LatencyExport) -> Vec<f64> {
     counts
 }
 
-/// Reads `reading` from every export of a side, combined.
-fn side_estimate(reading: &Reading, side: &Side) -> Result<Estimate, Inconclusive> {
+/// Reads `reading` from every export of a side.
+fn side_runs(reading: &Reading, side: &Side) -> Result<Vec<Estimate>, Inconclusive> {
     let runs = side
         .exports
         .iter()
         .map(|e| (reading.read)(e))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(noise::combine(&runs))
+    Ok(runs)
 }
 
 /// Compares `base` with `candidate`.
@@ -198,22 +194,33 @@ pub fn compare(base: &Side, candidate: &Side) -> Comparison {
     let rows = readings()
         .iter()
         .map(|reading| {
-            let b = side_estimate(reading, base);
-            let c = side_estimate(reading, candidate);
-            let (verdict, change_pct, noise_pct) = match (&b, &c) {
-                (Err(why), _) => (Verdict::Inconclusive(format!("base: {why}")), None, None),
-                (_, Err(why)) => (
-                    Verdict::Inconclusive(format!("candidate: {why}")),
-                    None,
-                    None,
-                ),
-                (Ok(b), Ok(c)) => judge(reading, b, c),
+            let b = side_runs(reading, base);
+            let c = side_runs(reading, candidate);
+            let compared = match (&b, &c) {
+                (Ok(b), Ok(c)) => Ok(noise::compare_runs(b, c)),
+                (Err(why), _) => Err(format!("base: {why}")),
+                (_, Err(why)) => Err(format!("candidate: {why}")),
+            };
+            let (verdict, change_pct, noise_pct) = match &compared {
+                Ok(compared) => judge(reading, compared),
+                Err(why) => (Verdict::Inconclusive(why.clone()), None, None),
+            };
+            let one_side = |runs: &Result<Vec<Estimate>, Inconclusive>| {
+                runs.as_ref().ok().map(|r| noise::combine(r))
             };
             Row {
                 metric: reading.metric.clone(),
                 unit: reading.unit,
-                base: b.ok(),
-                candidate: c.ok(),
+                base: compared
+                    .as_ref()
+                    .ok()
+                    .map(|c| c.base)
+                    .or_else(|| one_side(&b)),
+                candidate: compared
+                    .as_ref()
+                    .ok()
+                    .map(|c| c.candidate)
+                    .or_else(|| one_side(&c)),
                 change_pct,
                 noise_pct,
                 verdict,
@@ -228,9 +235,9 @@ pub fn compare(base: &Side, candidate: &Side) -> Comparison {
     }
 }
 
-fn judge(reading: &Reading, b: &Estimate, c: &Estimate) -> (Verdict, Option<f64>, Option<f64>) {
+fn judge(reading: &Reading, compared: &noise::Compared) -> (Verdict, Option<f64>, Option<f64>) {
+    let (b, c, noise) = (&compared.base, &compared.candidate, compared.noise);
     let difference = c.value - b.value;
-    let noise = noise::difference_noise(b, c);
     let pct = |x: f64| (b.value != 0.0).then(|| x / b.value.abs() * 100.0);
     let significant = if reading.exact {
         difference != 0.0

@@ -10,9 +10,13 @@
 //! - The mean: `1.96 · s/√n`, `s` from the buckets; below 30 requests, inconclusive.
 //! - Throughput (loops per second over the active window): `1.96 · s/√k` over the `k` seconds'
 //!   counts; below 5 seconds, inconclusive.
-//! - Several runs on a side: their mean, with a half-width of `√(within² + between²)`, where
-//!   `within` is the runs' own half-widths combined (`√Σh²/k`) and `between` is
-//!   `t(k−1) · s/√k` over the runs' values (Student's t, 95 %).
+//! - Several runs on a side: their mean, with a standard error of `√(within² + s²/k)`, where
+//!   `within` is the runs' own standard errors combined (`√Σse²/k`) and `s` the spread of the
+//!   runs' values (on `k − 1` degrees of freedom, combined by Satterthwaite).
+//! - A difference: `t(df) · √(se_b² + se_c²)` plus both resolutions. With two or more runs on
+//!   each side, the run-to-run spread is the machine's, the same for both sides, so it is pooled
+//!   over both (Student's two-sample t on `k_b + k_c − 2` degrees of freedom); with one run on a
+//!   side, Welch–Satterthwaite degrees of freedom (normal for one run against one).
 
 use contract::buckets::LatencyHistogram;
 
@@ -25,15 +29,25 @@ pub struct Estimate {
     pub half_width: f64,
     /// How far the value may be from the truth by the buckets' resolution alone (same unit).
     pub resolution: f64,
+    /// Degrees of freedom of the sampling part (infinite within one run).
+    #[serde(skip)]
+    pub df: f64,
 }
 
 impl Estimate {
-    fn sampled(value: f64, half_width: f64) -> Estimate {
+    /// A value with a normal 95 % half-width and no resolution limit.
+    pub fn sampled(value: f64, half_width: f64) -> Estimate {
         Estimate {
             value,
             half_width,
             resolution: 0.0,
+            df: f64::INFINITY,
         }
+    }
+
+    /// The standard error of the sampling part.
+    fn se(&self) -> f64 {
+        self.half_width / t95(self.df)
     }
 
     /// The whole uncertainty: sampling and resolution.
@@ -42,11 +56,67 @@ impl Estimate {
     }
 }
 
-/// The 95 % half-width of `candidate − base`.
+/// The 95 % half-width of `candidate − base` (Welch, plus both resolutions).
 pub fn difference_noise(base: &Estimate, candidate: &Estimate) -> f64 {
-    (base.half_width.powi(2) + candidate.half_width.powi(2)).sqrt()
-        + base.resolution
-        + candidate.resolution
+    let (vb, vc) = (base.se().powi(2), candidate.se().powi(2));
+    let term = |v: f64, df: f64| if df.is_finite() { v * v / df } else { 0.0 };
+    let denominator = term(vb, base.df) + term(vc, candidate.df);
+    let df = if denominator > 0.0 {
+        (vb + vc).powi(2) / denominator
+    } else {
+        f64::INFINITY
+    };
+    t95(df) * (vb + vc).sqrt() + base.resolution + candidate.resolution
+}
+
+/// Both sides of one number, and the noise of their difference.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compared {
+    /// The base, over its runs.
+    pub base: Estimate,
+    /// The candidate, over its runs.
+    pub candidate: Estimate,
+    /// The 95 % half-width of `candidate − base`.
+    pub noise: f64,
+}
+
+/// One number's runs on each side, compared (see the module's rule).
+pub fn compare_runs(base: &[Estimate], candidate: &[Estimate]) -> Compared {
+    if base.len() < 2 || candidate.len() < 2 {
+        let (b, c) = (combine(base), combine(candidate));
+        return Compared {
+            base: b,
+            candidate: c,
+            noise: difference_noise(&b, &c),
+        };
+    }
+    let spread = |runs: &[Estimate]| {
+        let values: Vec<f64> = runs.iter().map(|e| e.value).collect();
+        let (mean, s) = mean_and_sd(&values);
+        (mean, s * s * (runs.len() - 1) as f64)
+    };
+    let within = |runs: &[Estimate]| {
+        runs.iter().map(|e| e.se().powi(2)).sum::<f64>().sqrt() / runs.len() as f64
+    };
+    let (kb, kc) = (base.len() as f64, candidate.len() as f64);
+    let ((mb, ssb), (mc, ssc)) = (spread(base), spread(candidate));
+    let df = kb + kc - 2.0;
+    let pooled = (ssb + ssc) / df;
+    let t = t95(df);
+    let side = |mean: f64, k: f64, runs: &[Estimate]| Estimate {
+        value: mean,
+        half_width: t * (pooled / k + within(runs).powi(2)).sqrt(),
+        resolution: runs.iter().map(|e| e.resolution).sum::<f64>() / k,
+        df,
+    };
+    let (b, c) = (side(mb, kb, base), side(mc, kc, candidate));
+    let se =
+        (pooled * (1.0 / kb + 1.0 / kc) + within(base).powi(2) + within(candidate).powi(2)).sqrt();
+    Compared {
+        base: b,
+        candidate: c,
+        noise: t * se + b.resolution + c.resolution,
+    }
 }
 
 /// Why a number cannot be compared.
@@ -80,6 +150,7 @@ pub fn percentile(histogram: &LatencyHistogram, q: f64) -> Result<Estimate, Inco
         value,
         half_width: (value - at(low_rank)).max(at(high_rank) - value).max(0.0),
         resolution: value * (upper - lower) / (upper + lower).max(1.0),
+        df: f64::INFINITY,
     })
 }
 
@@ -112,16 +183,19 @@ fn mean_and_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Student's t, two-sided 95 %, for `df` degrees of freedom.
-fn t95(df: usize) -> f64 {
+/// Student's t, two-sided 95 %, for `df` degrees of freedom (rounded down; infinite: normal).
+fn t95(df: f64) -> f64 {
     const TABLE: [f64; 10] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
     ];
-    match df {
+    if !df.is_finite() || df > 30.0 {
+        return 1.96;
+    }
+    // Rounding error must not turn 1 degree of freedom into 0.
+    match (df + 1e-9).floor().max(1.0) as usize {
         0 => f64::INFINITY,
-        1..=10 => TABLE[df - 1],
-        11..=30 => 2.1,
-        _ => 1.96,
+        d @ 1..=10 => TABLE[d - 1],
+        _ => 2.1,
     }
 }
 
@@ -133,17 +207,21 @@ pub fn combine(runs: &[Estimate]) -> Estimate {
     let k = runs.len() as f64;
     let values: Vec<f64> = runs.iter().map(|e| e.value).collect();
     let (value, s) = mean_and_sd(&values);
-    let within = runs
-        .iter()
-        .map(|e| e.half_width.powi(2))
-        .sum::<f64>()
-        .sqrt()
-        / k;
-    let between = t95(runs.len() - 1) * s / k.sqrt();
+    let within = runs.iter().map(|e| e.se().powi(2)).sum::<f64>().sqrt() / k;
+    let between = s * s / k;
+    let se = (within.powi(2) + between).sqrt();
+    // Satterthwaite: the within-run part is known (infinite degrees of freedom), the spread of
+    // the runs has k − 1.
+    let df = if between > 0.0 {
+        se.powi(4) / (between * between / (k - 1.0))
+    } else {
+        f64::INFINITY
+    };
     Estimate {
         value,
-        half_width: (within.powi(2) + between.powi(2)).sqrt(),
+        half_width: t95(df) * se,
         resolution: runs.iter().map(|e| e.resolution).sum::<f64>() / k,
+        df,
     }
 }
 
@@ -186,11 +264,7 @@ mod tests {
 
     #[test]
     fn runs_that_disagree_widen_the_interval() {
-        let tight = Estimate {
-            value: 100.0,
-            half_width: 1.0,
-            resolution: 0.0,
-        };
+        let tight = Estimate::sampled(100.0, 1.0);
         let agree = combine(&[tight, tight, tight]);
         let disagree = combine(&[
             tight,
@@ -206,7 +280,18 @@ mod tests {
         assert_eq!(agree.value, 100.0);
         assert!(agree.half_width < 1.0);
         assert_eq!(disagree.value, 100.0);
-        // s = 20, t(2) = 4.303: 4.303 · 20 / √3 ≈ 49.7.
+        // s = 20, t(2) = 4.303: 4.303 · 20 / √3 ≈ 49.7 (the runs' own 1s add a little).
         assert!((disagree.half_width - 49.7).abs() < 0.5, "{disagree:?}");
+        // Welch: two sides of three such runs, df = 4: 2.776 · √(2 · 20²/3) ≈ 45.3.
+        let noise = difference_noise(&disagree, &disagree);
+        assert!((noise - 45.3).abs() < 0.5, "{noise}");
+        // Pooled over both sides' runs, df = 4: the same here, since the spreads are equal.
+        let runs = [
+            tight,
+            Estimate::sampled(120.0, 1.0),
+            Estimate::sampled(80.0, 1.0),
+        ];
+        let pooled = compare_runs(&runs, &runs);
+        assert!((pooled.noise - 45.3).abs() < 0.5, "{pooled:?}");
     }
 }
