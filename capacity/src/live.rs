@@ -109,6 +109,7 @@ impl<A: MetricsApi> Pipeline for Live<A> {
         let context = RunContext {
             vus: Some(run.run.vus_max),
             load: Some((run.run.start_ms, run.run.end_ms)),
+            run: Some(run.clone()),
         };
         let export = wait::export(&metrics, &outcome, expected, context)
             .await
@@ -116,6 +117,6 @@ impl<A: MetricsApi> Pipeline for Live<A> {
         let export_path = c.out.join(format!("{run_id}.timestamps.json"));
         std::fs::write(&export_path, export.to_json())
             .with_context(|| format!("writing {}", export_path.display()))?;
-        Ok(measure(rate, &run, &export))
+        Ok(measure(rate, c.step, &run, &export))
     }
 }

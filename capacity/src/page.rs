@@ -186,14 +186,7 @@ pub fn html(file: &CapacityFile) -> Result<String, DrawError> {
         prefix = escape(&file.run_prefix),
     );
     for chart in [offered_vs_completed(file)?, p99_vs_slo(file)?] {
-        let _ = write!(
-            page,
-            "<figure class=\"chart\" id=\"{}\">\n<h2>{}</h2>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
-            chart.id,
-            escape(chart.title),
-            chart.svg,
-            escape(&chart.caption)
-        );
+        page.push_str(&chart.figure_html());
     }
     page.push_str(
         "<h2>Steps</h2>\n<table>\n<tr><th>run</th><th>offered/s</th><th>accepted/s</th>\

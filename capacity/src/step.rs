@@ -17,14 +17,19 @@ pub const MAX_BACKLOG_GROWTH_SHARE: f64 = 0.05;
 pub const BACKLOG_NOISE: i64 = 10;
 
 /// The step's numbers from its run file and its latency export (taken after the drain);
-/// `rate` is the arrival rate offered. Not yet judged.
-pub fn measure(rate: f64, run: &RunFile, export: &LatencyExport) -> CapacityStep {
+/// `rate` is the arrival rate offered for `duration`. Not yet judged.
+pub fn measure(
+    rate: f64,
+    duration: std::time::Duration,
+    run: &RunFile,
+    export: &LatencyExport,
+) -> CapacityStep {
     let info = &run.run;
     let failed: u64 = info.failures.values().sum();
     let points = over_time(export, Some(run));
     let load_s = ((info.end_ms - info.start_ms) as f64 / 1000.0).max(1e-3);
-    // The schedule's own length: the load's seconds, up to its last scheduled start.
-    let seconds = run.timeline.len().max(1) as f64;
+    // The schedule's own length, in whole seconds.
+    let seconds = duration.as_secs_f64().round().max(1.0);
     let load_seconds = |from: i64, to: i64| -> Vec<&SecondPoint> {
         points
             .iter()
@@ -181,7 +186,8 @@ mod tests {
     #[test]
     fn a_level_backlog_and_a_growing_one_are_told_apart() {
         let (run, export) = files(&[(10_000, 60), (11_000, 100), (12_000, 100), (13_000, 40)]);
-        let mut kept_up = measure(100.0, &run, &export);
+        let three = std::time::Duration::from_secs(3);
+        let mut kept_up = measure(100.0, three, &run, &export);
         assert_eq!(kept_up.backlog_growth, 0);
         assert_eq!(
             (kept_up.accepted, kept_up.lost, kept_up.failed),
@@ -203,7 +209,7 @@ mod tests {
             (15_000, 50),
         ]);
         export.run.processed = 300;
-        let mut behind = measure(100.0, &run, &export);
+        let mut behind = measure(100.0, three, &run, &export);
         assert_eq!(behind.backlog_growth, 100);
         judge(&mut behind, 1000.0);
         assert!(!behind.sustained);

@@ -90,6 +90,7 @@ pub async fn run_wait<A: MetricsApi>(
             RunContext {
                 vus: Some(file.run.vus_max),
                 load: Some((file.run.start_ms, file.run.end_ms)),
+                run: Some(file.clone()),
             },
         ),
         None => (

@@ -221,7 +221,11 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
         latency,
         hops,
         per_second_averages: describe(&averages),
-        over_time: over_time(export, run),
+        // The run file given now, else what the wait had.
+        over_time: match run {
+            None if !export.over_time.is_empty() => export.over_time.clone(),
+            _ => over_time(export, run),
+        },
     }
 }
 

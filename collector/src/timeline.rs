@@ -9,23 +9,9 @@ use std::collections::BTreeMap;
 
 use contract::export::LatencyExport;
 use contract::runfile::RunFile;
-use serde::Serialize;
 
-/// One second of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SecondPoint {
-    /// Start of the second, epoch ms (whole seconds).
-    pub t_ms: i64,
-    /// Requests the API accepted in the second; `None` without a run file.
-    pub accepted: Option<u64>,
-    /// Loops completed (measured by downstream) in the second.
-    pub completed: u64,
-    /// Accepted so far minus completed so far, at the end of the second; `None` without a run
-    /// file.
-    pub backlog: Option<i64>,
-    /// End-to-end p99 of the loops completed in the second, ms (exports from version 3 on).
-    pub p99_ms: Option<f64>,
-}
+/// One second of the run (the export's row type).
+pub use contract::export::OverTimeRow as SecondPoint;
 
 fn whole_second(t_ms: i64) -> i64 {
     t_ms.div_euclid(1000) * 1000

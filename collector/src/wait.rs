@@ -196,12 +196,14 @@ fn progress_bar(config: &WaitConfig) -> Option<indicatif::ProgressBar> {
 }
 
 /// What the run file adds to an export.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunContext {
     /// VUs.
     pub vus: Option<u64>,
     /// Load window, epoch ms.
     pub load: Option<(i64, i64)>,
+    /// The run file, for the run second by second.
+    pub run: Option<contract::runfile::RunFile>,
 }
 
 /// Everything the export holds, fetched for `outcome`'s window.
@@ -231,7 +233,7 @@ pub async fn export<A: MetricsApi>(
     let hops = metrics.hops(window).await?;
     let hop_histograms = metrics.hop_histograms(window, &hops).await?;
     let redelivered = metrics.redelivered(window).await?;
-    Ok(LatencyExport {
+    let mut export = LatencyExport {
         version: EXPORT_VERSION,
         run: ExportRun {
             run_id: metrics.run_id.clone(),
@@ -251,5 +253,10 @@ pub async fn export<A: MetricsApi>(
         histogram,
         hops,
         hop_histograms,
-    })
+        over_time: Vec::new(),
+    };
+    if let Some(run) = &context.run {
+        export.over_time = crate::timeline::over_time(&export, Some(run));
+    }
+    Ok(export)
 }

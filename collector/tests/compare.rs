@@ -53,6 +53,7 @@ fn export(run_id: &str, latencies: &[f64], per_second: u64) -> LatencyExport {
         histogram,
         hops: [("StoreToDownstreamLatency".to_owned(), summary(0.5))].into(),
         hop_histograms: [("StoreToDownstreamLatency".to_owned(), hop)].into(),
+        over_time: Vec::new(),
     }
 }
 

@@ -48,6 +48,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             dropped_iterations: 0,
             interrupted_iterations: 0,
             scheduled_iterations: None,
+            requests_attempted: None,
         },
         metrics: Default::default(),
         histogram: DurationHistogram::default(),
@@ -115,6 +116,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
         .map(|(name, mean)| (name.to_owned(), hop(mean)))
         .collect(),
         hop_histograms: Default::default(),
+        over_time: Vec::new(),
     };
     (run, export)
 }

@@ -68,6 +68,7 @@ fn export() -> LatencyExport {
         })
         .collect(),
         hop_histograms: Default::default(),
+        over_time: Vec::new(),
     }
 }
 

@@ -387,6 +387,7 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
             dropped_iterations: 0,
             interrupted_iterations: 0,
             scheduled_iterations: None,
+            requests_attempted: None,
         },
         metrics: Default::default(),
         histogram: Default::default(),

@@ -12,7 +12,9 @@
 //!
 //! Versions: 2 adds `run.redelivered` and the `over-counted` state, and `complete` means that
 //! exactly the expected count was measured (version 1 said so for at least). 3 adds each hop's
-//! bucket histogram (`hop_histograms`) and each second's end-to-end p99 (`per_second[].p99_ms`).
+//! bucket histogram (`hop_histograms`), each second's end-to-end p99 (`per_second[].p99_ms`) and,
+//! when the wait had the run file, the run second by second (`over_time`: accepted, completed,
+//! backlog, p99).
 //! Version 1 and 2 exports are still read (`redelivered` 0, no hop histograms, no p99 per
 //! second).
 
@@ -60,6 +62,27 @@ pub struct LatencyExport {
     /// by the hop's metric name; empty before version 3.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hop_histograms: BTreeMap<String, LatencyHistogram>,
+    /// The run second by second, when the wait had the run file (version 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub over_time: Vec<OverTimeRow>,
+}
+
+/// One second of the run: what the API accepted, what the pipeline completed, the backlog
+/// between them (accepted so far minus completed so far: what is in flight) and the p99 of the
+/// loops completed in it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OverTimeRow {
+    /// Start of the second, epoch ms (whole seconds).
+    pub t_ms: i64,
+    /// Requests the API accepted in the second; `None` without the run file.
+    pub accepted: Option<u64>,
+    /// Loops completed (measured by downstream) in the second.
+    pub completed: u64,
+    /// Accepted so far minus completed so far at the end of the second; `None` without the
+    /// run file.
+    pub backlog: Option<i64>,
+    /// End-to-end p99 of the loops completed in the second, ms.
+    pub p99_ms: Option<f64>,
 }
 
 /// The run's metadata.
@@ -181,6 +204,13 @@ mod tests {
             histogram: histogram.clone(),
             hops: BTreeMap::from([("ClientToKinesisLatency".to_owned(), StatSummary::default())]),
             hop_histograms: BTreeMap::from([("ClientToKinesisLatency".to_owned(), histogram)]),
+            over_time: vec![OverTimeRow {
+                t_ms: 1000,
+                accepted: Some(2),
+                completed: 2,
+                backlog: Some(0),
+                p99_ms: Some(130.0),
+            }],
         };
         let json = export.to_json();
         assert!(json.contains(r#""state": "complete""#), "{json}");
@@ -195,6 +225,7 @@ mod tests {
         // Version 2: no hop histograms, no p99 per second.
         let mut v2 = export.clone();
         v2.hop_histograms.clear();
+        v2.over_time.clear();
         v2.per_second[0].p99_ms = None;
         let text = v2.to_json();
         assert!(

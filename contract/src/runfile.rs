@@ -9,7 +9,9 @@
 //!
 //! Versions: 2 adds `accepted_ids`, the ids of the accepted requests as ranges, which
 //! `collector audit` checks against the table, and `run.interrupted_iterations`. Version 3 adds,
-//! for the arrival-rate executors, `run.scheduled_iterations` and each second's `offered` starts.
+//! for the arrival-rate executors, `run.scheduled_iterations` and each second's `offered` starts,
+//! and `run.requests_attempted`, with `requests_sent` counting only requests that went out on a
+//! connection.
 //! Version 1 and 2 files are still read (the new fields absent).
 
 use std::collections::BTreeMap;
@@ -108,8 +110,13 @@ pub struct RunInfo {
     pub end_ms: i64,
     /// Most VUs the run could use.
     pub vus_max: u64,
-    /// Requests sent (whatever their outcome).
+    /// Requests sent on a connection (whatever their outcome). Before version 3 this counted
+    /// the attempts, those that never got a connection included.
     pub requests_sent: u64,
+    /// Requests attempted, those that never got a connection (refused, DNS, TLS) included
+    /// (version 3 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_attempted: Option<u64>,
     /// Requests answered 2xx: the number the pipeline must process.
     pub requests_accepted: u64,
     /// Failed requests by kind (`status_500`, `timeout`, `refused`, `reset`, `connect`, ...).
@@ -182,7 +189,9 @@ pub struct DurationHistogram {
 /// The load during one second of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadSample {
-    /// Start of the second, epoch ms.
+    /// Start of the second, epoch ms: a whole second of the wall clock from version 3 on (the
+    /// first and last partial), so that it lines up with the pipeline's per-second metrics;
+    /// before, seconds counted from the run's start.
     pub t_ms: i64,
     /// Active VUs at the end of the second.
     pub vus: u64,
@@ -292,6 +301,7 @@ mod tests {
                 dropped_iterations: 0,
                 interrupted_iterations: 0,
                 scheduled_iterations: None,
+                requests_attempted: None,
             },
             metrics,
             histogram: DurationHistogram {

@@ -199,7 +199,7 @@ pub async fn execute(
     let _ = sampler.await;
     let mut timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
     // The last, partial second.
-    let t_ms = start_ms + timeline.samples.len() as i64 * 1000;
+    let t_ms = start_ms.div_euclid(1000) * 1000 + timeline.samples.len() as i64 * 1000;
     let requests = live.requests.load(Ordering::Relaxed);
     if requests > timeline.requests {
         // The VUs have all stopped by now: the tail keeps the last second's VU count.
@@ -453,19 +453,25 @@ impl Timeline {
 }
 
 /// Samples the live counters once a second, until aborted.
+/// Samples are whole seconds of the wall clock (the first one partial, from the start), so that
+/// they line up with the pipeline's per-second metrics.
 async fn sample_timeline(
     live: Arc<Live>,
     start_ms: i64,
     timeline: Arc<Mutex<Timeline>>,
     arrival: bool,
 ) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.tick().await;
+    let first_second = start_ms.div_euclid(1000) * 1000;
+    let until_next = Duration::from_millis((first_second + 1000 - start_ms) as u64);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + until_next,
+        Duration::from_secs(1),
+    );
     let mut second = 0i64;
     loop {
         ticker.tick().await;
         if let Ok(mut timeline) = timeline.lock() {
-            timeline.sample(&live, start_ms + second * 1000, arrival);
+            timeline.sample(&live, first_second + second * 1000, arrival);
         }
         second += 1;
     }

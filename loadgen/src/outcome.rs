@@ -32,6 +32,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Whether the request never went out: no connection was made (refused, DNS, TLS or
+    /// another connect failure), so the API cannot have seen it.
+    pub fn never_sent(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Refused | FailureKind::Dns | FailureKind::Tls | FailureKind::Connect
+        )
+    }
+
     /// The kind's name in summaries and run files (`status_500`, `timeout`, ...).
     pub fn label(self) -> String {
         match self {

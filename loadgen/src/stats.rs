@@ -104,8 +104,10 @@ impl Drop for DurationBuffer {
 /// One VU's counts, or the merge of several.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// Requests completed, whatever the outcome.
+    /// Requests attempted and finished, whatever the outcome (k6's `http_reqs`).
     pub requests: u64,
+    /// Of those, never sent: no connection could be made ([`FailureKind::never_sent`]).
+    pub unsent: u64,
     /// Requests answered 2xx.
     pub accepted: u64,
     /// Requests that failed, by kind (a non-2xx status is a failure).
@@ -128,6 +130,11 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Requests that went out on a connection (attempted minus never sent).
+    pub fn sent(&self) -> u64 {
+        self.requests - self.unsent
+    }
+
     /// Counts one request's outcome, judges its duration, and counts the body bytes it sent
     /// (only when a response proves the body went out). The duration itself goes to
     /// [`DurationBuffer::record`].
@@ -158,6 +165,9 @@ impl Stats {
             }
             Err(kind) => {
                 *self.failures.entry(*kind).or_insert(0) += 1;
+                if kind.never_sent() {
+                    self.unsent += 1;
+                }
                 self.http_failed += 1;
                 tally(&mut self.status_check, false);
             }
@@ -170,6 +180,7 @@ impl Stats {
     /// Adds another VU's counts.
     pub fn merge(&mut self, other: &Stats) {
         self.requests += other.requests;
+        self.unsent += other.unsent;
         self.accepted += other.accepted;
         for (kind, n) in &other.failures {
             *self.failures.entry(*kind).or_insert(0) += n;

@@ -154,13 +154,29 @@ async fn ramping_arrival_rate_starts_the_area_under_its_curve() {
         .map(|s| s.offered.expect("offered per second"))
         .collect();
     assert_eq!(offered.iter().sum::<u64>(), 500, "{offered:?}");
-    // The seconds follow the curve: 50, 150, 200, 100 (a start near a second's edge may be
-    // sampled in the next one).
-    for (second, expected) in [50u64, 150, 200, 100].into_iter().enumerate() {
-        let got = offered.get(second).copied().unwrap_or(0);
+    // Each second of the wall clock follows the curve: its starts are the area under the rate
+    // over that second (the first and last seconds partial), give or take a start sampled
+    // across a second's edge.
+    let schedule = loadgen::schedule::RateSchedule {
+        start_rate: 0.0,
+        stages: [(2, 200.0), (1, 200.0), (1, 0.0)]
+            .into_iter()
+            .map(|(s, target)| loadgen::schedule::RateStage {
+                duration: Duration::from_secs(s),
+                target,
+            })
+            .collect(),
+    };
+    for sample in &run_file.timeline {
+        let from = (sample.t_ms - run_file.run.start_ms).max(0) as f64 / 1000.0;
+        let to = (sample.t_ms + 1000 - run_file.run.start_ms).max(0) as f64 / 1000.0;
+        let expected = schedule.area_until(Duration::from_secs_f64(to))
+            - schedule.area_until(Duration::from_secs_f64(from));
+        let got = sample.offered.unwrap() as f64;
         assert!(
-            got.abs_diff(expected) <= 15,
-            "second {second}: {got} offered, the curve says {expected}: {offered:?}"
+            (got - expected).abs() <= 15.0,
+            "second {}: {got} offered, the curve says {expected:.1}: {offered:?}",
+            sample.t_ms
         );
     }
 }
@@ -243,6 +259,19 @@ async fn server_errors_closed_connections_timeouts_and_refusals_are_counted_by_k
         BTreeMap::from([(FailureKind::Refused, 3)])
     );
     assert_eq!(summary.stats.accepted, 0);
+    // Attempted, not sent: the API never saw them.
+    let file = summary.run_file();
+    assert_eq!(
+        (file.run.requests_attempted, file.run.requests_sent),
+        (Some(3), 0)
+    );
+    let mut text = Vec::new();
+    summary.render(&mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("0 of 0 sent (3 attempted, 3 never sent: no connection)"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

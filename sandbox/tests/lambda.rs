@@ -268,14 +268,26 @@ async fn fault_injection_kills_the_worker_after_it_answers_and_restarts_it() {
             Err(InvokeError::Killed)
         );
     }
-    host.stop().await;
-    let lines = lines.lock().unwrap();
-    let kills = lines
-        .iter()
-        .filter(|l| l.contains("worker 0 killed after it answered (fault injection)"))
-        .count();
+    // The supervisor logs each kill as it replaces the worker, just after the invocation fails.
+    let kills = || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("worker 0 killed after it answered (fault injection)"))
+            .count()
+    };
+    for _ in 0..100 {
+        if kills() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
-        kills, 2,
-        "each answer's worker was killed and replaced: {lines:?}"
+        kills(),
+        2,
+        "each answer's worker was killed and replaced: {:?}",
+        lines.lock().unwrap()
     );
+    host.stop().await;
 }

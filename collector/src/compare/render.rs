@@ -5,13 +5,15 @@ use std::fmt::Write as _;
 
 use comfy_table::{presets, CellAlignment, Table};
 use contract::export::LatencyExport;
+use plotters::chart::ChartContext;
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use super::noise::Estimate;
 use super::{Comparison, Row};
 use crate::report::style::{
-    draw, draw_legend, frame, house_style, line_legend, nice_max, nines, Chart, DrawError, LOAD,
-    PIPELINE,
+    draw, draw_legend, frame, house_style, line_legend, nice_max, nines, Chart, DrawError, Drawn,
+    LOAD, PIPELINE,
 };
 use crate::report::{escape, loops_per_second, percentile_curve, STYLE};
 
@@ -72,6 +74,28 @@ fn noise_note(comparison: &Comparison) -> &'static str {
     }
 }
 
+/// The base's line (blue) and the candidate's (orange), labelled.
+fn both_sides<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    base: &[(f64, f64)],
+    candidate: &[(f64, f64)],
+) -> Drawn
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (points, colour, label) in [(base, PIPELINE, "base"), (candidate, LOAD, "candidate")] {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))?
+            .label(label)
+            .legend(line_legend(colour));
+    }
+    Ok(())
+}
+
 /// The two sides' percentile curves on one chart.
 fn curves(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, DrawError> {
     let b = percentile_curve(base, 200);
@@ -94,15 +118,7 @@ fn curves(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, Draw
             .x_label_formatter(&|x| nines(*x))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()?;
-        for (points, colour, label) in [(&b, PIPELINE, "base"), (&c, LOAD, "candidate")] {
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    colour.stroke_width(2),
-                ))?
-                .label(label)
-                .legend(line_legend(colour));
-        }
+        both_sides(&mut chart, &b, &c)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -132,15 +148,7 @@ fn throughput(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, 
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()?;
-        for (points, colour, label) in [(&b, PIPELINE, "base"), (&c, LOAD, "candidate")] {
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    colour.stroke_width(2),
-                ))?
-                .label(label)
-                .legend(line_legend(colour));
-        }
+        both_sides(&mut chart, &b, &c)?;
         draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)
     })
 }
@@ -161,14 +169,7 @@ pub fn write_html(
         escape(&comparison.candidate.join(", "))
     );
     for chart in [curves(base, candidate)?, throughput(base, candidate)?] {
-        let _ = write!(
-            page,
-            "<figure class=\"chart\" id=\"{}\">\n<h2>{}</h2>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
-            chart.id,
-            escape(chart.title),
-            chart.svg,
-            escape(&chart.caption)
-        );
+        page.push_str(&chart.figure_html());
     }
     page.push_str("<table>\n<tr>");
     for h in HEADER {

@@ -166,14 +166,7 @@ pub fn html(
     }
     page.push_str("</header>\n<main>\n");
     for chart in &charts {
-        let _ = write!(
-            page,
-            "<figure class=\"chart\" id=\"{}\">\n<figcaption><h2>{}</h2><p>{}</p></figcaption>\n{}\n</figure>\n",
-            chart.id,
-            escape(chart.title),
-            escape(&chart.caption),
-            chart.svg
-        );
+        page.push_str(&chart.figure_html());
     }
     page.push_str("<section id=\"tables\">\n<h2>Tables</h2>\n");
     for table in stats::tables(&report) {

@@ -34,6 +34,20 @@ pub struct Chart {
     pub svg: String,
 }
 
+impl Chart {
+    /// The chart as the pages show it: `<figure class="chart" id="...">`, its heading and
+    /// caption, then the SVG.
+    pub fn figure_html(&self) -> String {
+        format!(
+            "<figure class=\"chart\" id=\"{}\">\n<figcaption><h2>{}</h2><p>{}</p></figcaption>\n{}\n</figure>\n",
+            self.id,
+            super::escape(self.title),
+            super::escape(&self.caption),
+            self.svg
+        )
+    }
+}
+
 /// Why a chart could not be drawn (plotters' error, as text).
 #[derive(Debug, thiserror::Error)]
 #[error("drawing the {chart} chart: {message}")]

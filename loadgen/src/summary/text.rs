@@ -136,7 +136,17 @@ impl Summary {
         metric(
             out,
             "accepted (2xx)",
-            &format!("{} of {} sent", s.accepted, s.requests),
+            &if s.unsent == 0 {
+                format!("{} of {} sent", s.accepted, s.requests)
+            } else {
+                format!(
+                    "{} of {} sent ({} attempted, {} never sent: no connection)",
+                    s.accepted,
+                    s.sent(),
+                    s.requests,
+                    s.unsent
+                )
+            },
         )?;
         if let Some(scheduled) = self.scheduled {
             let started = scheduled.saturating_sub(self.dropped.unwrap_or(0));
