@@ -65,9 +65,11 @@ unit: venv cdk-deps chromium
 	$(VENV)/bin/python sandbox/test_moto_server.py
 
 # scripts/capacity.sh end to end on debug builds, on a free port, with a short schedule: it
-# must print the capacity line and write capacity.json and capacity.html.
+# must print the capacity line and write capacity.json and capacity.html. The binaries are the
+# ones `make unit` builds (`cargo test` builds each tested package's binaries, with the
+# workspace's features): building them alone would compile the AWS SDK again.
 capacity-smoke: venv cdk-deps
-	cargo build --locked -p sandbox -p capacity -p functions --bins
+	cargo test --workspace --locked --no-run
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
 	  for f in $(FUNCTIONS); do mkdir -p $$work/dist/$$f && cp target/debug/$$f $$work/dist/$$f/bootstrap; done && \
 	  port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
