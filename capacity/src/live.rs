@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use collector::api::MetricsApi;
 use collector::query::RunMetrics;
-use collector::wait::{self, Clock, RunContext, WaitConfig};
+use collector::wait::{self, Clock, WaitConfig};
 use contract::capacity::CapacityStep;
 use loadgen::config::{Config, Executor};
 use loadgen::endpoint::Endpoint;
@@ -106,12 +106,7 @@ impl<A: MetricsApi> Pipeline for Live<A> {
         let outcome = wait::wait(&metrics, &waited, Clock::starting_at(contract::epoch_ms()))
             .await
             .with_context(|| format!("step {run_id}: waiting for the pipeline"))?;
-        let context = RunContext {
-            vus: Some(run.run.vus_max),
-            load: Some((run.run.start_ms, run.run.end_ms)),
-            run: Some(run.clone()),
-        };
-        let export = wait::export(&metrics, &outcome, expected, context)
+        let export = wait::export(&metrics, &outcome, expected, Some(&run))
             .await
             .with_context(|| format!("step {run_id}: fetching its latencies"))?;
         let export_path = c.out.join(format!("{run_id}.timestamps.json"));

@@ -40,7 +40,7 @@ use contract::runfile::RunFile;
 use crate::api::MetricsApi;
 use crate::opts::{AuditOpts, CompareOpts, InputOpts, ReportOpts, StatsOpts, WaitOpts};
 use crate::query::RunMetrics;
-use crate::wait::{Clock, RunContext, WaitConfig, WaitOutcome};
+use crate::wait::{Clock, WaitConfig, WaitOutcome};
 
 /// Slack before a run file's start, ms: clocks on the way may differ a little.
 pub const START_SLACK_MS: i64 = 5_000;
@@ -82,16 +82,11 @@ pub async fn run_wait<A: MetricsApi>(
     now_ms: i64,
 ) -> anyhow::Result<Waited> {
     let run = opts.run.as_deref().map(read_run_file).transpose()?;
-    let (run_id, since_ms, expected, context) = match &run {
+    let (run_id, since_ms, expected) = match &run {
         Some(file) => (
             file.run.run_id.clone(),
             file.run.start_ms - START_SLACK_MS,
             Some(file.run.requests_accepted),
-            RunContext {
-                vus: Some(file.run.vus_max),
-                load: Some((file.run.start_ms, file.run.end_ms)),
-                run: Some(file.clone()),
-            },
         ),
         None => (
             opts.run_id
@@ -99,7 +94,6 @@ pub async fn run_wait<A: MetricsApi>(
                 .context("--run-id or --run is required")?,
             opts.since.context("--since is required with --run-id")?,
             opts.expected,
-            RunContext::default(),
         ),
     };
     let metrics = RunMetrics {
@@ -122,16 +116,12 @@ pub async fn run_wait<A: MetricsApi>(
     let outcome = wait::wait(&metrics, &config, Clock::starting_at(now_ms))
         .await
         .context("polling CloudWatch")?;
-    let export = wait::export(&metrics, &outcome, expected, context)
+    let export = wait::export(&metrics, &outcome, expected, run.as_ref())
         .await
         .context("fetching the run's latencies")?;
     std::fs::write(&opts.out, export.to_json())
         .with_context(|| format!("writing {}", opts.out.display()))?;
-    let report = stats::report(
-        &stats::Input::Export(Box::new(export.clone())),
-        run.as_ref(),
-        None,
-    );
+    let report = stats::export_report(&export, run.as_ref(), None);
     Ok(Waited {
         outcome,
         message: message(&outcome, expected, &metrics, &opts.out),

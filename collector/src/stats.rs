@@ -143,6 +143,11 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
         }
         Input::Export(export) => export,
     };
+    export_report(export, run, vus)
+}
+
+/// The report of a latency export; `run` and `vus` add what the export does not know.
+pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<u64>) -> Report {
     let accepted = run.map(|r| r.run.requests_accepted).or(export.run.expected);
     let vus = vus.or(run.map(|r| r.run.vus_max)).or(export.run.vus);
     let processed = export.run.processed;

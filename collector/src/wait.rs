@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use contract::export::{ExportRun, LatencyExport, WaitState, EXPORT_VERSION};
 use contract::metrics::LATENCY;
+use contract::runfile::RunFile;
 use tokio::time::Instant;
 
 use crate::api::{ApiError, MetricsApi};
@@ -195,23 +196,12 @@ fn progress_bar(config: &WaitConfig) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// What the run file adds to an export.
-#[derive(Debug, Clone, Default)]
-pub struct RunContext {
-    /// VUs.
-    pub vus: Option<u64>,
-    /// Load window, epoch ms.
-    pub load: Option<(i64, i64)>,
-    /// The run file, for the run second by second.
-    pub run: Option<contract::runfile::RunFile>,
-}
-
 /// Everything the export holds, fetched for `outcome`'s window.
 pub async fn export<A: MetricsApi>(
     metrics: &RunMetrics<A>,
     outcome: &WaitOutcome,
     expected: Option<u64>,
-    context: RunContext,
+    run: Option<&RunFile>,
 ) -> Result<LatencyExport, ApiError> {
     let window = outcome.window;
     let latency = metrics.summary(LATENCY, window).await?;
@@ -244,9 +234,9 @@ pub async fn export<A: MetricsApi>(
             processed: latency.count.max(outcome.processed),
             redelivered,
             state: outcome.state,
-            vus: context.vus,
-            load_start_ms: context.load.map(|l| l.0),
-            load_end_ms: context.load.map(|l| l.1),
+            vus: run.map(|r| r.run.vus_max),
+            load_start_ms: run.map(|r| r.run.start_ms),
+            load_end_ms: run.map(|r| r.run.end_ms),
         },
         latency,
         per_second,
@@ -255,8 +245,8 @@ pub async fn export<A: MetricsApi>(
         hop_histograms,
         over_time: Vec::new(),
     };
-    if let Some(run) = &context.run {
-        export.over_time = crate::timeline::over_time(&export, Some(run));
+    if run.is_some() {
+        export.over_time = crate::timeline::over_time(&export, run);
     }
     Ok(export)
 }

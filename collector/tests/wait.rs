@@ -7,7 +7,7 @@ use clap::Parser;
 use collector::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult, Stat};
 use collector::opts::{Command, Opts};
 use collector::query::{RunMetrics, Window};
-use collector::wait::{self, Clock, RunContext, WaitConfig};
+use collector::wait::{self, Clock, WaitConfig};
 use contract::buckets::nearest_rank;
 use contract::buckets::Bucket;
 use contract::export::{LatencyExport, WaitState};
@@ -155,14 +155,9 @@ async fn complete_when_every_accepted_request_is_processed() {
         "polls at 0, 5, 10 (91 seen), 15 s"
     );
 
-    let export = wait::export(
-        &metrics(&pipeline),
-        &outcome,
-        Some(100),
-        RunContext::default(),
-    )
-    .await
-    .unwrap();
+    let export = wait::export(&metrics(&pipeline), &outcome, Some(100), None)
+        .await
+        .unwrap();
     assert_eq!(
         (export.run.processed, export.run.expected),
         (100, Some(100))
@@ -208,14 +203,9 @@ async fn every_hop_and_every_second_has_percentiles_within_2_percent() {
         .await
         .unwrap();
     assert_eq!(outcome.state, WaitState::Complete);
-    let export = wait::export(
-        &metrics(&pipeline),
-        &outcome,
-        Some(300),
-        RunContext::default(),
-    )
-    .await
-    .unwrap();
+    let export = wait::export(&metrics(&pipeline), &outcome, Some(300), None)
+        .await
+        .unwrap();
     assert_eq!(export.hop_histograms.len(), 3);
     for hop in Hop::ALL {
         let histogram = &export.hop_histograms[hop.metric_name()];

@@ -77,6 +77,20 @@ fn kill_spec(text: &str) -> Result<(String, f64), String> {
     Ok((name.to_owned(), fraction))
 }
 
+/// A command's outcome as one line on stderr: exit 0 with its message, or 1 with its error.
+fn said(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            eprintln!("sandbox: {message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sandbox: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let opts = match contract::cli::parse::<Opts>("sandbox") {
         Ok(opts) => opts,
@@ -90,26 +104,8 @@ fn main() -> ExitCode {
         }
     };
     match opts.command {
-        Command::Wait { state, timeout } => match sandbox::instance::wait_ready(&state, timeout) {
-            Ok(message) => {
-                eprintln!("sandbox: {message}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("sandbox: {e:#}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Down { state } => match sandbox::instance::stop_running(&state) {
-            Ok(message) => {
-                eprintln!("sandbox: {message}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("sandbox: {e:#}");
-                ExitCode::from(1)
-            }
-        },
+        Command::Wait { state, timeout } => said(sandbox::instance::wait_ready(&state, timeout)),
+        Command::Down { state } => said(sandbox::instance::stop_running(&state)),
         Command::Up {
             port,
             deploy,

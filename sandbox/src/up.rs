@@ -16,6 +16,7 @@ use crate::apigateway::{Route, Routes};
 use crate::awsjson::AwsJson;
 use crate::discover::{discover, fetch_code, unpack, Deployed};
 use crate::edge::{CallStat, Edge};
+use crate::instance::OUTPUTS;
 use crate::lambda::{FunctionHost, FunctionSpec, LogSink, INIT_TIMEOUT};
 use crate::moto::Moto;
 use crate::pollers::{poll_shard, PollerConfig, Shard};
@@ -68,7 +69,6 @@ pub async fn up(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state)
         .with_context(|| format!("creating {}", config.state.display()))?;
-    let _ = std::fs::remove_file(config.state.join("outputs.json"));
     let moto = Moto::start(&config.root).await?;
     let routes: Arc<Routes> = Arc::default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
@@ -93,7 +93,7 @@ pub async fn up(
         logs("sandbox", line);
     }
     moto.stop().await;
-    let _ = std::fs::remove_file(config.state.join("outputs.json"));
+    let _ = std::fs::remove_file(config.state.join(OUTPUTS));
     result
 }
 
@@ -292,7 +292,7 @@ async fn run(
 
     let outputs = outputs(&deployed, &cdk_outputs, edge_url);
     // Written whole, then renamed: a reader polling for the file never sees half of it.
-    let outputs_file = config.state.join("outputs.json");
+    let outputs_file = config.state.join(OUTPUTS);
     let partial = config.state.join("outputs.json.partial");
     std::fs::write(&partial, outputs.to_json())?;
     std::fs::rename(&partial, &outputs_file)?;
@@ -306,7 +306,7 @@ async fn run(
             "ready: {} functions, {} pollers; API {api_url}; AWS endpoint {edge_url}; outputs in {}",
             hosts.len(),
             pollers.len(),
-            config.state.join("outputs.json").display()
+            config.state.join(OUTPUTS).display()
         ),
     );
 

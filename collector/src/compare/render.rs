@@ -12,8 +12,8 @@ use plotters::prelude::*;
 use super::noise::Estimate;
 use super::{Comparison, Row};
 use crate::report::style::{
-    draw, draw_legend, frame, house_style, line_legend, nice_max, nines, Chart, DrawError, Drawn,
-    LOAD, PIPELINE,
+    draw, draw_legend, frame, house_style, line_legend, nice_max, nines, nines_keys, Chart,
+    DrawError, Drawn, LOAD, PIPELINE,
 };
 use crate::report::{escape, loops_per_second, percentile_curve, STYLE};
 
@@ -102,10 +102,7 @@ fn curves(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, Draw
     let c = percentile_curve(candidate, 200);
     let x_max = b.iter().chain(&c).map(|p| p.0).fold(2.0, f64::max);
     let y_max = nice_max(b.iter().chain(&c).map(|p| p.1).fold(0.0, f64::max));
-    let keys: Vec<f64> = [1.0, 2.0, 10.0, 20.0, 100.0, 1e3, 1e4, 1e5]
-        .into_iter()
-        .filter(|k| *k <= x_max)
-        .collect();
+    let keys = nines_keys(x_max);
     let caption = "End-to-end latency per request by percentile (from the buckets, within 2 %): \
                    the base (blue) and the candidate (orange). The first of each side's runs."
         .to_owned();

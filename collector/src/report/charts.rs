@@ -12,7 +12,7 @@ use super::series::{
 };
 use super::style::{
     axis_font, draw, draw_legend, frame, house_style, line_legend, mark_load_end, nice_max, nines,
-    Chart, DrawError, FAILED, LOAD, PIPELINE,
+    nines_keys, Chart, DrawError, FAILED, LOAD, PIPELINE,
 };
 use crate::stats::{self, Input, Report};
 
@@ -209,10 +209,7 @@ fn distribution(export: &LatencyExport, latency: &stats::LatencyRow) -> Result<C
     .map(|(name, q, ms)| (name, 1.0 / (1.0 - q / 100.0), ms))
     .filter(|m| m.1 <= x_max)
     .collect();
-    let keys: Vec<f64> = [1.0, 2.0, 10.0, 20.0, 100.0, 1e3, 1e4, 1e5]
-        .into_iter()
-        .filter(|k| *k <= x_max)
-        .collect();
+    let keys = nines_keys(x_max);
     let caption = format!(
         "Each request's end-to-end latency ({} requests, from the {} histogram, within 2 %): \
          the latency below which a given share of requests finished.",

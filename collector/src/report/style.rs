@@ -164,3 +164,11 @@ pub fn nines(x: f64) -> String {
     };
     format!("{q:.decimals$} %")
 }
+
+/// The labelled points of a "nines" axis up to `x_max`: 0 %, 50 %, 90 %, 95 %, 99 %, 99.9 %, ...
+pub fn nines_keys(x_max: f64) -> Vec<f64> {
+    [1.0, 2.0, 10.0, 20.0, 100.0, 1e3, 1e4, 1e5]
+        .into_iter()
+        .filter(|k| *k <= x_max)
+        .collect()
+}
