@@ -55,7 +55,7 @@ clippy:
 
 # Each package on its own features: a workspace build unifies features, which can hide a package
 # that does not build alone.
-PACKAGES := contract functions loadgen collector capacity sandbox
+PACKAGES := contract functions loadgen collector capacity sandbox testkit
 check-packages:
 	for p in $(PACKAGES); do cargo check -p $$p --all-targets --locked || exit 1; done
 

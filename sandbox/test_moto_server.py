@@ -153,11 +153,26 @@ class OneAtATime(unittest.TestCase):
         self.assertGreater(gc.get_freeze_count(), 0, "survivors frozen every 3 answers")
         gc.unfreeze()
 
-        most[0] = 0
-        threads = [threading.Thread(target=call, args=(moto_server.UNLOCKED_TARGETS[0],)) for _ in range(4)]
+        # Two unlocked calls meet inside the app: each waits for the other, which would time out
+        # if the second were queued behind the first.
+        met = threading.Barrier(2, timeout=30)
+
+        def meeting(environ, start_response):
+            met.wait()
+            start_response("200 OK", [])
+            return [b"ok"]
+
+        unlocked = moto_server.one_at_a_time(meeting, freeze_every=3)
+        answers.clear()
+
+        def call_unlocked():
+            answers.append(unlocked({"HTTP_X_AMZ_TARGET": moto_server.UNLOCKED_TARGETS[0]}, lambda *a: None))
+
+        threads = [threading.Thread(target=call_unlocked) for _ in range(2)]
         [t.start() for t in threads]
         [t.join() for t in threads]
-        self.assertGreater(most[0], 1, "GetMetricData is not queued behind the lock")
+        self.assertFalse(met.broken, "GetMetricData is not queued behind the lock")
+        self.assertEqual(answers, [[b"ok"]] * 2)
 
 
 class Server(unittest.TestCase):

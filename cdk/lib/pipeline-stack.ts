@@ -13,9 +13,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { DynamoEventSource, KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 import { FunctionName, PipelineConfig } from './config';
@@ -23,7 +24,8 @@ import { FunctionName, PipelineConfig } from './config';
 /** LocalStack's magic bucket: code served from the local path in the key, live on rebuild. */
 export const HOT_RELOAD_BUCKET = 'hot-reload';
 
-/** Stream-consumer settings shared by both event sources. */
+/** Stream-consumer settings shared by both event sources (each also records the batches it
+ * gives up in the failed-batches queue). */
 const STREAM_CONSUMER = {
   startingPosition: lambda.StartingPosition.TRIM_HORIZON,
   batchSize: 100,
@@ -41,6 +43,8 @@ export class PipelineStack extends cdk.Stack {
   readonly api: apigateway.RestApi;
   readonly stream: kinesis.Stream;
   readonly table: dynamodb.Table;
+  /** Where both mappings record a batch they give up (after the retries or the maximum age). */
+  readonly failedBatches: sqs.Queue;
   readonly functions: Record<FunctionName, lambda.Function>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -60,6 +64,11 @@ export class PipelineStack extends cdk.Stack {
       partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+      removalPolicy: cdk.RemovalPolicy.DESTROY,
+    });
+
+    this.failedBatches = new sqs.Queue(this, 'FailedBatches', {
+      retentionPeriod: cdk.Duration.days(14),
       removalPolicy: cdk.RemovalPolicy.DESTROY,
     });
 
@@ -102,8 +111,11 @@ export class PipelineStack extends cdk.Stack {
     midstream.addToRolePolicy(putMetrics);
     downstream.addToRolePolicy(putMetrics);
 
-    midstream.addEventSource(new KinesisEventSource(this.stream, { ...STREAM_CONSUMER, parallelizationFactor: 1 }));
-    downstream.addEventSource(new DynamoEventSource(this.table, STREAM_CONSUMER));
+    const onFailure = new SqsDlq(this.failedBatches);
+    midstream.addEventSource(
+      new KinesisEventSource(this.stream, { ...STREAM_CONSUMER, parallelizationFactor: 1, onFailure }),
+    );
+    downstream.addEventSource(new DynamoEventSource(this.table, { ...STREAM_CONSUMER, onFailure }));
 
     this.api = new apigateway.RestApi(this, 'Api', {
       restApiName: 'PipelineApi',
@@ -116,6 +128,10 @@ export class PipelineStack extends cdk.Stack {
     new cdk.CfnOutput(this, 'ApiGatewayMethodEndpoint', { value: this.api.url, description: 'POST here' });
     new cdk.CfnOutput(this, 'KinesisStreamName', { value: this.stream.streamName });
     new cdk.CfnOutput(this, 'DynamoDBTableName', { value: this.table.tableName });
+    new cdk.CfnOutput(this, 'FailedBatchesQueueUrl', {
+      value: this.failedBatches.queueUrl,
+      description: 'the records of batches the event source mappings gave up',
+    });
     new cdk.CfnOutput(this, 'Environment', { value: config.target });
     new cdk.CfnOutput(this, 'MetricNamespace', { value: config.metricNamespace });
   }

@@ -119,6 +119,7 @@ class DeployToMoto(unittest.TestCase):
         self.assertEqual(outputs["Environment"], "Sandbox")
         self.assertEqual(outputs["MetricNamespace"], "ServerlessDataProcessingPipeline/Latencies")
         self.assertIn("ApiGatewayMethodEndpoint", outputs)
+        self.assertIn("FailedBatchesQueueUrl", outputs)
 
     def test_three_functions_with_their_environment(self):
         functions = self.functions()
@@ -142,6 +143,8 @@ class DeployToMoto(unittest.TestCase):
             self.assertEqual((m["BatchSize"], m["StartingPosition"]), (100, "TRIM_HORIZON"))
             self.assertEqual(m["FunctionResponseTypes"], ["ReportBatchItemFailures"])
             self.assertTrue(m["BisectBatchOnFunctionError"])
+            queue = m["DestinationConfig"]["OnFailure"]["Destination"]
+            self.assertRegex(queue, rf"^arn:aws:sqs:{REGION}:{ACCOUNT}:")
 
     def test_the_stream_and_the_table_with_its_stream(self):
         summary = self.clients["kinesis"].describe_stream_summary(StreamName="KinesisStream")["StreamDescriptionSummary"]

@@ -125,8 +125,14 @@ describe('default (AWS)', () => {
       MaximumRetryAttempts: 10,
       MaximumRecordAgeInSeconds: 3600,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      // A batch given up is recorded in the failed-batches queue, not only dropped.
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FailedBatches'), 'Arn'] } },
+      },
     };
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    expect(statements(template).flatMap((s) => s.Action)).toContain('sqs:SendMessage');
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       ...consumer,
       FunctionName: { Ref: ids.midstream },

@@ -202,6 +202,7 @@ mod tests {
 
     use super::*;
 
+    #[cfg(any(feature = "dynamodb", feature = "streams"))]
     fn full() -> Item {
         Item {
             id: "r-1-2".into(),

@@ -2,10 +2,8 @@
 //! as Lambda on LocalStack and the sandbox set it. One test in its own binary: it sets the
 //! process environment.
 
-mod common;
-
-use common::moto::MotoServer;
 use functions::sinks::RecordSink;
+use testkit::MotoServer;
 
 #[tokio::test]
 async fn aws_endpoint_url_from_the_environment_is_used() {

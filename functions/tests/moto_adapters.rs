@@ -4,13 +4,7 @@ mod common;
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
-use aws_sdk_kinesis::types::StreamStatus;
-use common::moto::MotoServer;
-use common::{fixture, FakeMetrics};
+use common::{fixture, sdk_config, FakeMetrics};
 use contract::metrics::NAMESPACE;
 use contract::{Item, KinesisRecord};
 use functions::aws::{dynamodb::DynamoStore, kinesis::KinesisSink};
@@ -19,63 +13,8 @@ use functions::events::{DynamoDbPayload, KinesisPayload};
 use functions::sinks::{ItemStore, RecordSink};
 use functions::{downstream::Downstream, midstream::Midstream, system_clock, upstream::Upstream};
 use serde_json::json;
-
-async fn create_stream(client: &aws_sdk_kinesis::Client, name: &str) -> String {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    loop {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap()
-            .stream_description_summary
-            .unwrap();
-        if summary.stream_status == StreamStatus::Active {
-            return summary.stream_arn;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-/// Creates the pipeline's table (key `id`, stream with new and old images); returns the stream ARN.
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> String {
-    let output = client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    output.table_description.unwrap().latest_stream_arn.unwrap()
-}
+use testkit::aws::{create_stream, create_table};
+use testkit::MotoServer;
 
 /// Every record of a one-shard Kinesis stream, as raw JSON from the API.
 fn kinesis_records(moto: &MotoServer, stream: &str) -> Vec<serde_json::Value> {
@@ -152,7 +91,7 @@ fn kinesis_event(records: &[serde_json::Value], stream_arn: &str) -> KinesisEven
 #[tokio::test]
 async fn kinesis_sink_puts_records_by_name_and_by_arn() {
     let moto = MotoServer::start();
-    let client = aws_sdk_kinesis::Client::new(&moto.sdk_config().await);
+    let client = aws_sdk_kinesis::Client::new(&sdk_config(&moto.endpoint()).await);
     let arn = create_stream(&client, "KinesisStream").await;
 
     KinesisSink::new(client.clone(), "KinesisStream".into())
@@ -195,7 +134,7 @@ async fn kinesis_sink_puts_records_by_name_and_by_arn() {
 #[tokio::test]
 async fn dynamo_store_writes_items_that_read_back_equal() {
     let moto = MotoServer::start();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config(&moto.endpoint()).await);
     create_table(&client, "PipelineTable").await;
 
     let items: Vec<Item> = (0..25)
@@ -243,7 +182,7 @@ async fn dynamo_store_writes_items_that_read_back_equal() {
 #[tokio::test]
 async fn accepted_requests_flow_through_moto_and_are_all_measured() {
     let moto = MotoServer::start();
-    let sdk = moto.sdk_config().await;
+    let sdk = sdk_config(&moto.endpoint()).await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let stream_arn = create_stream(&kinesis, "KinesisStream").await;

@@ -50,6 +50,8 @@ pub struct DeployedMapping {
     pub expiry: Expiry,
     /// ReportBatchItemFailures.
     pub report_batch_item_failures: bool,
+    /// `DestinationConfig.OnFailure.Destination`: where a given-up batch is recorded.
+    pub on_failure: Option<String>,
     /// Enabled.
     pub enabled: bool,
 }
@@ -142,6 +144,10 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
             report_batch_item_failures: m["FunctionResponseTypes"]
                 .as_array()
                 .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures")),
+            on_failure: m["DestinationConfig"]["OnFailure"]["Destination"]
+                .as_str()
+                .filter(|arn| !arn.is_empty())
+                .map(str::to_owned),
             enabled: m["State"]
                 .as_str()
                 .is_none_or(|s| s == "Enabled" || s == "Enabling"),

@@ -24,8 +24,11 @@ pub mod instance;
 pub mod lambda;
 pub mod moto;
 pub mod pollers;
+mod shutdown;
 pub mod unzip;
 pub mod up;
+
+pub use shutdown::{Shutdown, Stop};
 
 /// Makes a child process die with the sandbox (Linux `PR_SET_PDEATHSIG`), so that nothing it
 /// started outlives it, even when it is killed without the chance to stop them.

@@ -19,7 +19,8 @@ use crate::edge::{CallStat, Edge};
 use crate::instance::OUTPUTS;
 use crate::lambda::{FunctionHost, FunctionSpec, LogSink, INIT_TIMEOUT};
 use crate::moto::Moto;
-use crate::pollers::{poll_shard, PollerConfig, Shard};
+use crate::pollers::{poll_shard, OnFailure, PollerConfig, Shard};
+use crate::Stop;
 
 /// moto's account, the sandbox's region.
 pub const ACCOUNT: &str = "123456789012";
@@ -80,14 +81,12 @@ pub async fn up(
             )
         })?;
     let edge_url = format!("http://127.0.0.1:{}", config.port);
-    let (stop_edge, edge_stopped) = tokio::sync::oneshot::channel::<()>();
+    let stop_edge = Stop::new();
     let edge = Edge::with_routes(moto.addr, routes.clone());
-    let serving = tokio::spawn(edge.clone().serve(listener, async {
-        let _ = edge_stopped.await;
-    }));
+    let serving = tokio::spawn(edge.clone().serve(listener, stop_edge.shutdown()));
 
     let result = run(&config, &moto, &edge_url, routes, logs.clone(), shutdown).await;
-    let _ = stop_edge.send(());
+    stop_edge.stop();
     let _ = serving.await;
     for line in call_table(&edge.call_stats()).lines() {
         logs("sandbox", line);
@@ -144,6 +143,9 @@ async fn warm_up(api: &AwsJson) {
     }
 }
 
+/// The steps of a run, in order: deploy (with `--deploy`), wait for what is deployed, start the
+/// functions, route the API to them, start the pollers, write the outputs; then serve until
+/// `shutdown`, and stop the pollers before the functions they invoke.
 async fn run(
     config: &UpConfig,
     moto: &Moto,
@@ -158,30 +160,79 @@ async fn run(
         deploy(config, &cdk_outputs).await?;
     }
     let api = AwsJson::new(moto.addr, REGION);
-    let mut deployed = discover(&api).await.context("reading what is deployed")?;
-    if deployed.functions.is_empty() {
-        // moto starts empty: wait for a deploy through the edge (moto creates a stack's
-        // resources within the one call that deploys it, so what is found is the whole stack).
-        logs(
-            "sandbox",
-            &format!(
-                "waiting for a deploy through the edge, e.g. in cdk/: AWS_ENDPOINT_URL={edge_url} \
-                 AWS_ENDPOINT_URL_S3={edge_url} PIPELINE_TARGET=sandbox npx cdklocal deploy (or pass --deploy)"
-            ),
-        );
-        while deployed.functions.is_empty() {
-            tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            }
-            deployed = discover(&api).await.context("reading what is deployed")?;
-        }
-        logs("sandbox", "found a deploy");
-    }
-
+    let Some(deployed) = wait_for_deploy(&api, edge_url, &logs, &mut shutdown).await? else {
+        return Ok(());
+    };
     warm_up(&api).await;
+    let hosts = start_functions(config, &api, &deployed, edge_url, &logs).await?;
+    routes.set(api_routes(&deployed, &hosts));
+    let stop_pollers = Stop::new();
+    let pollers = start_pollers(&api, &deployed, &hosts, &logs, &stop_pollers).await?;
+    let outputs = write_outputs(config, &deployed, &cdk_outputs, edge_url)?;
+    logs(
+        "sandbox",
+        &format!(
+            "ready: {} functions, {} pollers; API {}; AWS endpoint {edge_url}; outputs in {}",
+            hosts.len(),
+            pollers.len(),
+            outputs.get(key::API_ENDPOINT).unwrap_or_default(),
+            config.state.join(OUTPUTS).display()
+        ),
+    );
 
-    let mut hosts: BTreeMap<String, Arc<FunctionHost>> = BTreeMap::new();
+    shutdown.await;
+    logs("sandbox", "stopping");
+    stop_pollers.stop();
+    for poller in pollers {
+        let _ = poller.await;
+    }
+    for host in hosts.values() {
+        host.stop().await;
+    }
+    Ok(())
+}
+
+/// What is deployed in moto; when nothing is yet, waits for a deploy through the edge (moto
+/// creates a stack's resources within the one call that deploys it, so what is found is the
+/// whole stack). `None` when `shutdown` comes first.
+async fn wait_for_deploy(
+    api: &AwsJson,
+    edge_url: &str,
+    logs: &LogSink,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<Option<Deployed>> {
+    let mut deployed = discover(api).await.context("reading what is deployed")?;
+    if !deployed.functions.is_empty() {
+        return Ok(Some(deployed));
+    }
+    logs(
+        "sandbox",
+        &format!(
+            "waiting for a deploy through the edge, e.g. in cdk/: AWS_ENDPOINT_URL={edge_url} \
+             AWS_ENDPOINT_URL_S3={edge_url} PIPELINE_TARGET=sandbox npx cdklocal deploy (or pass --deploy)"
+        ),
+    );
+    while deployed.functions.is_empty() {
+        tokio::select! {
+            _ = shutdown.as_mut() => return Ok(None),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        deployed = discover(api).await.context("reading what is deployed")?;
+    }
+    logs("sandbox", "found a deploy");
+    Ok(Some(deployed))
+}
+
+/// A host for each deployed function, by ARN: its code unpacked from S3 (or, hot-reloaded, run
+/// from the folder its key names), its environment pointed at the edge.
+async fn start_functions(
+    config: &UpConfig,
+    api: &AwsJson,
+    deployed: &Deployed,
+    edge_url: &str,
+    logs: &LogSink,
+) -> anyhow::Result<BTreeMap<String, Arc<FunctionHost>>> {
+    let mut hosts = BTreeMap::new();
     for function in &deployed.functions {
         let key = function
             .code_key
@@ -190,7 +241,7 @@ async fn run(
         let (executable, hot) = match hot_reload_dir(key) {
             Some(dir) => (dir.join("bootstrap"), true),
             None => {
-                let zip = fetch_code(&api, key, ACCOUNT, REGION)
+                let zip = fetch_code(api, key, ACCOUNT, REGION)
                     .await
                     .with_context(|| format!("fetching {}'s code", function.name))?;
                 let dir = config.state.join("functions").join(&function.name);
@@ -239,22 +290,34 @@ async fn run(
             FunctionHost::start(spec, logs.clone()).await?,
         );
     }
-    routes.set(
-        deployed
-            .routes
-            .iter()
-            .filter_map(|r| {
-                Some(Route {
-                    api_id: r.api_id.clone(),
-                    stage: r.stage.clone(),
-                    resource_path: r.path.clone(),
-                    method: r.method.clone(),
-                    function: hosts.get(&r.function_arn)?.clone(),
-                })
+    Ok(hosts)
+}
+
+/// The deployed API methods whose functions run here.
+fn api_routes(deployed: &Deployed, hosts: &BTreeMap<String, Arc<FunctionHost>>) -> Vec<Route> {
+    deployed
+        .routes
+        .iter()
+        .filter_map(|r| {
+            Some(Route {
+                api_id: r.api_id.clone(),
+                stage: r.stage.clone(),
+                resource_path: r.path.clone(),
+                method: r.method.clone(),
+                function: hosts.get(&r.function_arn)?.clone(),
             })
-            .collect(),
-    );
-    let (stop, stopping) = tokio::sync::watch::channel(false);
+        })
+        .collect()
+}
+
+/// A poller for each shard of each enabled mapping whose function runs here, until `stop`.
+async fn start_pollers(
+    api: &AwsJson,
+    deployed: &Deployed,
+    hosts: &BTreeMap<String, Arc<FunctionHost>>,
+    logs: &LogSink,
+    stop: &Stop,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut pollers = Vec::new();
     for mapping in deployed.mappings.iter().filter(|m| m.enabled) {
         let Some(host) = hosts.get(&mapping.function_arn) else {
@@ -269,10 +332,15 @@ async fn run(
             report_batch_item_failures: mapping.report_batch_item_failures,
             region: REGION.into(),
             expiry: mapping.expiry,
+            function_arn: mapping.function_arn.clone(),
+            on_failure: mapping
+                .on_failure
+                .as_deref()
+                .map(|arn| OnFailure::in_moto(api.clone(), arn)),
         };
         let name = host.name().to_owned();
         for shard in Shard::open_all(
-            &api,
+            api,
             mapping.kind,
             &mapping.source_arn,
             mapping.starting_position,
@@ -285,41 +353,26 @@ async fn run(
                 host.clone(),
                 logs.clone(),
                 name.clone(),
-                stopping.clone(),
+                stop.shutdown(),
             )));
         }
     }
+    Ok(pollers)
+}
 
-    let outputs = outputs(&deployed, &cdk_outputs, edge_url);
-    // Written whole, then renamed: a reader polling for the file never sees half of it.
-    let outputs_file = config.state.join(OUTPUTS);
+/// Writes `<state>/outputs.json`: whole, then renamed, so that a reader polling for the file
+/// never sees half of it.
+fn write_outputs(
+    config: &UpConfig,
+    deployed: &Deployed,
+    cdk_outputs: &Path,
+    edge_url: &str,
+) -> anyhow::Result<StackOutputs> {
+    let outputs = outputs(deployed, cdk_outputs, edge_url);
     let partial = config.state.join("outputs.json.partial");
     std::fs::write(&partial, outputs.to_json())?;
-    std::fs::rename(&partial, &outputs_file)?;
-    let api_url = outputs
-        .get(key::API_ENDPOINT)
-        .unwrap_or_default()
-        .to_owned();
-    logs(
-        "sandbox",
-        &format!(
-            "ready: {} functions, {} pollers; API {api_url}; AWS endpoint {edge_url}; outputs in {}",
-            hosts.len(),
-            pollers.len(),
-            config.state.join(OUTPUTS).display()
-        ),
-    );
-
-    shutdown.await;
-    logs("sandbox", "stopping");
-    let _ = stop.send(true);
-    for poller in pollers {
-        let _ = poller.await;
-    }
-    for host in hosts.values() {
-        host.stop().await;
-    }
-    Ok(())
+    std::fs::rename(&partial, config.state.join(OUTPUTS))?;
+    Ok(outputs)
 }
 
 /// Deploys the CDK app through the edge on `config.port` (`cdk bootstrap`,

@@ -162,3 +162,104 @@ fn error_chain<E: std::error::Error>(error: &E) -> String {
     }
     text
 }
+
+/// Out of file descriptors, the edge's accept loop backs off instead of spinning a core, and
+/// serves again once descriptors are free. The check runs in a process of its own (this test
+/// binary again, that one test), whose descriptor limit it lowers.
+#[test]
+fn out_of_file_descriptors_the_edge_backs_off_and_serves_again() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "edge_under_a_low_descriptor_limit",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run in a process of its own by out_of_file_descriptors_the_edge_backs_off_and_serves_again"]
+async fn edge_under_a_low_descriptor_limit() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let edge = sandbox::edge::Edge::new("127.0.0.1:9".parse().unwrap());
+    let stop = sandbox::Stop::new();
+    let serving = tokio::spawn(edge.serve(listener, stop.shutdown()));
+
+    // A limit a little above what is open now; clients connect until none is left.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    limit.rlim_cur = open + 24;
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let mut clients = Vec::new();
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(stream) => clients.push(stream),
+            Err(error) => {
+                assert_eq!(error.raw_os_error(), Some(libc::EMFILE), "{error}");
+                break;
+            }
+        }
+    }
+    assert!(clients.len() >= 4, "{} clients", clients.len());
+    // One more connection, on a descriptor a client frees: it waits for an accept that has no
+    // descriptor to take.
+    clients.pop();
+    clients.push(std::net::TcpStream::connect(addr).unwrap());
+
+    // Meanwhile the process stays nearly idle (an accept loop that spins uses a whole core).
+    let cpu = || {
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        time(usage.ru_utime) + time(usage.ru_stime)
+    };
+    let before = cpu();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu() - before;
+    assert!(
+        used < Duration::from_millis(300),
+        "{used:?} of CPU in one second"
+    );
+
+    // Descriptors free again: the edge serves (API Gateway's 403 for a path it does not serve).
+    clients.clear();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer:?}");
+    stop.stop();
+    serving.await.unwrap();
+}

@@ -152,16 +152,33 @@ async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api(
         lines.lock().unwrap()
     );
     assert_eq!(response["body"], r#"{"message":"success"}"#);
-    let summary = kinesis
-        .describe_stream_summary()
+    // The request is on the stream: one record, the body as sent plus when it was received.
+    let iterator = kinesis
+        .get_shard_iterator()
         .stream_name("KinesisStream")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
         .send()
         .await
+        .unwrap()
+        .shard_iterator
         .unwrap();
+    let records = kinesis
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .unwrap()
+        .records;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let put = contract::KinesisRecord::decode(records[0].data.as_ref()).unwrap();
+    assert_eq!(put.request.id, body["id"].as_str().unwrap(), "{put:?}");
     assert_eq!(
-        summary.stream_description_summary.unwrap().open_shard_count,
-        1
+        Some(put.request.timestamp_ms),
+        body["timestamp"].as_i64(),
+        "{put:?}"
     );
+    assert!(put.received_at_ms >= put.request.timestamp_ms, "{put:?}");
     host.stop().await;
     moto.stop().await;
 }

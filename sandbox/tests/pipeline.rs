@@ -1,6 +1,7 @@
 //! The pipeline in processes: the three real function binaries behind the sandbox's Runtime API,
 //! moto behind the edge, and the pollers between them. Every accepted request comes out the
-//! other end; invalid requests produce nothing; a malformed record does not block the shard.
+//! other end; invalid requests produce nothing; a malformed record does not block the shard; a
+//! batch given up is recorded in the mapping's SQS destination.
 
 mod common;
 
@@ -8,17 +9,15 @@ use collector::epoch_ms as now_ms;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
 use aws_sdk_kinesis::primitives::Blob;
 use bytes::Bytes;
 use collector::query::{RunMetrics, Window};
 use common::{function_binary, function_env, kinesis_with_stream, root, sdk, Stack};
 use sandbox::awsjson::AwsJson;
 use sandbox::lambda::{FunctionHost, FunctionSpec, LogSink};
-use sandbox::pollers::{poll_shard, PollerConfig, Shard, SourceKind, StartingPosition};
+use sandbox::pollers::{
+    poll_shard, Expiry, OnFailure, PollerConfig, Shard, SourceKind, StartingPosition,
+};
 
 const NAMESPACE: &str = "Pipeline/E2E";
 
@@ -31,35 +30,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     let kinesis = kinesis_with_stream(&sdk).await;
     let stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/KinesisStream".to_owned();
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = dynamodb
-        .create_table()
-        .table_name("PipelineTable")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let table_stream_arn = table.table_description.unwrap().latest_stream_arn.unwrap();
+    let table_stream_arn = testkit::aws::create_table(&dynamodb, "PipelineTable").await;
 
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = lines.clone();
@@ -97,7 +68,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     let downstream = host("downstream", &[]).await.unwrap();
 
     let api = AwsJson::new(stack.moto.addr, "us-east-1");
-    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stop = sandbox::Stop::new();
     let consumer = |kind, arn: &str| PollerConfig {
         batching_window: Duration::ZERO,
         kind,
@@ -107,6 +78,8 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         report_batch_item_failures: true,
         region: "us-east-1".into(),
         expiry: Default::default(),
+        function_arn: String::new(),
+        on_failure: None,
     };
     let mut pollers = Vec::new();
     for shard in Shard::open_all(
@@ -124,7 +97,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
             midstream.clone(),
             logs.clone(),
             "midstream".into(),
-            stopping.clone(),
+            stop.shutdown(),
         )));
     }
     for shard in Shard::open_all(
@@ -142,7 +115,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
             downstream.clone(),
             logs.clone(),
             "downstream".into(),
-            stopping.clone(),
+            stop.shutdown(),
         )));
     }
 
@@ -234,7 +207,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         "the malformed record is logged"
     );
 
-    let _ = stop.send(true);
+    stop.stop();
     for poller in pollers {
         let _ = poller.await;
     }
@@ -242,4 +215,143 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         host.stop().await;
     }
     stack.stop().await;
+}
+
+/// A batch the mapping gives up (here after one retry) is recorded in its on-failure
+/// destination, an SQS queue in moto, as Lambda's invocation record; the shard moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_given_up_is_recorded_in_the_sqs_destination() {
+    let stack = Stack::start(Default::default()).await;
+    let sdk = sdk(&stack.edge_url).await;
+    let kinesis = kinesis_with_stream(&sdk).await;
+    for i in 0..3 {
+        kinesis
+            .put_record()
+            .stream_name("KinesisStream")
+            .partition_key("k")
+            .data(Blob::new(format!("record {i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let api = AwsJson::new(stack.moto.addr, "us-east-1");
+    let queue = api
+        .call(
+            "sqs",
+            "AmazonSQS.CreateQueue",
+            &serde_json::json!({"QueueName": "failed-batches"}),
+        )
+        .await
+        .unwrap()["QueueUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let logs: LogSink = Arc::new(move |_: &str, l: &str| sink.lock().unwrap().push(l.into()));
+    let failing = FunctionHost::start(
+        common::spec(
+            "failing",
+            common::bash_runtime(),
+            &[("MODE", "error")],
+            5_000,
+            1,
+        ),
+        logs.clone(),
+    )
+    .await
+    .unwrap();
+    let stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/KinesisStream";
+    let config = PollerConfig {
+        batching_window: Duration::ZERO,
+        kind: SourceKind::Kinesis,
+        source_arn: stream_arn.into(),
+        batch_size: 100,
+        bisect_on_error: false,
+        report_batch_item_failures: false,
+        region: "us-east-1".into(),
+        expiry: Expiry {
+            max_retry_attempts: Some(1),
+            max_record_age: None,
+        },
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:failing".into(),
+        on_failure: Some(OnFailure::in_moto(
+            api.clone(),
+            "arn:aws:sqs:us-east-1:123456789012:failed-batches",
+        )),
+    };
+    let shard = Shard::open_all(
+        &api,
+        SourceKind::Kinesis,
+        stream_arn,
+        StartingPosition::TrimHorizon,
+    )
+    .await
+    .unwrap()
+    .remove(0);
+    let stop = sandbox::Stop::new();
+    let poller = tokio::spawn(poll_shard(
+        config,
+        shard,
+        failing.clone(),
+        logs,
+        "failing".into(),
+        stop.shutdown(),
+    ));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let messages = loop {
+        let answer = api
+            .call(
+                "sqs",
+                "AmazonSQS.ReceiveMessage",
+                &serde_json::json!({"QueueUrl": queue, "WaitTimeSeconds": 1}),
+            )
+            .await
+            .unwrap();
+        if let Some(messages) = answer["Messages"].as_array().filter(|m| !m.is_empty()) {
+            break messages.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing in the queue: {:?}",
+            lines.lock().unwrap()
+        );
+    };
+    stop.stop();
+    poller.await.unwrap();
+    failing.stop().await;
+    stack.stop().await;
+
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let record: serde_json::Value =
+        serde_json::from_str(messages[0]["Body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        record["requestContext"]["condition"], "RetryAttemptsExhausted",
+        "{record}"
+    );
+    assert_eq!(
+        record["requestContext"]["approximateInvokeCount"], 2,
+        "{record}"
+    );
+    let batch = &record["KinesisBatchInfo"];
+    assert_eq!(batch["batchSize"], 3, "{record}");
+    assert_eq!(batch["shardId"], "shardId-000000000000", "{record}");
+    assert_eq!(batch["streamArn"], stream_arn, "{record}");
+    assert_ne!(
+        batch["startSequenceNumber"], batch["endSequenceNumber"],
+        "{record}"
+    );
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("poller: discarded 3 records")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            == "poller: the record of the discarded batch sent to arn:aws:sqs:us-east-1:123456789012:failed-batches"),
+        "{lines:?}"
+    );
 }

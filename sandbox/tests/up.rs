@@ -3,7 +3,7 @@
 //! binaries) run against it. Every accepted request is processed (accepted == items in DynamoDB
 //! == Latency SampleCount == the collector's processed), an invalid request gets a 400 and
 //! produces nothing, a malformed record put straight into the stream does not block the shard,
-//! midstream crashing mid-batch loses nothing, a record too large for the table is passed over,
+//! midstream crashing with a batch before it writes loses nothing, a record too large for the table is passed over,
 //! midstream's workers killed at random after they wrote and before their answer counted
 //! (`--kill-workers`) lose nothing and count nothing twice (the rewrites are reported as
 //! redelivered), `collector audit` finds every accepted id stored (and names one deleted), a second sandbox on
@@ -21,7 +21,8 @@ use common::{function_binary, root, sdk};
 use serde_json::Value;
 
 /// midstream's bootstrap for this test: the first worker to start takes the first batch and
-/// exits without answering (a crash mid-batch); every later start runs the real binary.
+/// exits without answering or writing (a crash before the writes; `--kill-workers` covers a crash
+/// after them); every later start runs the real binary.
 const CRASH_ONCE: &str = r#"#!/bin/bash
 here=$(cd "$(dirname "$0")" && pwd)
 if mkdir "$here/crashed" 2>/dev/null; then
@@ -75,14 +76,6 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.terminate();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn copy_executable(from: &Path, to: &Path) {
@@ -162,7 +155,7 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     }
 
     let state = work.join("state");
-    let port = free_port().to_string();
+    let port = testkit::free_port().to_string();
     let log = work.join("sandbox.log");
     std::fs::create_dir_all(&work).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
@@ -209,7 +202,7 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
 
     // A second sandbox on the same state folder refuses before touching anything.
     let second = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .args(["up", "--port", &free_port().to_string(), "--state"])
+        .args(["up", "--port", &testkit::free_port().to_string(), "--state"])
         .arg(&state)
         .current_dir(&root)
         .stdin(Stdio::null())
@@ -240,8 +233,9 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("timestamp"), "the reason: {body}");
 
-    // The load: 5 VUs for 10 s; 3 s in, a malformed record and a poison one (valid JSON, too
-    // large for a DynamoDB item) straight into the stream. Then the collector waits for every
+    // The load: 5 VUs for 10 s; once the first requests are stored, a malformed record and a
+    // poison one (valid JSON, too large for a DynamoDB item) straight into the stream, so the
+    // rest of the load comes after them on the shard. Then the collector waits for every
     // accepted request.
     let run_file = work.join("run.json");
     let export = work.join("timestamps.json");
@@ -262,8 +256,12 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start loadgen");
-    tokio::time::sleep(Duration::from_secs(3)).await;
     let sdk = sdk(&edge).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored(&sdk, &table).await < 20 {
+        assert!(Instant::now() < deadline, "nothing stored in 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     aws_sdk_kinesis::Client::new(&sdk)
         .put_record()
         .stream_name(&stream)
@@ -348,24 +346,9 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     assert_eq!(first_hop.count, accepted);
     assert!(first_hop.min_ms >= 0.0, "{first_hop:?}");
 
-    let mut items = 0;
-    let mut start_key = None;
-    loop {
-        let page = aws_sdk_dynamodb::Client::new(&sdk)
-            .scan()
-            .table_name(&table)
-            .set_exclusive_start_key(start_key)
-            .send()
-            .await
-            .unwrap();
-        items += page.count as u64;
-        start_key = page.last_evaluated_key;
-        if start_key.is_none() {
-            break;
-        }
-    }
     assert_eq!(
-        items, accepted,
+        stored(&sdk, &table).await,
+        accepted,
         "items in DynamoDB: the 400s, the malformed and the poison record add none"
     );
 
@@ -446,6 +429,24 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         log.contains("record data is") && log.contains("the limit is 131072"),
         "the poison record is logged and passed over:\n{log}"
     );
+    // Passed over by midstream, not given up by the mapping: the failed-batches queue (the
+    // mappings' on-failure destination) is empty.
+    let queue = stack["FailedBatchesQueueUrl"].as_str().unwrap();
+    let api =
+        sandbox::awsjson::AwsJson::new(format!("127.0.0.1:{port}").parse().unwrap(), "us-east-1");
+    let attributes = api
+        .call(
+            "sqs",
+            "AmazonSQS.GetQueueAttributes",
+            &serde_json::json!({"QueueUrl": queue, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        attributes["Attributes"]["ApproximateNumberOfMessages"], "0",
+        "{attributes}"
+    );
+    assert!(!log.contains("poller: discarded"), "{log}");
 
     // `sandbox down` stops everything: a clean exit, the call table, the port closed, no
     // outputs left.
@@ -471,4 +472,26 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         "the edge's port is closed"
     );
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The items in the table, every page of a scan.
+async fn stored(sdk: &aws_config::SdkConfig, table: &str) -> u64 {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let mut items = 0;
+    let mut start_key = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .unwrap();
+        items += page.count as u64;
+        start_key = page.last_evaluated_key;
+        if start_key.is_none() {
+            return items;
+        }
+    }
 }

@@ -1,8 +1,6 @@
 //! Hand-written fakes of the handlers' traits, and fixture loading.
 #![allow(dead_code)]
 
-pub mod moto;
-
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -176,4 +174,9 @@ impl MetricSink for FakeMetrics {
             Ok(())
         }
     }
+}
+
+/// SDK configuration for moto at `endpoint`, built like the functions build theirs.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    testkit::aws::sdk_config(functions::aws::loader(), endpoint).await
 }

@@ -33,6 +33,8 @@ pub enum Mode {
 pub struct Seen {
     /// When, since the server started.
     pub at: Duration,
+    /// When, in epoch milliseconds (to compare with a run's `start_ms`).
+    pub at_epoch_ms: i64,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -72,6 +74,7 @@ impl Server {
                                     let mut seen = record.lock().unwrap();
                                     seen.push(Seen {
                                         at: started.elapsed(),
+                                        at_epoch_ms: contract::epoch_ms(),
                                         body: body.to_vec(),
                                     });
                                     seen.len() as u64

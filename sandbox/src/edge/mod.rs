@@ -9,7 +9,6 @@ pub mod limits;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::apigateway::Routes;
+use crate::Shutdown;
 use limits::plain;
 
 /// rpcv2Cbor request paths: `/service/<service>/operation/<operation>`.
@@ -150,9 +150,8 @@ impl Edge {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// Serves connections from `listener` until `shutdown` completes.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    /// Serves connections from `listener` until `shutdown` says stop.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: Shutdown) {
         loop {
             let stream = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -165,7 +164,7 @@ impl Edge {
                         continue;
                     }
                 },
-                _ = &mut shutdown => return,
+                _ = shutdown.stopped() => return,
             };
             let _ = stream.set_nodelay(true);
             let edge = self.clone();

@@ -25,10 +25,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use state::Job;
 use supervise::supervise;
+
+use crate::Stop;
 
 /// Receives each line a function's processes write, with the function's name.
 pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -109,7 +111,7 @@ pub enum InvokeError {
 pub struct FunctionHost {
     spec: FunctionSpec,
     queue: mpsc::Sender<Job>,
-    shutdown: watch::Sender<bool>,
+    stop: Stop,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -126,7 +128,7 @@ impl FunctionHost {
         );
         let (queue, jobs) = mpsc::channel::<Job>(1024);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
-        let (shutdown, stopping) = watch::channel(false);
+        let stop = Stop::new();
         let mut tasks = Vec::new();
         for index in 0..spec.concurrency.max(1) {
             tasks.push(tokio::spawn(supervise(
@@ -135,13 +137,13 @@ impl FunctionHost {
                 jobs.clone(),
                 queue.downgrade(),
                 logs.clone(),
-                stopping.clone(),
+                stop.shutdown(),
             )));
         }
         Ok(Arc::new(FunctionHost {
             spec,
             queue,
-            shutdown,
+            stop,
             tasks: Mutex::new(tasks),
         }))
     }
@@ -169,7 +171,7 @@ impl FunctionHost {
 
     /// Stops every worker (by PID) and waits for them.
     pub async fn stop(&self) {
-        let _ = self.shutdown.send(true);
+        self.stop.stop();
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             let _ = task.await;

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::runtime_api::serve_runtime_api;
 use super::state::{Job, Worker};
 use super::{file_version, FunctionSpec, InvokeError, LogSink, RELOAD_POLL};
+use crate::Shutdown;
 
 /// Runs worker `index`: its process and, for each process, its own Runtime API server (on a
 /// fresh port, so that nothing a replaced process sent can reach its successor), restarted when
@@ -25,7 +26,7 @@ pub(super) async fn supervise(
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     requeue: mpsc::WeakSender<Job>,
     logs: LogSink,
-    mut stopping: watch::Receiver<bool>,
+    mut stopping: Shutdown,
 ) {
     let worker = Arc::new(Worker {
         current: Mutex::new(None),
@@ -35,7 +36,7 @@ pub(super) async fn supervise(
         kill: AtomicBool::new(false),
     });
     let mut backoff = Duration::from_millis(100);
-    while !*stopping.borrow() {
+    while !stopping.is_stopping() {
         let started = Instant::now();
         let version = file_version(&spec.executable);
         let mut reloaded = false;
@@ -48,7 +49,7 @@ pub(super) async fn supervise(
                     &spec.name,
                     &format!("worker {index}: no port for its Runtime API: {error}"),
                 );
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                stopping.sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
@@ -96,7 +97,7 @@ pub(super) async fn supervise(
                     &format!("cannot start {}: {error}", spec.executable.display()),
                 );
                 server.abort();
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                stopping.sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
@@ -169,7 +170,7 @@ pub(super) async fn supervise(
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
                     if worker.finish(None, Err(InvokeError::Crashed(status.clone()))) {
                         logs(&spec.name, &format!("worker {index} exited mid-invocation ({status}); restarting"));
-                    } else if !*stopping.borrow() {
+                    } else if !stopping.is_stopping() {
                         logs(&spec.name, &format!("worker {index} exited ({status}); restarting"));
                     }
                     break;
@@ -186,7 +187,7 @@ pub(super) async fn supervise(
                     let now = file_version(&spec.executable);
                     reload_due = now.is_some() && now != version;
                 }
-                _ = stopping.changed() => {
+                _ = stopping.stopped() => {
                     let _ = child.kill().await;
                     worker.finish(None, Err(InvokeError::Stopped));
                     break;
@@ -207,8 +208,8 @@ pub(super) async fn supervise(
         } else {
             Duration::from_millis(100)
         };
-        if !*stopping.borrow() && !reloaded && !killed {
-            tokio::time::sleep(backoff).await;
+        if !reloaded && !killed {
+            stopping.sleep(backoff).await;
         }
     }
 }

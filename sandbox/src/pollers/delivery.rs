@@ -19,10 +19,11 @@ pub(super) enum Delivery {
 
 pub(super) async fn deliver<I: Invoker>(
     config: &PollerConfig,
+    shard_id: &str,
     invoker: &I,
     batch: &[&Value],
 ) -> Delivery {
-    let event = event(config, batch);
+    let event = event(config, shard_id, batch);
     let response = match invoker.invoke(Bytes::from(event.to_string())).await {
         Ok(response) => response,
         Err(error) => return Delivery::Failed(error.to_string()),
@@ -65,8 +66,8 @@ pub(super) fn sequence_number(kind: SourceKind, record: &Value) -> Option<&str> 
     }
 }
 
-/// The Lambda event for raw records from GetRecords.
-pub fn event(config: &PollerConfig, records: &[&Value]) -> Value {
+/// The Lambda event for raw records of shard `shard_id` from GetRecords.
+pub fn event(config: &PollerConfig, shard_id: &str, records: &[&Value]) -> Value {
     let records: Vec<Value> = records
         .iter()
         .map(|r| match config.kind {
@@ -82,7 +83,7 @@ pub fn event(config: &PollerConfig, records: &[&Value]) -> Value {
                     },
                     "eventSource": "aws:kinesis",
                     "eventVersion": "1.0",
-                    "eventID": format!("shardId-000000000000:{sequence}"),
+                    "eventID": format!("{shard_id}:{sequence}"),
                     "eventName": "aws:kinesis:record",
                     "awsRegion": config.region,
                     "eventSourceARN": config.source_arn,

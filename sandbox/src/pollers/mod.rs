@@ -6,14 +6,17 @@
 //! halves first when bisect-on-error is set (a split is not a retry); with
 //! ReportBatchItemFailures, delivery resumes at the first failed record. A batch retried more
 //! than `MaximumRetryAttempts` times, or records older than `MaximumRecordAgeInSeconds`, are
-//! discarded and reported on the log with their sequence numbers ([`expiry`]), and the shard
-//! moves on; without those limits a failing batch holds the shard until it succeeds.
+//! discarded and reported on the log with their sequence numbers ([`expiry`]) and to the
+//! mapping's on-failure destination ([`destination`]), and the shard moves on; without those
+//! limits a failing batch holds the shard until it succeeds.
 //!
 //! - [`delivery`]: the event, the invocation, and what the answer says is done;
 //! - [`shard`]: reading a shard through moto's API;
-//! - [`expiry`]: when a failing batch is given up.
+//! - [`expiry`]: when a failing batch is given up;
+//! - [`destination`]: the record of a batch given up, sent where the mapping says.
 
 mod delivery;
+pub mod destination;
 pub mod expiry;
 mod shard;
 
@@ -24,12 +27,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::watch;
 
 use crate::awsjson::CallError;
 use crate::lambda::{FunctionHost, InvokeError, LogSink};
+use crate::Shutdown;
 pub use delivery::event;
 use delivery::{deliver, Delivery};
+pub use destination::OnFailure;
+use destination::{Condition, GivenUp};
 pub use expiry::Expiry;
 pub use shard::{kinesis_stream_name, Shard};
 
@@ -71,6 +76,10 @@ pub struct PollerConfig {
     pub region: String,
     /// When a failing batch is given up.
     pub expiry: Expiry,
+    /// The function's ARN (in the record of a batch given up).
+    pub function_arn: String,
+    /// Where the record of a batch given up is sent, if anywhere.
+    pub on_failure: Option<OnFailure>,
 }
 
 /// Delays: between empty polls (growing), and before retrying a failed batch (growing). An idle
@@ -82,7 +91,10 @@ const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Reads one shard's records, in order.
-pub trait ShardSource: Send {
+pub trait ShardSource: Send + Sync {
+    /// The shard's id (`shardId-000000000000`).
+    fn shard_id(&self) -> &str;
+
     /// Up to `limit` more records (possibly none yet).
     fn next_records(
         &mut self,
@@ -102,14 +114,14 @@ impl Invoker for Arc<FunctionHost> {
     }
 }
 
-/// Consumes one shard until `stop` turns true.
+/// Consumes one shard until `stop` says stop.
 pub async fn poll_shard<S: ShardSource, I: Invoker>(
     config: PollerConfig,
     mut source: S,
     invoker: I,
     logs: LogSink,
     function: String,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
 ) {
     let mut pending: VecDeque<Value> = VecDeque::new();
     let mut size = config.batch_size.max(1);
@@ -117,11 +129,11 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
     let mut retry = RETRY_MIN;
     // Failed deliveries of the batch at the head, splits aside.
     let mut retries = 0u32;
-    while !*stop.borrow() {
+    while !stop.is_stopping() {
         if pending.is_empty() {
             match source.next_records(config.batch_size).await {
                 Ok(records) if records.is_empty() => {
-                    pause(&mut stop, idle).await;
+                    stop.sleep(idle).await;
                     idle = (idle * 2).min(IDLE_MAX);
                     continue;
                 }
@@ -143,7 +155,7 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
                         &function,
                         &format!("poller: reading {}: {error}", config.source_arn),
                     );
-                    pause(&mut stop, RETRY_MAX).await;
+                    stop.sleep(RETRY_MAX).await;
                     continue;
                 }
             }
@@ -160,6 +172,14 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
                 age.as_secs()
             );
             logs(&function, &expiry::discarded(config.kind, &head, &why));
+            let given_up = given_up(
+                &config,
+                &source,
+                Condition::RecordAgeExceeded,
+                retries,
+                &head,
+            );
+            record_given_up(&config, &given_up, &logs, &function).await;
             pending.drain(..expired);
             (size, retries) = (config.batch_size.max(1), 0);
             continue;
@@ -167,7 +187,7 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
         let n = size.min(pending.len());
         let batch: Vec<&Value> = pending.iter().take(n).collect();
         // Why the batch is retried (`None`: it was split, which is not a retry).
-        let failed = match deliver(&config, &invoker, &batch).await {
+        let failed = match deliver(&config, source.shard_id(), &invoker, &batch).await {
             Delivery::Done => {
                 pending.drain(..n);
                 size = config.batch_size.max(1);
@@ -213,14 +233,65 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
                     retries - 1
                 );
                 logs(&function, &expiry::discarded(config.kind, &batch, &why));
+                let given_up = given_up(
+                    &config,
+                    &source,
+                    Condition::RetryAttemptsExhausted,
+                    retries,
+                    &batch,
+                );
+                record_given_up(&config, &given_up, &logs, &function).await;
                 pending.drain(..n);
                 (size, retry, retries) = (config.batch_size.max(1), RETRY_MIN, 0);
                 continue;
             }
         }
-        pause(&mut stop, retry).await;
+        stop.sleep(retry).await;
         retry = (retry * 2).min(RETRY_MAX);
     }
+}
+
+fn given_up<'a, S: ShardSource>(
+    config: &'a PollerConfig,
+    source: &'a S,
+    condition: Condition,
+    invocations: u32,
+    records: &'a [&'a Value],
+) -> GivenUp<'a> {
+    GivenUp {
+        kind: config.kind,
+        stream_arn: &config.source_arn,
+        shard_id: source.shard_id(),
+        function_arn: &config.function_arn,
+        condition,
+        invocations,
+        records,
+        at_ms: contract::epoch_ms(),
+    }
+}
+
+/// Sends the record of a batch given up to the mapping's on-failure destination, once (as
+/// Lambda, which does not retry a destination either); the log says how it went.
+async fn record_given_up(
+    config: &PollerConfig,
+    given_up: &GivenUp<'_>,
+    logs: &LogSink,
+    function: &str,
+) {
+    let Some(destination) = &config.on_failure else {
+        return;
+    };
+    let line = match destination.send(given_up).await {
+        Ok(()) => format!(
+            "poller: the record of the discarded batch sent to {}",
+            destination.arn
+        ),
+        Err(error) => format!(
+            "poller: the record of the discarded batch not sent to {}: {error}",
+            destination.arn
+        ),
+    };
+    logs(function, &line);
 }
 
 /// The batching window: reads more until the batch is full or the window, counted from the first
@@ -229,7 +300,7 @@ async fn gather<S: ShardSource>(
     config: &PollerConfig,
     source: &mut S,
     pending: &mut VecDeque<Value>,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut Shutdown,
     logs: &LogSink,
     function: &str,
 ) {
@@ -238,14 +309,14 @@ async fn gather<S: ShardSource>(
     }
     let deadline = tokio::time::Instant::now() + config.batching_window;
     let mut idle = IDLE_MIN;
-    while pending.len() < config.batch_size && !*stop.borrow() {
+    while pending.len() < config.batch_size && !stop.is_stopping() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
             return;
         }
         match source.next_records(config.batch_size - pending.len()).await {
             Ok(records) if records.is_empty() => {
-                pause(stop, idle.min(left)).await;
+                stop.sleep(idle.min(left)).await;
                 idle = (idle * 2).min(IDLE_MAX);
             }
             Ok(records) => {
@@ -261,13 +332,6 @@ async fn gather<S: ShardSource>(
                 return;
             }
         }
-    }
-}
-
-async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = stop.changed() => {}
     }
 }
 

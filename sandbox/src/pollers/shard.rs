@@ -9,6 +9,7 @@ use crate::awsjson::{AwsJson, CallError};
 pub struct Shard {
     api: AwsJson,
     kind: SourceKind,
+    shard_id: String,
     iterator: Option<String>,
 }
 
@@ -88,6 +89,7 @@ impl Shard {
             out.push(Shard {
                 api: api.clone(),
                 kind,
+                shard_id: shard["ShardId"].as_str().unwrap_or_default().to_owned(),
                 iterator: iterator["ShardIterator"].as_str().map(str::to_owned),
             });
         }
@@ -96,6 +98,10 @@ impl Shard {
 }
 
 impl ShardSource for Shard {
+    fn shard_id(&self) -> &str {
+        &self.shard_id
+    }
+
     async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
         let Some(iterator) = &self.iterator else {
             return Ok(Vec::new());

@@ -7,6 +7,10 @@ use super::*;
 struct Records(VecDeque<Value>);
 
 impl ShardSource for Records {
+    fn shard_id(&self) -> &str {
+        "shardId-000000000000"
+    }
+
     async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
         let n = limit.min(self.0.len());
         Ok(self.0.drain(..n).collect())
@@ -75,6 +79,8 @@ fn config(batch_size: usize, bisect: bool) -> PollerConfig {
         report_batch_item_failures: true,
         region: "us-east-1".into(),
         expiry: Expiry::default(),
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+        on_failure: None,
     }
 }
 
@@ -94,16 +100,16 @@ async fn run_until<S: ShardSource>(
     function: &Scripted,
     done: impl Fn(&Scripted) -> bool,
 ) {
-    let (stop, stopping) = watch::channel(false);
+    let stop = crate::Stop::new();
     let logs: LogSink = Arc::new(|_, _| {});
-    let poller = poll_shard(config, source, function, logs, "f".into(), stopping);
+    let poller = poll_shard(config, source, function, logs, "f".into(), stop.shutdown());
     tokio::pin!(poller);
     loop {
         tokio::select! {
             _ = &mut poller => return,
             _ = tokio::time::sleep(Duration::from_millis(5)) => {
                 if done(function) {
-                    let _ = stop.send(true);
+                    stop.stop();
                 }
             }
         }
@@ -114,6 +120,10 @@ async fn run_until<S: ShardSource>(
 struct Trickle(VecDeque<(tokio::time::Instant, Value)>);
 
 impl ShardSource for Trickle {
+    fn shard_id(&self) -> &str {
+        "shardId-000000000000"
+    }
+
     async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
         let now = tokio::time::Instant::now();
         let mut out = Vec::new();
@@ -242,7 +252,7 @@ async fn a_failing_batch_is_bisected_retried_and_never_skipped() {
 #[test]
 fn events_look_like_lambdas() {
     let record = json!({"SequenceNumber": "49", "Data": "aGk=", "PartitionKey": "k", "ApproximateArrivalTimestamp": 1795680000.123});
-    let event = event(&config(1, false), &[&record]);
+    let event = event(&config(1, false), "shardId-000000000000", &[&record]);
     let r = &event["Records"][0];
     assert_eq!(r["kinesis"]["data"], "aGk=");
     assert_eq!(r["kinesis"]["sequenceNumber"], "49");
@@ -278,15 +288,15 @@ async fn a_batch_that_exhausts_its_retries_is_discarded_reported_and_the_shard_m
     let mut config = config(4, true);
     config.expiry.max_retry_attempts = Some(2);
     let (logs, lines) = kept_logs();
-    let (stop, stopping) = watch::channel(false);
-    let poller = poll_shard(config, records(6), &f, logs, "f".into(), stopping);
+    let stop = crate::Stop::new();
+    let poller = poll_shard(config, records(6), &f, logs, "f".into(), stop.shutdown());
     tokio::pin!(poller);
     loop {
         tokio::select! {
             _ = &mut poller => break,
             _ = tokio::time::sleep(Duration::from_millis(5)) => {
                 if f.succeeded.lock().unwrap().len() == 5 {
-                    let _ = stop.send(true);
+                    stop.stop();
                 }
             }
         }
@@ -325,15 +335,15 @@ async fn records_older_than_the_maximum_age_are_discarded_unprocessed() {
     let mut config = config(10, false);
     config.expiry.max_record_age = Some(Duration::from_secs(3600));
     let (logs, lines) = kept_logs();
-    let (stop, stopping) = watch::channel(false);
-    let poller = poll_shard(config, records, &f, logs, "f".into(), stopping);
+    let stop = crate::Stop::new();
+    let poller = poll_shard(config, records, &f, logs, "f".into(), stop.shutdown());
     tokio::pin!(poller);
     loop {
         tokio::select! {
             _ = &mut poller => break,
             _ = tokio::time::sleep(Duration::from_millis(5)) => {
                 if !f.seen.lock().unwrap().is_empty() {
-                    let _ = stop.send(true);
+                    stop.stop();
                 }
             }
         }

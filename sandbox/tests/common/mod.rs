@@ -34,14 +34,7 @@ pub fn bash_runtime() -> PathBuf {
 
 /// SDK configuration for an endpoint, with moto's dummy credentials.
 pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    functions::aws::loader()
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
+    testkit::aws::sdk_config(functions::aws::loader(), endpoint).await
 }
 
 /// A function spec for tests.
@@ -76,7 +69,7 @@ pub struct Stack {
     pub addr: String,
     /// `http://<addr>`.
     pub edge_url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: sandbox::Stop,
     edge: tokio::task::JoinHandle<()>,
 }
 
@@ -86,10 +79,9 @@ impl Stack {
         let moto = Moto::start(&root()).await.expect("start moto");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let edge = tokio::spawn(Edge::with_routes(moto.addr, routes).serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let stop = sandbox::Stop::new();
+        let edge =
+            tokio::spawn(Edge::with_routes(moto.addr, routes).serve(listener, stop.shutdown()));
         Stack {
             moto,
             edge_url: format!("http://{addr}"),
@@ -101,7 +93,7 @@ impl Stack {
 
     /// Stops the edge and moto.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
+        self.stop.stop();
         let _ = self.edge.await;
         self.moto.stop().await;
     }
@@ -126,12 +118,6 @@ pub fn function_env<'a>(
 /// Creates the pipeline's one-shard `KinesisStream`; returns the Kinesis client.
 pub async fn kinesis_with_stream(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
     let kinesis = aws_sdk_kinesis::Client::new(sdk);
-    kinesis
-        .create_stream()
-        .stream_name("KinesisStream")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    testkit::aws::create_stream(&kinesis, "KinesisStream").await;
     kinesis
 }

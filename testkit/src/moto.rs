@@ -1,13 +1,10 @@
-//! A moto server for one test: started on a free loopback port, stopped (by PID) when dropped.
+//! moto for one test: started on a free loopback port, stopped (by PID) when dropped.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use aws_config::{Region, SdkConfig};
-use aws_sdk_kinesis::config::Credentials;
 
 /// A running moto server.
 pub struct MotoServer {
@@ -16,39 +13,36 @@ pub struct MotoServer {
     pub port: u16,
 }
 
-fn moto_executable() -> PathBuf {
-    let exe = std::env::var_os("MOTO_SERVER")
+/// The Python that has moto: the one beside `MOTO_SERVER`, else the project's `.venv`.
+fn python() -> PathBuf {
+    let python = std::env::var_os("MOTO_SERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
-        });
+        .and_then(|server| server.parent().map(|bin| bin.join("python")))
+        .unwrap_or_else(|| crate::root().join(".venv/bin/python"));
     assert!(
-        exe.exists(),
-        "moto_server not found at {}: run `make test`, which installs the pinned moto into .venv \
-         (or set MOTO_SERVER to a moto_server executable)",
-        exe.display()
+        python.exists(),
+        "{} not found: run `make test`, which installs the pinned moto into .venv \
+         (or set MOTO_SERVER to the moto_server of a venv that has it)",
+        python.display()
     );
-    exe
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("local address").port()
+    python
 }
 
 impl MotoServer {
-    /// Starts moto and waits until it answers.
+    /// Starts moto as the sandbox does (`sandbox/moto_server.py`) and waits until it answers.
     pub fn start() -> MotoServer {
-        let exe = moto_executable();
+        let python = python();
+        let script = crate::root().join("sandbox/moto_server.py");
         for _ in 0..3 {
-            let port = free_port();
-            let mut child = Command::new(&exe)
+            let port = crate::free_port();
+            let mut child = Command::new(&python)
+                .arg(&script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", exe.display()));
+                .unwrap_or_else(|e| panic!("start {}: {e}", python.display()));
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -62,22 +56,16 @@ impl MotoServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        panic!("moto_server at {} did not start", exe.display());
+        panic!(
+            "moto ({} {}) did not start",
+            python.display(),
+            script.display()
+        );
     }
 
     /// The endpoint URL for SDK clients.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// SDK configuration pointing at this server, built like the functions build theirs.
-    pub async fn sdk_config(&self) -> SdkConfig {
-        functions::aws::loader()
-            .endpoint_url(self.endpoint())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await
     }
 
     /// A raw AWS JSON-protocol call, returning the response's JSON: what Lambda's event source
