@@ -82,6 +82,8 @@ impl<A: MetricsApi> Pipeline for Live<A> {
             threads: 1,
             progress: false,
             json: false,
+            segment: Default::default(),
+            start_at_ms: None,
         };
         let summary = loadgen::run(load, self.stop.clone())
             .await

@@ -6,7 +6,16 @@ use std::process::ExitCode;
 /// Parses this process's arguments into `P`, or says why not and returns the exit code for
 /// `main` to return.
 pub fn parse<P: clap::Parser>(program: &str) -> Result<P, ExitCode> {
-    P::try_parse().map_err(|e| {
+    parse_from(program, std::env::args_os())
+}
+
+/// As [`parse`], from `args` (the first is the program's name): for a subcommand parsed on its
+/// own.
+pub fn parse_from<P: clap::Parser>(
+    program: &str,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<P, ExitCode> {
+    P::try_parse_from(args).map_err(|e| {
         if !e.use_stderr() {
             let _ = e.print();
             return ExitCode::SUCCESS;

@@ -11,15 +11,17 @@
 //! `collector audit` checks against the table, and `run.interrupted_iterations`. Version 3 adds,
 //! for the arrival-rate executors, `run.scheduled_iterations` and each second's `offered` starts,
 //! and `run.requests_attempted`, with `requests_sent` counting only requests that went out on a
-//! connection.
-//! Version 1 and 2 files are still read (the new fields absent).
+//! connection. Version 4 adds, for runs spread over several machines, `run.segments` (which
+//! workers' shares the file holds: `loadgen --segment I/N` writes one, `loadgen merge` all), and
+//! `run.checks` and `run.max_duration_ms`, so that merged runs print the same summary.
+//! Files of versions 1 to 3 are still read (the new fields absent).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const RUN_FILE_VERSION: u32 = 3;
+pub const RUN_FILE_VERSION: u32 = 4;
 
 /// The whole run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +133,17 @@ pub struct RunInfo {
     /// dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_iterations: Option<u64>,
+    /// The workers' shares of a distributed run this file holds (version 4 on): `["2/4"]` from
+    /// worker 2 of 4 (`loadgen --segment 2/4`), every worker's share after `loadgen merge`;
+    /// absent for a run from one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<String>>,
+    /// Each check's passes and fails, by name (version 4 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<BTreeMap<String, [u64; 2]>>,
+    /// The duration check's limit, ms (version 4 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_ms: Option<u64>,
 }
 
 /// One metric's summary, in k6's export shape; which fields are set depends on the metric type.
@@ -302,6 +315,9 @@ mod tests {
                 interrupted_iterations: 0,
                 scheduled_iterations: None,
                 requests_attempted: None,
+                segments: None,
+                checks: None,
+                max_duration_ms: None,
             },
             metrics,
             histogram: DurationHistogram {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::schedule::RateSchedule;
+use crate::segment::Segment;
 use crate::threshold::Threshold;
 
 /// One ramping stage: reach `target` VUs, linearly, over `duration`.
@@ -156,6 +157,10 @@ pub struct Config {
     pub progress: bool,
     /// Machine output on stdout.
     pub json: bool,
+    /// This worker's share of the run ([`Segment::WHOLE`] on one machine).
+    pub segment: Segment,
+    /// When to start, epoch ms (`None`: at once).
+    pub start_at_ms: Option<i64>,
 }
 
 #[cfg(test)]

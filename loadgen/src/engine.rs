@@ -127,11 +127,12 @@ pub async fn execute(
     stop: Arc<Stop>,
     live: Arc<Live>,
 ) -> RunResult {
-    let vus = config.executor.max_vus() as usize;
+    // This worker's share (the whole run unless --segment).
+    let vus = config.segment.share(config.executor.max_vus()) as usize;
     let start = Instant::now();
     let start_ms = epoch_ms();
     let iterations = match config.executor {
-        Executor::SharedIterations { iterations, .. } => iterations,
+        Executor::SharedIterations { iterations, .. } => config.segment.share(iterations),
         _ => 0,
     };
     let shared = Arc::new(Shared {
@@ -261,7 +262,7 @@ async fn next_iteration(
             }
             (Executor::RampingVus { .. }, _) => {
                 let target = shared.config.executor.target_vus(shared.start.elapsed());
-                let should = (vu as u64) < target;
+                let should = (vu as u64) < shared.config.segment.share(target);
                 if should != *active {
                     *active = should;
                     if should {
@@ -299,13 +300,15 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
     let mut active = false;
     let mut iteration = 0u64;
     let config = &shared.config;
+    // The VU's run-wide number: unique across the workers of a distributed run.
+    let id = config.segment.global(vu as u64);
     while let Some(scheduled) = next_iteration(&shared, vu, &mut gate, &mut active).await {
         let arrival = matches!(gate, Gate::Arrival(_));
         if arrival {
             shared.live.active_vus.fetch_add(1, Ordering::Relaxed);
         }
         let begin = scheduled.unwrap_or_else(Instant::now);
-        let body = payload(&config.run_id, vu, iteration, &shared.message_json);
+        let body = payload(&config.run_id, id, iteration, &shared.message_json);
         let sent = body.len();
         let attempt =
             tokio::time::timeout(config.timeout, send(&shared.client, &mut connection, body));
@@ -329,7 +332,7 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
                 ..
             })
         ) {
-            stats.accepted_ids.push(vu as u64, iteration);
+            stats.accepted_ids.push(id, iteration);
         }
         shared.live.requests.fetch_add(1, Ordering::Relaxed);
         if !matches!(
@@ -377,7 +380,7 @@ async fn send(
 }
 
 /// The contract's request body: id `<run_id>-<vu>-<iteration>`, timestamp in ms at send.
-pub fn payload(run_id: &str, vu: usize, iteration: u64, message_json: &str) -> Bytes {
+pub fn payload(run_id: &str, vu: u64, iteration: u64, message_json: &str) -> Bytes {
     let mut body = Vec::with_capacity(64 + run_id.len() * 2 + message_json.len());
     // Writing into a Vec cannot fail.
     let _ = write!(
@@ -388,14 +391,18 @@ pub fn payload(run_id: &str, vu: usize, iteration: u64, message_json: &str) -> B
     Bytes::from(body)
 }
 
-/// Hands each start `schedule` calls for to an idle VU; counts the ones no VU was free for.
+/// Hands each start `schedule` calls for (this worker's share of them) to an idle VU; counts the
+/// ones no VU was free for.
 async fn dispatcher(
     shared: Arc<Shared>,
     schedule: RateSchedule,
     senders: Vec<mpsc::Sender<Instant>>,
 ) {
-    let mut n: u64 = 0;
-    let mut next = schedule.start_of(0).map(|at| shared.start + at);
+    let segment = shared.config.segment;
+    let mut k: u64 = 0;
+    let mut next = schedule
+        .start_of(segment.global(0))
+        .map(|at| shared.start + at);
     while let Some(due) = next {
         if due >= shared.deadline || shared.stop.requested() {
             break;
@@ -414,11 +421,31 @@ async fn dispatcher(
                 }
             }
             shared.live.offered.fetch_add(1, Ordering::Relaxed);
-            n += 1;
-            next = schedule.start_of(n).map(|at| shared.start + at);
+            k += 1;
+            next = schedule
+                .start_of(segment.global(k))
+                .map(|at| shared.start + at);
         }
     }
     // Dropping the senders ends every VU's wait.
+}
+
+/// Waits until `at_ms` (epoch ms), or until a stop is asked for; says so on stderr when the
+/// moment has passed already.
+pub async fn wait_until(at_ms: i64, stop: &Stop) {
+    let late = epoch_ms() - at_ms;
+    if late > 0 {
+        eprintln!("loadgen: --start-at was {late} ms ago; starting now");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_millis((-late) as u64);
+    while !stop.requested() && Instant::now() < deadline {
+        let notified = stop.notify.notified();
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = notified => {}
+        }
+    }
 }
 
 /// The per-second load, as sampled so far.

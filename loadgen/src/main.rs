@@ -3,9 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use loadgen::opts::Opts;
+use loadgen::opts::{MergeOpts, Opts};
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "merge") {
+        return merge();
+    }
     let opts = match contract::cli::parse::<Opts>("loadgen") {
         Ok(opts) => opts,
         Err(code) => return code,
@@ -53,6 +56,30 @@ fn main() -> ExitCode {
         });
         loadgen::run(config, stop).await
     });
+    report("loadgen", result, json)
+}
+
+/// `loadgen merge FILE...`: the whole run from its workers' run files.
+fn merge() -> ExitCode {
+    let opts = match contract::cli::parse_from::<MergeOpts>(
+        "loadgen merge",
+        std::env::args_os().skip(1),
+    ) {
+        Ok(opts) => opts,
+        Err(code) => return code,
+    };
+    match loadgen::merge_files(&opts) {
+        Err(e) if e.downcast_ref::<loadgen::error::ConfigError>().is_some() => {
+            eprintln!("loadgen merge: {e:#}");
+            ExitCode::from(2)
+        }
+        result => report("loadgen merge", result, opts.json),
+    }
+}
+
+/// Prints the summary (or with `json`, the run file) and says what the exit code is: 0 passed,
+/// 99 a threshold crossed, 1 an error.
+fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -> ExitCode {
     match result {
         Ok(summary) => {
             let mut stdout = std::io::stdout().lock();
@@ -64,19 +91,19 @@ fn main() -> ExitCode {
             // A closed pipe (`| head`) is not an error.
             if let Err(e) = written {
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    eprintln!("loadgen: writing the summary: {e}");
+                    eprintln!("{program}: writing the summary: {e}");
                     return ExitCode::from(1);
                 }
             }
             if summary.passed() {
                 ExitCode::SUCCESS
             } else {
-                eprintln!("loadgen: some thresholds have been crossed");
+                eprintln!("{program}: some thresholds have been crossed");
                 ExitCode::from(99)
             }
         }
         Err(e) => {
-            eprintln!("loadgen: {e:#}");
+            eprintln!("{program}: {e:#}");
             ExitCode::from(1)
         }
     }

@@ -9,6 +9,7 @@ use crate::config::{Config, Executor, Stage};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ConfigError;
 use crate::schedule::{RateSchedule, RateStage};
+use crate::segment::Segment;
 
 /// POST the pipeline's payload to an API as fast as the schedule says, then print a k6-style
 /// summary.
@@ -105,6 +106,48 @@ pub struct Opts {
     /// Print the run file's JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+
+    /// Run worker I's share of the load, one of N workers running the same command (k6's
+    /// execution segments in equal shares: 2/4, or 1/4:2/4); `loadgen merge` adds their run
+    /// files up into the whole run's.
+    #[arg(long, visible_alias = "execution-segment", value_name = "I/N",
+          value_parser = Segment::parse)]
+    pub segment: Option<Segment>,
+
+    /// Start at this moment (epoch ms, or RFC 3339 such as 2026-11-30T12:00:00Z), so that
+    /// workers on several machines start together.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start_at: Option<i64>,
+}
+
+/// `loadgen merge`: the run files of a distributed run's workers added up into the whole run's.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen merge", version)]
+pub struct MergeOpts {
+    /// The workers' run files (`--summary-export` of `loadgen --segment I/N`).
+    #[arg(value_name = "RUN.json", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Write the merged run file to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_export: Option<PathBuf>,
+
+    /// A pass/fail criterion on the merged run, as for a run; repeatable. A crossed threshold
+    /// exits with 99.
+    #[arg(long = "threshold", value_name = "METRIC:EXPR")]
+    pub thresholds: Vec<String>,
+
+    /// Merge when shares are missing (the summary says which).
+    #[arg(long)]
+    pub allow_partial: bool,
+
+    /// Merge whatever is given: different run ids or configurations, files without a share.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the merged run file's JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Most VUs one loadgen runs (each costs a task, a connection and its buffers).
@@ -125,6 +168,20 @@ pub struct StageSpec {
     pub duration: Duration,
     /// VUs or iterations per second at its end.
     pub target: f64,
+}
+
+/// Epoch ms, or RFC 3339.
+fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("{text:?} is neither epoch ms nor RFC 3339 ({e})"))
+        .and_then(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .map_err(|_| format!("{text:?} is before 1970"))
+        })
 }
 
 fn parse_stage(text: &str) -> Result<StageSpec, String> {
@@ -243,6 +300,22 @@ impl Opts {
                 duration: self.duration.unwrap_or(Duration::from_secs(60)),
             }
         };
+        let segment = self.segment.unwrap_or_default();
+        if executor.max_vus() < segment.count() {
+            return Err(ConfigError::Invalid(format!(
+                "--segment {segment}: {} VUs cannot be shared by {} workers (each needs at least one)",
+                executor.max_vus(),
+                segment.count()
+            )));
+        }
+        if let Some(at) = self.start_at {
+            if at > now_ms + 24 * 3600 * 1000 {
+                return Err(ConfigError::Invalid(format!(
+                    "--start-at is more than a day ahead ({} s from now)",
+                    (at - now_ms) / 1000
+                )));
+            }
+        }
         let run_id = self.run_id.unwrap_or_else(|| format!("run-{now_ms}"));
         if !contract::payload::is_valid_run_id(&run_id) {
             return Err(ConfigError::Invalid(format!(
@@ -271,6 +344,8 @@ impl Opts {
             threads: self.threads,
             progress: !self.quiet && !self.json,
             json: self.json,
+            segment,
+            start_at_ms: self.start_at,
         })
     }
 

@@ -41,6 +41,23 @@ impl FailureKind {
         )
     }
 
+    /// The kind named `label` (what [`FailureKind::label`] writes).
+    pub fn from_label(label: &str) -> Option<FailureKind> {
+        if let Some(code) = label.strip_prefix("status_") {
+            return code.parse().ok().map(FailureKind::Status);
+        }
+        Some(match label {
+            "timeout" => FailureKind::Timeout,
+            "refused" => FailureKind::Refused,
+            "reset" => FailureKind::Reset,
+            "dns" => FailureKind::Dns,
+            "tls" => FailureKind::Tls,
+            "connect" => FailureKind::Connect,
+            "protocol" => FailureKind::Protocol,
+            _ => return None,
+        })
+    }
+
     /// The kind's name in summaries and run files (`status_500`, `timeout`, ...).
     pub fn label(self) -> String {
         match self {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use contract::runfile::{DurationHistogram, MetricSummary, RunFile, RunInfo, RUN_FILE_VERSION};
 
+use super::text::{duration_check, STATUS_CHECK};
 use super::Summary;
 use crate::stats::SIGNIFICANT_FIGURES;
 use crate::threshold::Aggregation;
@@ -88,6 +89,22 @@ impl Summary {
                 dropped_iterations: self.dropped.unwrap_or(0),
                 interrupted_iterations: s.interrupted,
                 scheduled_iterations: self.scheduled,
+                segments: (!self.segments.is_empty())
+                    .then(|| self.segments.iter().map(ToString::to_string).collect()),
+                checks: Some(
+                    [
+                        (
+                            STATUS_CHECK.to_owned(),
+                            [s.status_check.0, s.status_check.1],
+                        ),
+                        (
+                            duration_check(self.max_duration),
+                            [s.duration_check.0, s.duration_check.1],
+                        ),
+                    ]
+                    .into(),
+                ),
+                max_duration_ms: Some(self.max_duration.as_millis() as u64),
             },
             metrics,
             histogram: DurationHistogram {

@@ -4,6 +4,7 @@
 mod export;
 mod text;
 
+pub(crate) use text::STATUS_CHECK;
 pub use text::{bytes, duration};
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use contract::runfile::LoadSample;
 use hdrhistogram::Histogram;
 
+use crate::segment::Segment;
 use crate::stats::Stats;
 use crate::threshold::{Aggregation, MetricSource, Threshold};
 
@@ -47,6 +49,8 @@ pub struct Summary {
     pub max_duration: Duration,
     /// Thresholds, each with whether it passed and the value it was judged on.
     pub thresholds: Vec<(Threshold, bool, Option<f64>)>,
+    /// Which workers' shares of a distributed run this is (empty: a run from one process).
+    pub segments: Vec<Segment>,
 }
 
 impl Summary {

@@ -8,20 +8,21 @@ use crate::threshold::Aggregation;
 
 const NAME_WIDTH: usize = 31;
 
+/// The status check's name.
+pub(crate) const STATUS_CHECK: &str = "status is 200";
+
+/// The duration check's name for a limit of `max`.
+pub(crate) fn duration_check(max: std::time::Duration) -> String {
+    format!("duration < {}", humantime::format_duration(max))
+}
+
 impl Summary {
     /// Renders the summary.
     pub fn render(&self, out: &mut impl Write) -> io::Result<()> {
         let s = &self.stats;
         writeln!(out)?;
-        check_line(out, "status is 200", s.status_check)?;
-        check_line(
-            out,
-            &format!(
-                "duration < {}",
-                humantime::format_duration(self.max_duration)
-            ),
-            s.duration_check,
-        )?;
+        check_line(out, STATUS_CHECK, s.status_check)?;
+        check_line(out, &duration_check(self.max_duration), s.duration_check)?;
         writeln!(out)?;
         let rate_line = |(yes, no): (u64, u64)| {
             let total = yes + no;
@@ -166,6 +167,16 @@ impl Summary {
             "run",
             &format!("{} {} {}", self.run_id, self.executor, self.endpoint),
         )?;
+        if let Some(first) = self.segments.first() {
+            let of = first.count();
+            let names: Vec<String> = self.segments.iter().map(ToString::to_string).collect();
+            let whole = if self.segments.len() as u64 == of {
+                format!("all {of} workers")
+            } else {
+                format!("{} of {of} workers: not the whole run", self.segments.len())
+            };
+            metric(out, "segments", &format!("{} ({whole})", names.join(" ")))?;
+        }
         if !self.thresholds.is_empty() {
             writeln!(out)?;
             writeln!(out, "     thresholds:")?;
@@ -318,6 +329,7 @@ mod snapshot {
             timeline: Vec::new(),
             max_duration: max,
             thresholds: Vec::new(),
+            segments: Vec::new(),
         };
         summary.judge(&[crate::threshold::parse("http_req_duration:p(95)<500").unwrap()]);
         let mut out = Vec::new();

@@ -1,0 +1,212 @@
+//! `loadgen merge`: the run files of a distributed run's workers (`--segment I/N`) added up into
+//! the whole run's. Counts, failures by kind, checks, accepted ids and the per-second timeline
+//! add exactly; so do the request-duration histograms (the same buckets at the same precision),
+//! so the merged percentiles are the ones one process would have measured. The window runs from
+//! the earliest start to the latest end.
+//!
+//! Files of different runs or configurations, a share given twice, or a missing share are
+//! refused: each would make the totals wrong without saying so. `allow_partial` merges what is
+//! there and says which shares are missing; `force` merges anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use contract::runfile::{LoadSample, RunFile};
+
+use crate::outcome::FailureKind;
+use crate::segment::Segment;
+use crate::stats::{duration_histogram, Stats};
+use crate::summary::{Summary, STATUS_CHECK};
+
+/// What `merge` tolerates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tolerate {
+    /// Missing shares (the totals are then a part of the run, and say so).
+    pub partial: bool,
+    /// Anything: different run ids or configurations, files without a share, repeated shares.
+    pub anything: bool,
+}
+
+/// One worker's run file, named for messages.
+pub struct Part {
+    /// Where it came from.
+    pub name: String,
+    /// Its content.
+    pub file: RunFile,
+}
+
+/// The whole run from its workers' files.
+pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
+    let first = parts.first().ok_or("no run files to merge")?;
+    let segments = check(parts, tolerate)?;
+    let mut stats = Stats::default();
+    let mut histogram = duration_histogram();
+    let mut timeline: BTreeMap<i64, LoadSample> = BTreeMap::new();
+    let (mut vus_max, mut vus_min_seen, mut vus_max_seen) = (0, 0, 0);
+    let (mut dropped, mut scheduled) = (0, None::<u64>);
+    for Part { name, file } in parts {
+        let run = &file.run;
+        let attempted = run.requests_attempted.unwrap_or(run.requests_sent);
+        stats.requests += attempted;
+        stats.unsent += attempted.saturating_sub(run.requests_sent);
+        stats.accepted += run.requests_accepted;
+        stats.interrupted += run.interrupted_iterations;
+        for (label, n) in &run.failures {
+            let kind = FailureKind::from_label(label)
+                .ok_or_else(|| format!("{name}: unknown failure kind {label:?}"))?;
+            *stats.failures.entry(kind).or_default() += n;
+        }
+        let metric = |metric: &str| file.metrics.get(metric);
+        stats.http_failed += metric("http_req_failed")
+            .and_then(|m| m.passes)
+            .unwrap_or(0);
+        stats.bytes_sent += metric("data_sent").and_then(|m| m.count).unwrap_or(0.0) as u64;
+        stats.bytes_received += metric("data_received").and_then(|m| m.count).unwrap_or(0.0) as u64;
+        for (check, [passes, fails]) in run.checks.iter().flatten() {
+            let counts = if check == STATUS_CHECK {
+                &mut stats.status_check
+            } else {
+                &mut stats.duration_check
+            };
+            counts.0 += passes;
+            counts.1 += fails;
+        }
+        if let Some(ids) = &file.accepted_ids {
+            stats.accepted_ids.merge(ids);
+        }
+        for [value, count] in &file.histogram.buckets {
+            histogram
+                .record_n(*value, *count)
+                .map_err(|e| format!("{name}: histogram value {value}: {e}"))?;
+        }
+        for sample in &file.timeline {
+            let merged = timeline.entry(sample.t_ms).or_insert(LoadSample {
+                t_ms: sample.t_ms,
+                vus: 0,
+                requests: 0,
+                failures: 0,
+                offered: None,
+            });
+            merged.vus += sample.vus;
+            merged.requests += sample.requests;
+            merged.failures += sample.failures;
+            if let Some(offered) = sample.offered {
+                *merged.offered.get_or_insert(0) += offered;
+            }
+        }
+        vus_max += run.vus_max;
+        let vus = metric("vus");
+        vus_min_seen += vus.and_then(|m| m.min).unwrap_or(0.0) as u64;
+        vus_max_seen += vus.and_then(|m| m.max).unwrap_or(0.0) as u64;
+        dropped += run.dropped_iterations;
+        if let Some(n) = run.scheduled_iterations {
+            *scheduled.get_or_insert(0) += n;
+        }
+    }
+    stats.accepted_ids.normalize();
+    let start_ms = parts.iter().map(|p| p.file.run.start_ms).min().unwrap_or(0);
+    let end_ms = parts.iter().map(|p| p.file.run.end_ms).max().unwrap_or(0);
+    Ok(Summary {
+        run_id: first.file.run.run_id.clone(),
+        endpoint: first.file.run.endpoint.clone(),
+        executor: executor_name(&first.file.run.executor),
+        vus_max,
+        vus_seen: (vus_min_seen, vus_max_seen),
+        stats,
+        durations_us: histogram,
+        elapsed: Duration::from_millis(end_ms.saturating_sub(start_ms).max(0) as u64),
+        start_ms,
+        end_ms,
+        dropped: scheduled.map(|_| dropped),
+        scheduled,
+        timeline: timeline.into_values().collect(),
+        max_duration: Duration::from_millis(first.file.run.max_duration_ms.unwrap_or(4000)),
+        thresholds: Vec::new(),
+        segments,
+    })
+}
+
+/// The checks before adding up: one run, one configuration, each share once, every share.
+/// Returns the shares, in order.
+fn check(parts: &[Part], tolerate: Tolerate) -> Result<Vec<Segment>, String> {
+    let first = &parts[0];
+    let mut seen: BTreeSet<Segment> = BTreeSet::new();
+    let mut count = None;
+    for Part { name, file } in parts {
+        if tolerate.anything {
+            for text in file.run.segments.iter().flatten() {
+                seen.extend(Segment::parse(text).ok());
+            }
+            continue;
+        }
+        let (a, b) = (&first.file.run, &file.run);
+        for (what, x, y) in [
+            ("run id", &a.run_id, &b.run_id),
+            ("executor", &a.executor, &b.executor),
+            ("endpoint", &a.endpoint, &b.endpoint),
+        ] {
+            if x != y {
+                return Err(format!(
+                    "{name} has {what} {y:?}, {} has {x:?}: not one run (--force merges anyway)",
+                    first.name
+                ));
+            }
+        }
+        if a.max_duration_ms != b.max_duration_ms {
+            return Err(format!(
+                "{name} and {} checked durations against different limits (--force merges anyway)",
+                first.name
+            ));
+        }
+        let shares = file.run.segments.as_deref().unwrap_or_default();
+        if shares.is_empty() {
+            return Err(format!(
+                "{name} is not a worker's share (no segments: run workers with --segment I/N)"
+            ));
+        }
+        for text in shares {
+            let segment = Segment::parse(text).map_err(|e| format!("{name}: {e}"))?;
+            if *count.get_or_insert(segment.count()) != segment.count() {
+                return Err(format!(
+                    "{name} holds share {segment} of a run split {} ways, not {}",
+                    segment.count(),
+                    count.unwrap_or_default()
+                ));
+            }
+            if !seen.insert(segment) {
+                return Err(format!(
+                    "share {segment} is given twice ({name} repeats it): it would count twice"
+                ));
+            }
+        }
+    }
+    if let Some(count) = count {
+        let missing: Vec<String> = (1..=count)
+            .filter_map(|i| Segment::new(i, count).ok())
+            .filter(|s| !seen.contains(s))
+            .map(|s| s.to_string())
+            .collect();
+        if !missing.is_empty() && !tolerate.partial {
+            return Err(format!(
+                "shares {} of {count} are missing: their load would be left out of the totals \
+                 (--allow-partial merges what is here and says so)",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(seen.into_iter().collect())
+}
+
+/// The executor's k6 name as the summary holds it.
+fn executor_name(name: &str) -> &'static str {
+    [
+        "constant-vus",
+        "shared-iterations",
+        "ramping-vus",
+        "constant-arrival-rate",
+        "ramping-arrival-rate",
+    ]
+    .into_iter()
+    .find(|known| *known == name)
+    .unwrap_or("merged")
+}
