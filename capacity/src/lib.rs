@@ -19,4 +19,4 @@ pub mod live;
 pub mod opts;
 pub mod page;
 pub mod search;
-pub mod step;
+mod step;

@@ -21,14 +21,14 @@
 pub mod api;
 pub mod audit;
 pub mod aws;
-pub mod compare;
-pub mod describe;
+mod compare;
+mod describe;
 pub mod opts;
 pub mod query;
 pub mod report;
 pub mod stats;
 pub mod thresholds;
-pub mod timeline;
+mod timeline;
 pub mod wait;
 
 use std::path::Path;

@@ -20,20 +20,20 @@
 //! - [`threshold`]: k6 thresholds.
 //! - [`error`]: configuration errors.
 
-pub mod client;
+mod client;
 pub mod config;
 pub mod endpoint;
-pub mod engine;
+mod engine;
 pub mod error;
 pub mod merge;
 pub mod opts;
-pub mod outcome;
+mod outcome;
 mod progress;
 pub mod schedule;
 pub mod segment;
 pub mod stats;
-pub mod summary;
-pub mod threshold;
+mod summary;
+mod threshold;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! | `http_reqs`, `iterations`, `dropped_iterations` | counter | `count` `rate` (per second) |
 
 use contract::threshold::Kind;
-pub use contract::threshold::{Aggregation, MetricSource, Op, Threshold};
+pub use contract::threshold::{Aggregation, MetricSource, Threshold};
 
 use crate::error::ConfigError;
 
@@ -33,6 +33,7 @@ pub fn parse(text: &str) -> Result<Threshold, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::threshold::Op;
 
     struct Fixed;
     impl MetricSource for Fixed {

@@ -25,7 +25,7 @@ pub mod lambda;
 pub mod moto;
 pub mod pollers;
 mod shutdown;
-pub mod unzip;
+mod unzip;
 pub mod up;
 
 pub use shutdown::{Shutdown, Stop};

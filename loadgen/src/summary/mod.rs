@@ -5,7 +5,6 @@ mod export;
 mod text;
 
 pub(crate) use text::STATUS_CHECK;
-pub use text::{bytes, duration};
 
 use std::time::Duration;
 
