@@ -9,18 +9,21 @@
 //! - [`pollers`]: event source mappings for Kinesis and DynamoDB streams (in-order batches, partial
 //!   batch failures, bisect on error, retries and record age as the mapping says, then discarded
 //!   and logged), over [`awsjson`] calls to moto;
-//! - [`apigateway`]: REST proxy integrations served on the edge under the stage path.
+//! - [`apigateway`]: REST proxy integrations served on the edge under the stage path;
+//! - [`invoke`]: Lambda's Invoke API on the edge, for the functions the sandbox runs.
 //!
 //! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto, and each
 //!   function's code zip unpacked by [`unzip`];
 //! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge;
-//! - [`instance`]: one sandbox per state folder, and `sandbox down` signalling only it.
+//! - [`instance`]: one sandbox per state folder, and `sandbox down` signalling only it;
+//! - [`Stop`] and [`Shutdown`]: how every part that runs until the end is told to stop.
 
 pub mod apigateway;
 pub mod awsjson;
 pub mod discover;
 pub mod edge;
 pub mod instance;
+pub mod invoke;
 pub mod lambda;
 pub mod moto;
 pub mod pollers;

@@ -17,6 +17,7 @@ use crate::awsjson::AwsJson;
 use crate::discover::{discover, fetch_code, unpack, Deployed};
 use crate::edge::{CallStat, Edge};
 use crate::instance::OUTPUTS;
+use crate::invoke::Functions;
 use crate::lambda::{FunctionHost, FunctionSpec, LogSink, INIT_TIMEOUT};
 use crate::moto::Moto;
 use crate::pollers::{poll_shard, OnFailure, PollerConfig, Shard};
@@ -85,7 +86,15 @@ pub async fn up(
     let edge = Edge::with_routes(moto.addr, routes.clone());
     let serving = tokio::spawn(edge.clone().serve(listener, stop_edge.shutdown()));
 
-    let result = run(&config, &moto, &edge_url, routes, logs.clone(), shutdown).await;
+    let result = run(
+        &config,
+        &moto,
+        &edge_url,
+        (routes, edge.functions()),
+        logs.clone(),
+        shutdown,
+    )
+    .await;
     stop_edge.stop();
     let _ = serving.await;
     for line in call_table(&edge.call_stats()).lines() {
@@ -144,13 +153,13 @@ async fn warm_up(api: &AwsJson) {
 }
 
 /// The steps of a run, in order: deploy (with `--deploy`), wait for what is deployed, start the
-/// functions, route the API to them, start the pollers, write the outputs; then serve until
-/// `shutdown`, and stop the pollers before the functions they invoke.
+/// functions, route the API and Lambda's Invoke API to them, start the pollers, write the
+/// outputs; then serve until `shutdown`, and stop the pollers before the functions they invoke.
 async fn run(
     config: &UpConfig,
     moto: &Moto,
     edge_url: &str,
-    routes: Arc<Routes>,
+    (routes, functions): (Arc<Routes>, Arc<Functions>),
     logs: LogSink,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -166,6 +175,7 @@ async fn run(
     warm_up(&api).await;
     let hosts = start_functions(config, &api, &deployed, edge_url, &logs).await?;
     routes.set(api_routes(&deployed, &hosts));
+    functions.set(hosts.values().cloned(), logs.clone());
     let stop_pollers = Stop::new();
     let pollers = start_pollers(&api, &deployed, &hosts, &logs, &stop_pollers).await?;
     let outputs = write_outputs(config, &deployed, &cdk_outputs, edge_url)?;

@@ -1,5 +1,6 @@
 //! API Gateway on the edge: loadgen's requests reach the real upstream as proxy events; unknown
-//! routes, bad function answers and timeouts get API Gateway's answers.
+//! routes, bad function answers and timeouts get API Gateway's answers. Lambda's Invoke API on
+//! the edge, through boto3.
 
 mod common;
 
@@ -225,5 +226,100 @@ async fn the_edge_bounds_bodies_and_refuses_what_api_gateway_would() {
         "{line:?} after {took:?}"
     );
     echo.stop().await;
+    stack.stop().await;
+}
+
+/// Lambda's Invoke API on the edge, called by boto3 (the AWS SDK `aws lambda invoke` is built
+/// on): a function's answer, a function error with `FunctionError`, an Event invocation (202)
+/// that runs, a DryRun, and an unknown function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoke_api_reaches_the_functions_as_on_lambda() {
+    let stack = Stack::start(Arc::default()).await;
+    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let logs: LogSink =
+        Arc::new(move |f: &str, l: &str| sink.lock().unwrap().push(format!("[{f}] {l}")));
+    let start = |name: &str, mode: &str| {
+        FunctionHost::start(
+            spec(name, bash_runtime(), &[("MODE", mode)], 5_000, 1),
+            logs.clone(),
+        )
+    };
+    let echo = start("echo", "echo").await.unwrap();
+    let failing = start("failing", "error").await.unwrap();
+    stack
+        .functions
+        .set([echo.clone(), failing.clone()], logs.clone());
+
+    let script = r#"
+import json, sys, boto3
+client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+out = {}
+r = client.invoke(FunctionName="echo", Payload=b'{"n": 1}')
+out["echo"] = [r["StatusCode"], json.loads(r["Payload"].read()), r.get("FunctionError"), r["ExecutedVersion"]]
+r = client.invoke(FunctionName="arn:aws:lambda:us-east-1:123456789012:function:failing:$LATEST", Payload=b'{}')
+out["failing"] = [r["StatusCode"], json.loads(r["Payload"].read()), r.get("FunctionError")]
+r = client.invoke(FunctionName="failing", InvocationType="Event", Payload=b'{"event": true}')
+out["event"] = r["StatusCode"]
+r = client.invoke(FunctionName="echo", InvocationType="DryRun")
+out["dry"] = r["StatusCode"]
+try:
+    client.invoke(FunctionName="nowhere", Payload=b"{}")
+except client.exceptions.ResourceNotFoundException as e:
+    out["missing"] = e.response["Error"]["Code"]
+print(json.dumps(out))
+"#;
+    let python = sandbox::moto::python(&common::root());
+    let edge_url = stack.edge_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", script, &edge_url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        out["echo"],
+        serde_json::json!([200, {"n": 1}, null, "$LATEST"]),
+        "{out}"
+    );
+    assert_eq!(out["failing"][0], 200, "{out}");
+    assert_eq!(out["failing"][1]["errorType"], "Boom", "{out}");
+    assert_eq!(out["failing"][2], "Unhandled", "{out}");
+    assert_eq!(
+        (&out["event"], &out["dry"], &out["missing"]),
+        (
+            &serde_json::json!(202),
+            &serde_json::json!(204),
+            &serde_json::json!("ResourceNotFoundException")
+        ),
+        "{out}"
+    );
+    // The Event invocation ran after its 202: it failed, and the log says so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("[failing] event invocation failed: function error Boom"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Event invocation never ran: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for host in [echo, failing] {
+        host.stop().await;
+    }
     stack.stop().await;
 }

@@ -1,7 +1,8 @@
 //! The edge: one port for every AWS API call, like LocalStack's 4566. Calls are forwarded to
 //! moto as they are, except CloudWatch's rpcv2Cbor calls (what the current Rust SDK speaks, and
 //! moto does not), which are translated to moto's awsJson1_0 protocol and back ([`cbor`]); and
-//! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]).
+//! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]), and
+//! Lambda's Invoke calls to the functions' workers ([`crate::invoke`]).
 //! Anything else unsigned gets API Gateway's 403; sizes and times are bounded ([`limits`]).
 
 pub mod cbor;
@@ -22,6 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::apigateway::Routes;
+use crate::invoke::Functions;
 use crate::Shutdown;
 use limits::plain;
 
@@ -72,6 +74,7 @@ pub struct Edge {
     moto: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     routes: Arc<Routes>,
+    functions: Arc<Functions>,
     calls: Mutex<BTreeMap<String, CallStat>>,
 }
 
@@ -141,8 +144,14 @@ impl Edge {
             moto,
             client: Client::builder(TokioExecutor::new()).build_http(),
             routes,
+            functions: Arc::default(),
             calls: Mutex::default(),
         })
+    }
+
+    /// The functions Lambda's Invoke API reaches through this edge (none until set).
+    pub fn functions(&self) -> Arc<Functions> {
+        self.functions.clone()
     }
 
     /// moto's answers so far, by operation.
@@ -200,6 +209,11 @@ impl Edge {
             Ok(body) => body,
             Err(response) => return response,
         };
+        if parts.method == http::Method::POST {
+            if let Some(name) = Functions::invoked(parts.uri.path()) {
+                return self.functions.handle(&name, &parts, body).await;
+            }
+        }
         if let Some(operation) = parts.uri.path().strip_prefix(CLOUDWATCH_CBOR) {
             let operation = operation.to_owned();
             return self.cloudwatch(&operation, parts, body).await;

@@ -69,6 +69,8 @@ pub struct Stack {
     pub addr: String,
     /// `http://<addr>`.
     pub edge_url: String,
+    /// The functions Lambda's Invoke API reaches through the edge.
+    pub functions: Arc<sandbox::invoke::Functions>,
     stop: sandbox::Stop,
     edge: tokio::task::JoinHandle<()>,
 }
@@ -80,10 +82,12 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stop = sandbox::Stop::new();
-        let edge =
-            tokio::spawn(Edge::with_routes(moto.addr, routes).serve(listener, stop.shutdown()));
+        let edge = Edge::with_routes(moto.addr, routes);
+        let functions = edge.functions();
+        let edge = tokio::spawn(edge.serve(listener, stop.shutdown()));
         Stack {
             moto,
+            functions,
             edge_url: format!("http://{addr}"),
             addr,
             stop,
