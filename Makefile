@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: bench capacity capacity-smoke test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-vus bench-collector clean
+.PHONY: bench capacity capacity-smoke test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
@@ -145,6 +145,11 @@ bench-loadgen: .venv-bench/.installed
 bench-vus:
 	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
 	bash bench/loadgen_vus.sh
+
+## bench-segments: one loadgen against N with 1/N each, merged (docs/loadgen.md)
+bench-segments:
+	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
+	bash bench/loadgen_segments.sh
 
 ## bench-collector: `collector stats` against pandas on a 24-hour per-second export (README table)
 bench-collector: venv

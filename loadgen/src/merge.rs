@@ -210,3 +210,94 @@ fn executor_name(name: &str) -> &'static str {
     .find(|known| *known == name)
     .unwrap_or("merged")
 }
+
+#[cfg(test)]
+mod tests {
+    use contract::runfile::{DurationHistogram, RunInfo, RUN_FILE_VERSION};
+
+    use super::*;
+
+    /// A worker's run file holding `durations_us`.
+    fn part(segment: &str, durations_us: &[u64]) -> Part {
+        let mut histogram = duration_histogram();
+        for d in durations_us {
+            histogram.record(*d).unwrap();
+        }
+        Part {
+            name: segment.into(),
+            file: RunFile {
+                version: RUN_FILE_VERSION,
+                run: RunInfo {
+                    run_id: "r".into(),
+                    endpoint: "http://127.0.0.1:1/".into(),
+                    executor: "constant-vus".into(),
+                    start_ms: 1_000,
+                    end_ms: 2_000,
+                    vus_max: 1,
+                    requests_sent: durations_us.len() as u64,
+                    requests_attempted: Some(durations_us.len() as u64),
+                    requests_accepted: durations_us.len() as u64,
+                    failures: BTreeMap::new(),
+                    dropped_iterations: 0,
+                    interrupted_iterations: 0,
+                    scheduled_iterations: None,
+                    segments: Some(vec![segment.into()]),
+                    checks: None,
+                    max_duration_ms: Some(4000),
+                },
+                metrics: BTreeMap::new(),
+                histogram: DurationHistogram {
+                    unit: "us".into(),
+                    significant_figures: crate::stats::SIGNIFICANT_FIGURES,
+                    buckets: histogram
+                        .iter_recorded()
+                        .map(|v| [v.value_iterated_to(), v.count_at_value()])
+                        .collect(),
+                },
+                timeline: Vec::new(),
+                accepted_ids: None,
+            },
+        }
+    }
+
+    #[test]
+    fn merged_percentiles_are_those_of_all_the_requests_in_one_histogram() {
+        // Three workers with different latency shapes, values across four decades.
+        let mut all = Vec::new();
+        let mut parts = Vec::new();
+        for (i, scale) in [(1u64, 7u64), (2, 131), (3, 2_741)] {
+            let values: Vec<u64> = (1..=997u64).map(|k| k * scale % 1_000_003 + k).collect();
+            all.extend_from_slice(&values);
+            parts.push(part(&format!("{i}/3"), &values));
+        }
+        let merged = merge(&parts, Tolerate::default()).unwrap();
+        let mut one = duration_histogram();
+        for v in &all {
+            one.record(*v).unwrap();
+        }
+        assert_eq!(merged.durations_us.len(), one.len());
+        for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                merged.durations_us.value_at_quantile(q),
+                one.value_at_quantile(q),
+                "quantile {q}"
+            );
+        }
+        assert_eq!(merged.durations_us.mean(), one.mean());
+        assert_eq!(merged.stats.requests, all.len() as u64);
+    }
+
+    #[test]
+    fn different_runs_are_refused_unless_forced() {
+        let mut other = part("2/2", &[5]);
+        other.file.run.run_id = "other".into();
+        let parts = [part("1/2", &[5]), other];
+        let refused = merge(&parts, Tolerate::default()).err().unwrap();
+        assert!(refused.contains("run id"), "{refused}");
+        let forced = Tolerate {
+            anything: true,
+            ..Tolerate::default()
+        };
+        assert_eq!(merge(&parts, forced).unwrap().stats.requests, 2);
+    }
+}
