@@ -109,13 +109,18 @@ watch:
 	      echo "rebuilt $(DIST)/$$f/bootstrap"; done; \
 	  fi; sleep 1; done
 
-## lambdas: dist/<fn>/bootstrap for each function (the layout the CDK app reads via LAMBDA_DIST_PATH)
+## lambdas: dist/<fn>/bootstrap for each function (the layout the CDK app reads via LAMBDA_DIST_PATH);
+## with LOADGEN_WORKER=true also dist/loadgen-worker/bootstrap, for `loadgen --lambda N`
 lambdas:
 	cargo build --profile $(PROFILE) --locked -p functions --bins
 	for f in $(FUNCTIONS); do \
 	  mkdir -p $(DIST)/$$f; \
 	  cp target/$(PROFILE)/$$f $(DIST)/$$f/bootstrap; \
 	done
+ifeq ($(LOADGEN_WORKER),true)
+	cargo build --profile $(PROFILE) --locked -p loadgen --bin loadgen-worker
+	mkdir -p $(DIST)/loadgen-worker && cp target/$(PROFILE)/loadgen-worker $(DIST)/loadgen-worker/bootstrap
+endif
 
 ## sizes: each function's bootstrap size and the newest glibc symbol it needs (al2023 has 2.34)
 sizes: lambdas

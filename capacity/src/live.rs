@@ -84,6 +84,7 @@ impl<A: MetricsApi> Pipeline for Live<A> {
             json: false,
             segment: Default::default(),
             start_at_ms: None,
+            lambda: None,
         };
         let summary = loadgen::run(load, self.stop.clone())
             .await

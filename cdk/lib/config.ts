@@ -1,7 +1,7 @@
 /**
  * The app's configuration, read once from the environment the original's users already set:
  * USE_LOCALSTACK, HOT_DEPLOY, LAMBDA_DIST_PATH, LAMBDA_SRC_PATH, plus USE_VPC, LAMBDA_ARCH,
- * PIPELINE_TARGET, STREAM_NAME and METRIC_NAMESPACE.
+ * PIPELINE_TARGET, STREAM_NAME, METRIC_NAMESPACE and LOADGEN_WORKER.
  */
 import * as path from 'path';
 
@@ -33,6 +33,9 @@ export interface PipelineConfig {
   readonly streamName: string;
   /** Where downstream publishes (`METRIC_NAMESPACE`, the contract's default). */
   readonly metricNamespace: string;
+  /** Also deploy the loadgen worker function `loadgen --lambda N` invokes (`LOADGEN_WORKER=true`),
+   * from `<distPath>/loadgen-worker/bootstrap`. */
+  readonly loadgenWorker: boolean;
 }
 
 /** The contract's metric namespace (contract/src/metrics.rs). */
@@ -72,5 +75,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv, repoRoot: string): Pipelin
     architecture,
     streamName: env.STREAM_NAME?.trim() || 'KinesisStream',
     metricNamespace: env.METRIC_NAMESPACE?.trim() || DEFAULT_NAMESPACE,
+    loadgenWorker: flag(env, 'LOADGEN_WORKER'),
   };
 }

@@ -133,7 +133,38 @@ export class PipelineStack extends cdk.Stack {
       description: 'the records of batches the event source mappings gave up',
     });
     new cdk.CfnOutput(this, 'Environment', { value: config.target });
+    if (config.loadgenWorker) {
+      const worker = this.loadgenWorker(config);
+      new cdk.CfnOutput(this, 'LoadgenWorkerFunctionName', {
+        value: worker.functionName,
+        description: 'loadgen --lambda N invokes this',
+      });
+    }
     new cdk.CfnOutput(this, 'MetricNamespace', { value: config.metricNamespace });
+  }
+
+  /** loadgen as a Lambda function (`loadgen --lambda N`): 1769 MB is one full vCPU; 15 minutes
+   * is Lambda's longest run. It calls only the API, over the internet, so it needs no grant. */
+  private loadgenWorker(config: PipelineConfig): lambda.Function {
+    const dir = path.join(config.distPath, 'loadgen-worker');
+    if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
+      throw new Error(
+        `${path.join(dir, 'bootstrap')} not found: run \`make lambdas\`, which builds the loadgen worker too`,
+      );
+    }
+    return new lambda.Function(this, 'LoadgenWorker', {
+      description: 'loadgen worker: one segment of a distributed load',
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      handler: 'bootstrap',
+      architecture: config.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
+      code: lambda.Code.fromAsset(dir),
+      memorySize: 1769,
+      timeout: cdk.Duration.minutes(15),
+      logGroup: new logs.LogGroup(this, 'LoadgenWorkerLogs', {
+        retention: logs.RetentionDays.ONE_WEEK,
+        removalPolicy: cdk.RemovalPolicy.DESTROY,
+      }),
+    });
   }
 
   /** The original's VPC: isolated subnets, a DynamoDB gateway endpoint, and interface endpoints

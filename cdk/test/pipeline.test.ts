@@ -11,7 +11,7 @@ import { HOT_RELOAD_BUCKET, PipelineStack } from '../lib/pipeline-stack';
 /** A dist folder with a stand-in `bootstrap` per function (the stack only packages it). */
 function fakeDist(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-dist-'));
-  for (const fn of FUNCTIONS) {
+  for (const fn of [...FUNCTIONS, 'loadgen-worker']) {
     fs.mkdirSync(path.join(dir, fn));
     fs.writeFileSync(path.join(dir, fn, 'bootstrap'), '#!/bin/sh\n', { mode: 0o755 });
   }
@@ -258,6 +258,24 @@ describe('configuration', () => {
       architecture: 'x86_64',
       streamName: 'KinesisStream',
       metricNamespace: DEFAULT_NAMESPACE,
+      loadgenWorker: false,
     });
+  });
+});
+
+describe('LOADGEN_WORKER=true', () => {
+  const { template } = synth({ LOADGEN_WORKER: 'true' });
+  test('a fourth function, the loadgen worker: one vCPU, 15 minutes, its name as an output', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'loadgen worker: one segment of a distributed load',
+      MemorySize: 1769,
+      Timeout: 900,
+      Runtime: 'provided.al2023',
+    });
+    template.hasOutput('LoadgenWorkerFunctionName', { Value: { Ref: Match.stringLikeRegexp('^LoadgenWorker') } });
+  });
+  test('without it, no worker', () => {
+    synth().template.resourceCountIs('AWS::Lambda::Function', 3);
   });
 });

@@ -31,6 +31,11 @@ pub mod key {
     pub const NAMESPACE: &str = "MetricNamespace";
     /// `AWS`, `LocalStack` or `Sandbox`.
     pub const ENVIRONMENT: &str = "Environment";
+    /// The loadgen worker function `loadgen --lambda N` invokes (deployed with
+    /// `LOADGEN_WORKER=true`).
+    pub const LOADGEN_WORKER: &str = "LoadgenWorkerFunctionName";
+    /// The SQS queue the event source mappings record given-up batches in.
+    pub const FAILED_BATCHES: &str = "FailedBatchesQueueUrl";
 }
 
 /// One stack's outputs.

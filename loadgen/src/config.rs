@@ -161,6 +161,17 @@ pub struct Config {
     pub segment: Segment,
     /// When to start, epoch ms (`None`: at once).
     pub start_at_ms: Option<i64>,
+    /// Run the load from copies of the worker function on AWS Lambda instead of here.
+    pub lambda: Option<LambdaFanOut>,
+}
+
+/// `--lambda N`: the load from N invocations of the loadgen worker function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaFanOut {
+    /// How many workers (each runs a 1/N segment).
+    pub workers: u64,
+    /// The function's name or ARN.
+    pub function: String,
 }
 
 #[cfg(test)]

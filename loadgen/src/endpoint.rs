@@ -69,16 +69,18 @@ impl std::fmt::Display for Endpoint {
 /// The API URL in a `cdk deploy --outputs-file` JSON ([`contract::outputs`]): the
 /// `ApiGatewayMethodEndpoint` output of the one stack, or of `STACK_NAME` when set.
 pub fn from_outputs_file(path: &Path, stack: Option<&str>) -> Result<String, ConfigError> {
+    output(path, stack, key::API_ENDPOINT)
+}
+
+/// Output `name` of the one stack (or of `stack`) in a `cdk deploy --outputs-file` JSON.
+pub fn output(path: &Path, stack: Option<&str>, name: &str) -> Result<String, ConfigError> {
     let fail = |reason: String| ConfigError::Outputs {
         path: path.to_owned(),
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let outputs = StackOutputs::parse(&text, stack).map_err(fail)?;
-    outputs
-        .get(key::API_ENDPOINT)
-        .map(str::to_owned)
-        .map_err(fail)
+    outputs.get(name).map(str::to_owned).map_err(fail)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! - [`stats`]: per-VU counts, and the run's duration histogram.
 //! - [`summary`]: the k6-style end-of-test summary and the run file.
 //! - [`merge`]: a distributed run's run files added up (`loadgen merge`).
+//! - [`fanout`]: the run from N copies of the worker function on AWS Lambda (`--lambda N`).
 //! - [`threshold`]: k6 thresholds.
 //! - [`error`]: configuration errors.
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod endpoint;
 mod engine;
 pub mod error;
+pub mod fanout;
 pub mod merge;
 pub mod opts;
 mod outcome;

@@ -54,9 +54,28 @@ fn main() -> ExitCode {
                 signal.request();
             }
         });
-        loadgen::run(config, stop).await
+        if config.lambda.is_some() {
+            // The workers run remotely: Ctrl-C stops waiting for them, not them.
+            return loadgen::fanout::run(&config).await;
+        }
+        loadgen::run(config, stop)
+            .await
+            .map(|summary| (summary, Vec::new()))
     });
-    report("loadgen", result, json)
+    match result {
+        Ok((summary, failures)) if !failures.is_empty() => {
+            let code = report("loadgen", Ok(summary), json);
+            for failure in failures {
+                eprintln!("loadgen: {failure}");
+            }
+            if code == ExitCode::SUCCESS {
+                ExitCode::from(1)
+            } else {
+                code
+            }
+        }
+        result => report("loadgen", result.map(|(summary, _)| summary), json),
+    }
 }
 
 /// `loadgen merge FILE...`: the whole run from its workers' run files.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::config::{Config, Executor, Stage};
+use crate::config::{Config, Executor, LambdaFanOut, Stage};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ConfigError;
 use crate::schedule::{RateSchedule, RateStage};
@@ -118,6 +118,17 @@ pub struct Opts {
     /// workers on several machines start together.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub start_at: Option<i64>,
+
+    /// Run the load from N copies of the loadgen worker function on AWS Lambda (the CDK app
+    /// deploys it with LOADGEN_WORKER=true), each with a 1/N segment, started together; their
+    /// run files are merged into this run's.
+    #[arg(long, value_name = "N", conflicts_with = "segment")]
+    pub lambda: Option<u64>,
+
+    /// With --lambda: the worker function's name or ARN [default: the --outputs file's
+    /// LoadgenWorkerFunctionName, else LOADGEN_WORKER_FUNCTION].
+    #[arg(long, value_name = "NAME", requires = "lambda")]
+    pub lambda_function: Option<String>,
 }
 
 /// `loadgen merge`: the run files of a distributed run's workers added up into the whole run's.
@@ -308,6 +319,7 @@ impl Opts {
                 segment.count()
             )));
         }
+        let lambda = self.lambda_fan_out(&env, executor.max_vus())?;
         if let Some(at) = self.start_at {
             if at > now_ms + 24 * 3600 * 1000 {
                 return Err(ConfigError::Invalid(format!(
@@ -346,7 +358,49 @@ impl Opts {
             json: self.json,
             segment,
             start_at_ms: self.start_at,
+            lambda,
         })
+    }
+
+    /// `--lambda N`: the worker count in range, and the function from the flag, the outputs file
+    /// or the environment.
+    fn lambda_fan_out(
+        &self,
+        env: &impl Fn(&str) -> Option<String>,
+        max_vus: u64,
+    ) -> Result<Option<LambdaFanOut>, ConfigError> {
+        let Some(workers) = self.lambda else {
+            return Ok(None);
+        };
+        if !(1..=crate::segment::MAX_WORKERS).contains(&workers) {
+            return Err(ConfigError::Invalid(format!(
+                "--lambda must be 1 to {} workers, not {workers}",
+                crate::segment::MAX_WORKERS
+            )));
+        }
+        if max_vus < workers {
+            return Err(ConfigError::Invalid(format!(
+                "--lambda {workers}: {max_vus} VUs cannot be shared by {workers} workers (each needs at least one)"
+            )));
+        }
+        let function = match (&self.lambda_function, &self.outputs) {
+            (Some(name), _) => name.clone(),
+            (None, Some(path)) => endpoint::output(
+                path,
+                env("STACK_NAME").filter(|v| !v.is_empty()).as_deref(),
+                contract::outputs::key::LOADGEN_WORKER,
+            )?,
+            (None, None) => env("LOADGEN_WORKER_FUNCTION")
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "--lambda needs the worker function: --lambda-function NAME, --outputs of \
+                         a stack deployed with LOADGEN_WORKER=true, or LOADGEN_WORKER_FUNCTION"
+                            .into(),
+                    )
+                })?,
+        };
+        Ok(Some(LambdaFanOut { workers, function }))
     }
 
     /// Arrival rate: most VUs, from --max-vus, else --vus, else 100.

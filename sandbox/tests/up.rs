@@ -140,7 +140,7 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     let work = std::env::temp_dir().join(format!("sandbox-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let dist = work.join("dist");
-    for f in ["upstream", "downstream"] {
+    for f in ["upstream", "downstream", "loadgen-worker"] {
         copy_executable(&function_binary(f), &dist.join(f).join("bootstrap"));
     }
     copy_executable(
@@ -161,6 +161,8 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
     let child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
         .args(["up", "--deploy", "--port", &port, "--concurrency", "2"])
         .args(["--kill-workers", "midstream=0.25"])
+        // The CDK app also deploys the loadgen worker, for `loadgen --lambda`.
+        .env("LOADGEN_WORKER", "true")
         .arg("--dist")
         .arg(&dist)
         .arg("--state")
@@ -447,6 +449,57 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
         "{attributes}"
     );
     assert!(!log.contains("poller: discarded"), "{log}");
+
+    // Load from the loadgen worker function, invoked through the sandbox's Lambda Invoke API:
+    // two workers with half the iterations each, merged; the collector then finds every
+    // accepted request processed.
+    let fanned = work.join("lambda-run.json");
+    let lambda = Command::new(function_binary("loadgen"))
+        .arg("--outputs")
+        .arg(&outputs_file)
+        .args(["--lambda", "2", "--iterations", "60", "--vus", "4"])
+        .args(["--run-id", "fanned", "--quiet", "--summary-export"])
+        .arg(&fanned)
+        .env("AWS_ENDPOINT_URL", &edge)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&lambda.stdout);
+    assert!(
+        lambda.status.success(),
+        "{said}\n{}\n{}",
+        String::from_utf8_lossy(&lambda.stderr),
+        sandbox.log()
+    );
+    assert!(said.contains("1/2 2/2 (all 2 workers)"), "{said}");
+    let fanned_run: contract::runfile::RunFile =
+        serde_json::from_str(&std::fs::read_to_string(&fanned).unwrap()).unwrap();
+    assert_eq!(fanned_run.run.requests_sent, 60);
+    assert_eq!(fanned_run.run.requests_accepted, 60);
+    let waited = run(
+        &function_binary("collector"),
+        &[
+            "wait",
+            "--run",
+            fanned.to_str().unwrap(),
+            "--outputs",
+            outputs_file.to_str().unwrap(),
+            "--poll",
+            "1s",
+            "--timeout",
+            "2m",
+            "--no-progress",
+        ],
+    );
+    let said = String::from_utf8_lossy(&waited.stderr);
+    assert!(
+        said.contains("complete: 60 of 60 accepted requests processed"),
+        "{said}"
+    );
 
     // `sandbox down` stops everything: a clean exit, the call table, the port closed, no
     // outputs left.

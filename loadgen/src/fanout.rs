@@ -1,0 +1,299 @@
+//! `loadgen --lambda N`: the run from N invocations of the loadgen worker function
+//! (`loadgen-worker`, deployed by the CDK app with `LOADGEN_WORKER=true`). Each invocation gets
+//! the same flags with its own `--segment I/N` and the shared `--start-at` (three seconds ahead
+//! unless given), and answers with its run file; the files are merged ([`crate::merge`]) into
+//! this run's. A worker that fails or times out is named with its share of the load, which the
+//! totals then lack: the summary says the run is partial, and the exit code is 1.
+//!
+//! Invocations are not retried (a retried worker that had run would count twice). Lambda's
+//! limits: an invocation runs at most 15 minutes (a longer run is refused by the worker before
+//! it starts), its answer is at most 6 MB (run files carry histograms and counts, a few KB to a
+//! few hundred KB), and N concurrent invocations need N of the account's concurrency.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_lambda::primitives::Blob;
+use contract::runfile::RunFile;
+
+use crate::config::{Config, Executor};
+use crate::merge::{self, Part, Tolerate};
+use crate::segment::Segment;
+use crate::{epoch_ms, Summary};
+
+/// How far ahead of now the workers start, unless `--start-at` says when.
+pub const START_DELAY: Duration = Duration::from_secs(3);
+
+/// The flags for worker `segment` that reproduce `config`'s load: the URL, the executor, the
+/// run id and the checks, with the shared start. Thresholds are judged on the merged run here.
+pub fn worker_args(config: &Config, segment: Segment, start_at_ms: i64) -> Vec<String> {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    let mut args: Vec<String> = vec!["--url".into(), config.endpoint.to_string()];
+    let mut flag = |name: &str, value: String| {
+        args.push(name.into());
+        args.push(value);
+    };
+    match &config.executor {
+        Executor::ConstantVus { vus, duration } => {
+            flag("--vus", vus.to_string());
+            flag("--duration", ms(*duration));
+        }
+        Executor::SharedIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
+            flag("--iterations", iterations.to_string());
+            flag("--vus", vus.to_string());
+            flag("--duration", ms(*max_duration));
+        }
+        Executor::RampingVus { start_vus, stages } => {
+            if *start_vus > 0 {
+                flag("--vus", start_vus.to_string());
+            }
+            for s in stages {
+                flag("--stage", format!("{}:{}", ms(s.duration), s.target));
+            }
+        }
+        Executor::ConstantArrivalRate {
+            rate,
+            duration,
+            max_vus,
+        } => {
+            flag("--rate", rate.to_string());
+            flag("--duration", ms(*duration));
+            flag("--max-vus", max_vus.to_string());
+        }
+        Executor::RampingArrivalRate { schedule, max_vus } => {
+            flag("--rate", schedule.start_rate.to_string());
+            for s in &schedule.stages {
+                flag("--stage", format!("{}:{}", ms(s.duration), s.target));
+            }
+            flag("--max-vus", max_vus.to_string());
+        }
+    }
+    flag("--run-id", config.run_id.clone());
+    flag("--message", config.message.clone());
+    flag("--max-duration", ms(config.max_duration));
+    flag("--timeout", ms(config.timeout));
+    flag("--graceful-stop", ms(config.graceful_stop));
+    flag("--segment", segment.to_string());
+    flag("--start-at", start_at_ms.to_string());
+    if config.insecure {
+        args.push("--insecure".into());
+    }
+    args
+}
+
+/// What a worker's share is, in the executor's terms (for a worker that failed).
+fn share(config: &Config, segment: Segment) -> String {
+    match &config.executor {
+        Executor::SharedIterations { iterations, .. } => format!(
+            "{} of the {iterations} iterations",
+            segment.share(*iterations)
+        ),
+        executor => match executor.arrival_schedule() {
+            Some(schedule) => format!(
+                "{} of the {} scheduled iterations",
+                segment.share(schedule.total()),
+                schedule.total()
+            ),
+            None => format!(
+                "{} of the {} VUs",
+                segment.share(executor.max_vus()),
+                executor.max_vus()
+            ),
+        },
+    }
+}
+
+/// Invokes the workers, merges what they answer, judges the thresholds and writes the run file
+/// if asked. Returns the summary and one line per worker that failed.
+pub async fn run(config: &Config) -> anyhow::Result<(Summary, Vec<String>)> {
+    let fan = config
+        .lambda
+        .as_ref()
+        .context("no --lambda fan-out configured")?;
+    let client = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let start_at = config
+        .start_at_ms
+        .unwrap_or_else(|| epoch_ms() + START_DELAY.as_millis() as i64);
+    let mut invocations = Vec::new();
+    for i in 1..=fan.workers {
+        let segment = Segment::new(i, fan.workers).map_err(anyhow::Error::msg)?;
+        let event = serde_json::json!({ "args": worker_args(config, segment, start_at) });
+        let call = client
+            .invoke()
+            .function_name(&fan.function)
+            .payload(Blob::new(event.to_string()));
+        invocations.push((segment, tokio::spawn(call.send())));
+    }
+    let mut parts = Vec::new();
+    let mut failures = Vec::new();
+    for (segment, invocation) in invocations {
+        let answered = match invocation.await {
+            Ok(Ok(output)) => match output.function_error() {
+                None => {
+                    let payload = output.payload().map(|p| p.as_ref()).unwrap_or_default();
+                    RunFile::from_json(&String::from_utf8_lossy(payload))
+                        .map_err(|e| format!("its answer is not a run file: {e}"))
+                }
+                Some(kind) => Err(format!(
+                    "{kind}: {}",
+                    output
+                        .payload()
+                        .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+                        .unwrap_or_default()
+                )),
+            },
+            Ok(Err(e)) => Err(describe(&e)),
+            Err(e) => Err(e.to_string()),
+        };
+        match answered {
+            Ok(file) => parts.push(Part {
+                name: format!("worker {segment}"),
+                file,
+            }),
+            Err(reason) => failures.push(format!(
+                "worker {segment} failed ({reason}); its share, {}, is not in the totals",
+                share(config, segment)
+            )),
+        }
+    }
+    anyhow::ensure!(
+        !parts.is_empty(),
+        "every worker failed:\n{}",
+        failures.join("\n")
+    );
+    let tolerate = Tolerate {
+        partial: true,
+        anything: false,
+    };
+    let mut summary = merge::merge(&parts, tolerate).map_err(anyhow::Error::msg)?;
+    summary.judge(&config.thresholds);
+    if let Some(path) = &config.summary_export {
+        std::fs::write(path, summary.run_file().to_json())
+            .with_context(|| format!("writing the run file {}", path.display()))?;
+    }
+    Ok((summary, failures))
+}
+
+/// The SDK's configuration from the environment and profile (`AWS_ENDPOINT_URL` included),
+/// rustls with ring, a call bounded by Lambda's 15 minutes, and no retries (a worker that ran
+/// must not run twice).
+async fn sdk_config() -> aws_config::SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(16 * 60))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client)
+        .timeout_config(timeouts)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// An SDK error in one line: each cause's own words, outermost first.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::opts::Opts;
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["loadgen", "http://127.0.0.1:9/prod/"];
+        argv.extend_from_slice(args);
+        Opts::try_parse_from(argv)
+            .unwrap()
+            .into_config(|_| None, 1_000)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_workers_flags_reproduce_the_load_with_its_segment() {
+        for args in [
+            &["--vus", "8", "--duration", "90s"][..],
+            &["--iterations", "1000", "--vus", "9", "--duration", "2m"],
+            &["--stage", "30s:20", "--stage", "1m:20", "--stage", "10s:0"],
+            &["--vus", "3", "--stage", "1s:6"],
+            &["--rate", "150.5", "--duration", "1m", "--max-vus", "40"],
+            &[
+                "--rate",
+                "0",
+                "--stage",
+                "30s:200",
+                "--stage",
+                "10s:0",
+                "--max-vus",
+                "50",
+            ],
+            &[
+                "--vus",
+                "4",
+                "--max-duration",
+                "750ms",
+                "--timeout",
+                "5s",
+                "-k",
+            ],
+        ] {
+            let whole = config(&[args, &["--run-id", "fan", "--message", "hi there"]].concat());
+            let segment = Segment::new(2, 4).unwrap();
+            let worker_flags = worker_args(&whole, segment, 5_000);
+            let mut argv = vec!["loadgen".to_owned()];
+            argv.extend(worker_flags);
+            let worker = Opts::try_parse_from(argv)
+                .unwrap()
+                .into_config(|_| None, 1_000)
+                .unwrap();
+            assert_eq!(worker.executor, whole.executor, "{args:?}");
+            assert_eq!((worker.segment, worker.start_at_ms), (segment, Some(5_000)));
+            assert_eq!(
+                (&worker.run_id, &worker.message),
+                (&whole.run_id, &whole.message)
+            );
+            assert_eq!(
+                (worker.max_duration, worker.timeout, worker.graceful_stop),
+                (whole.max_duration, whole.timeout, whole.graceful_stop)
+            );
+            assert_eq!(worker.endpoint.to_string(), whole.endpoint.to_string());
+            assert_eq!(worker.insecure, whole.insecure);
+        }
+    }
+
+    #[test]
+    fn a_failed_workers_share_is_said_in_the_executors_terms() {
+        let c = config(&["--iterations", "10", "--vus", "4"]);
+        assert_eq!(
+            share(&c, Segment::new(1, 3).unwrap()),
+            "4 of the 10 iterations"
+        );
+        let c = config(&["--rate", "10", "--duration", "3s", "--max-vus", "4"]);
+        assert_eq!(
+            share(&c, Segment::new(3, 4).unwrap()),
+            "7 of the 30 scheduled iterations"
+        );
+        let c = config(&["--vus", "5"]);
+        assert_eq!(share(&c, Segment::new(2, 2).unwrap()), "2 of the 5 VUs");
+    }
+}
