@@ -9,7 +9,7 @@ DIST      ?= dist
 # The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
 
-.PHONY: bench capacity capacity-smoke test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-loadgen bench-vus bench-segments bench-collector clean
+.PHONY: bench capacity capacity-smoke test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-lambda bench-loadgen bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
@@ -18,6 +18,13 @@ DURATION ?= 60s
 bench: venv cdk-deps lambdas
 	cargo build --release --locked -p sandbox -p loadgen -p collector
 	VUS=$(VUS) DURATION=$(DURATION) bash scripts/bench.sh
+
+## bench-lambda: a run from WORKERS=4 loadgen workers on the sandbox's Lambda, merged, measured
+## end to end (RATE=100 DURATION=30s); files in .sandbox/lambda
+bench-lambda: venv cdk-deps
+	$(MAKE) lambdas LOADGEN_WORKER=true
+	cargo build --release --locked -p sandbox -p loadgen -p collector
+	bash scripts/lambda.sh
 
 ## capacity: the highest arrival rate the pipeline on this machine sustains and the hop that
 ## gives first: SLO=1s STEP=20s TIME_LIMIT=10m by default; capacity.json and capacity.html in
