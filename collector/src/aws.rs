@@ -12,6 +12,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult};
 use crate::audit::{Found, ItemKeys, LookupError};
 use crate::opts::AwsOpts;
+use contract::cli::one_line;
 
 /// Region used when none is configured anywhere (the emulators' default).
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -82,21 +83,6 @@ fn loader(aws: &AwsOpts, region: Option<Region>) -> aws_config::ConfigLoader {
     loader
 }
 
-/// An SDK error in one line: each cause's own words, outermost first, without repeats (the
-/// SDK's debug form is not for users).
-pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
 /// GetMetricData through the SDK.
 #[derive(Debug, Clone)]
 pub struct CloudWatch {
@@ -150,7 +136,7 @@ impl MetricsApi for CloudWatch {
             .await
             .map_err(|error| {
                 let code = error.code().unwrap_or_default();
-                let message = describe(&error);
+                let message = one_line(&error);
                 if code.contains("Throttl") || code == "LimitExceeded" || code == "TooManyRequests"
                 {
                     ApiError::Throttled(message)
@@ -214,7 +200,7 @@ impl ItemKeys for DynamoKeys {
             .request_items(&self.table, request)
             .send()
             .await
-            .map_err(|e| LookupError(describe(&e)))?;
+            .map_err(|e| LookupError(one_line(&e)))?;
         let key_of = |item: &std::collections::HashMap<String, AttributeValue>| match item.get(id) {
             Some(AttributeValue::S(v)) => Some(v.clone()),
             _ => None,

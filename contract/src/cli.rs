@@ -1,5 +1,6 @@
 //! The command lines' shared rule (feature `cli`): `--help` and `--version` print and exit 0; a
-//! bad flag is one line on stderr, `<program>: <what is wrong>`, and exit code 2.
+//! bad flag is one line on stderr, `<program>: <what is wrong>`, and exit code 2; an error is one
+//! line too ([`one_line`]).
 
 use std::process::ExitCode;
 
@@ -25,6 +26,21 @@ pub fn parse_from<P: clap::Parser>(
     })
 }
 
+/// An error in one line: each cause's own words, outermost first, without repeats (for the AWS
+/// SDK's errors, whose debug form is not for users).
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 /// The first line of clap's message, without its `error: ` prefix.
 fn first_line(text: &str) -> &str {
     text.lines()
@@ -36,6 +52,30 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Chain(&'static str, Option<Box<Chain>>);
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn an_error_and_its_causes_in_one_line_without_repeats() {
+        let leaf = Chain("Connection refused (os error 111)", None);
+        let middle = Chain("io error", Some(Box::new(leaf)));
+        let top = Chain("dispatch failure: io error", Some(Box::new(middle)));
+        assert_eq!(
+            one_line(&top),
+            "dispatch failure: io error: Connection refused (os error 111)"
+        );
+    }
 
     #[test]
     fn one_line_without_the_prefix() {

@@ -146,7 +146,7 @@ pub async fn run(config: &Config) -> anyhow::Result<(Summary, Vec<String>)> {
                         .unwrap_or_default()
                 )),
             },
-            Ok(Err(e)) => Err(describe(&e)),
+            Ok(Err(e)) => Err(contract::cli::one_line(&e)),
             Err(e) => Err(e.to_string()),
         };
         match answered {
@@ -197,20 +197,6 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await
-}
-
-/// An SDK error in one line: each cause's own words, outermost first.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //!   behind its own Runtime API server, with timeouts and crashes handled as Lambda does.
 //!
 //! - [`pollers`]: event source mappings for Kinesis and DynamoDB streams (in-order batches, partial
-//!   batch failures, bisect on error, retries and record age as the mapping says, then discarded
-//!   and logged), over [`awsjson`] calls to moto;
+//!   batch failures, bisect on error, retries and record age as the mapping says, then discarded,
+//!   logged and recorded in the mapping's on-failure destination), over [`awsjson`] calls to moto;
 //! - [`apigateway`]: REST proxy integrations served on the edge under the stage path;
 //! - [`invoke`]: Lambda's Invoke API on the edge, for the functions the sandbox runs.
 //!

@@ -97,23 +97,7 @@ async fn loadgen_posts_through_the_edge_into_upstream_and_errors_look_like_api_g
         summary.stats.failures
     );
 
-    let iterator = kinesis
-        .get_shard_iterator()
-        .stream_name("KinesisStream")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
-    let records = kinesis
-        .get_records()
-        .shard_iterator(iterator)
-        .send()
-        .await
-        .unwrap()
-        .records;
+    let records = testkit::aws::stream_records(&kinesis, "KinesisStream").await;
     assert_eq!(records.len(), 30, "every accepted request is in the stream");
 
     let (a, u) = (addr.clone(), addr.clone());

@@ -153,23 +153,7 @@ async fn the_real_upstream_answers_an_api_gateway_event_through_the_runtime_api(
     );
     assert_eq!(response["body"], r#"{"message":"success"}"#);
     // The request is on the stream: one record, the body as sent plus when it was received.
-    let iterator = kinesis
-        .get_shard_iterator()
-        .stream_name("KinesisStream")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
-    let records = kinesis
-        .get_records()
-        .shard_iterator(iterator)
-        .send()
-        .await
-        .unwrap()
-        .records;
+    let records = testkit::aws::stream_records(&kinesis, "KinesisStream").await;
     assert_eq!(records.len(), 1, "{records:?}");
     let put = contract::KinesisRecord::decode(records[0].data.as_ref()).unwrap();
     assert_eq!(put.request.id, body["id"].as_str().unwrap(), "{put:?}");

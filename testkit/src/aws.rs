@@ -83,3 +83,28 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Stri
         .and_then(|t| t.latest_stream_arn)
         .expect("the table's stream")
 }
+
+/// Every record of a one-shard Kinesis stream, oldest first (one GetRecords call: the tests'
+/// streams hold a few thousand records at most).
+pub async fn stream_records(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+) -> Vec<aws_sdk_kinesis::types::Record> {
+    let iterator = client
+        .get_shard_iterator()
+        .stream_name(name)
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetShardIterator {name}: {e:?}"))
+        .shard_iterator
+        .expect("a shard iterator");
+    client
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetRecords {name}: {e:?}"))
+        .records
+}
