@@ -488,6 +488,8 @@ async fn sandbox_up_runs_the_whole_pipeline_and_loses_nothing() {
             fanned.to_str().unwrap(),
             "--outputs",
             outputs_file.to_str().unwrap(),
+            "--out",
+            work.join("lambda-timestamps.json").to_str().unwrap(),
             "--poll",
             "1s",
             "--timeout",

@@ -201,27 +201,8 @@ pub async fn execute(
     }
     sampler.abort();
     let _ = sampler.await;
-    let mut timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
-    // The last, partial second.
-    let t_ms = start_ms.div_euclid(1000) * 1000 + timeline.samples.len() as i64 * 1000;
-    let requests = live.requests.load(Ordering::Relaxed);
-    if requests > timeline.requests {
-        // The VUs have all stopped by now: the tail keeps the last second's VU count.
-        let vus = timeline.samples.last().map_or(vus as u64, |s| s.vus);
-        let failures = live.failures.load(Ordering::Relaxed);
-        let offered = live.offered.load(Ordering::Relaxed);
-        timeline.samples.push(LoadSample {
-            t_ms,
-            vus,
-            requests: requests - timeline.requests,
-            failures: failures - timeline.failures,
-            offered: arrival.is_some().then(|| offered - timeline.offered),
-        });
-    }
-    let vus_seen = match timeline.vus_min {
-        Some(min) => (min, timeline.vus_max),
-        None => (vus as u64, vus as u64),
-    };
+    let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
+    let (timeline, vus_seen) = timeline.finish(&live, start_ms, vus as u64, arrival.is_some());
     RunResult {
         stats,
         durations_us: shared.durations.snapshot(),
@@ -229,7 +210,7 @@ pub async fn execute(
         end_ms: epoch_ms(),
         elapsed: start.elapsed(),
         dropped: live.dropped.load(Ordering::Relaxed),
-        timeline: timeline.samples,
+        timeline,
         vus_seen,
     }
 }

@@ -11,21 +11,29 @@ use super::Live;
 /// The per-second load, as sampled so far.
 #[derive(Debug, Default)]
 pub(super) struct Timeline {
-    pub(super) samples: Vec<LoadSample>,
+    samples: Vec<LoadSample>,
     /// Counters at the last sample.
-    pub(super) requests: u64,
-    pub(super) failures: u64,
-    pub(super) offered: u64,
-    pub(super) vus_min: Option<u64>,
-    pub(super) vus_max: u64,
+    requests: u64,
+    failures: u64,
+    offered: u64,
+    vus_min: Option<u64>,
+    vus_max: u64,
 }
 
 impl Timeline {
+    /// Adds the second ending now, at `t_ms`, with the VUs iterating now.
     fn sample(&mut self, live: &Live, t_ms: i64, arrival: bool) {
+        let vus = live.active_vus.load(Ordering::Relaxed);
+        self.push(live, t_ms, vus, arrival);
+        self.vus_min = Some(self.vus_min.map_or(vus, |m| m.min(vus)));
+        self.vus_max = self.vus_max.max(vus);
+    }
+
+    /// The counters since the last sample, as the second at `t_ms` with `vus` VUs.
+    fn push(&mut self, live: &Live, t_ms: i64, vus: u64, arrival: bool) {
         let requests = live.requests.load(Ordering::Relaxed);
         let failures = live.failures.load(Ordering::Relaxed);
         let offered = live.offered.load(Ordering::Relaxed);
-        let vus = live.active_vus.load(Ordering::Relaxed);
         self.samples.push(LoadSample {
             t_ms,
             vus,
@@ -34,8 +42,25 @@ impl Timeline {
             offered: arrival.then(|| offered - self.offered),
         });
         (self.requests, self.failures, self.offered) = (requests, failures, offered);
-        self.vus_min = Some(self.vus_min.map_or(vus, |m| m.min(vus)));
-        self.vus_max = self.vus_max.max(vus);
+    }
+
+    /// Once every VU has stopped: adds the last, partial second if it saw requests (with the
+    /// previous second's VU count, else `vus`), and returns the samples and the fewest and most
+    /// VUs seen iterating (`vus` when no second was sampled).
+    pub(super) fn finish(
+        mut self,
+        live: &Live,
+        start_ms: i64,
+        vus: u64,
+        arrival: bool,
+    ) -> (Vec<LoadSample>, (u64, u64)) {
+        if live.requests.load(Ordering::Relaxed) > self.requests {
+            let t_ms = start_ms.div_euclid(1000) * 1000 + self.samples.len() as i64 * 1000;
+            let last = self.samples.last().map_or(vus, |s| s.vus);
+            self.push(live, t_ms, last, arrival);
+        }
+        let seen = self.vus_min.map_or((vus, vus), |min| (min, self.vus_max));
+        (self.samples, seen)
     }
 }
 
