@@ -1,19 +1,20 @@
-//! One connection per VU, like k6: HTTP/1.1 with keep-alive, or HTTP/2 when TLS negotiates it
-//! (ALPN), over hyper directly. A failure says what kind it was, so that it can be counted.
+//! One connection per VU, like k6: HTTP/1.1 with keep-alive ([`crate::h1`]), or HTTP/2 over hyper
+//! when TLS negotiates it (ALPN). A failure says what kind it was, so that it can be counted.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::endpoint::Endpoint;
+use crate::h1::H1;
 use crate::outcome::FailureKind;
 pub use crate::outcome::Response;
 
@@ -21,14 +22,17 @@ pub use crate::outcome::Response;
 pub struct Client {
     endpoint: Endpoint,
     tls: Option<(TlsConnector, ServerName<'static>)>,
-    host: HeaderValue,
+    /// An HTTP/1.1 request up to its `Content-Length` value, the same for every request.
+    h1_head: Vec<u8>,
     full_uri: Uri,
 }
 
 /// A live connection, owned by one VU.
 pub enum Connection {
-    /// HTTP/1.1, one request at a time, kept alive.
-    Http1(http1::SendRequest<Full<Bytes>>),
+    /// HTTP/1.1 over TCP, one request at a time, kept alive.
+    Http1(H1<TcpStream>),
+    /// HTTP/1.1 over TLS.
+    Https1(Box<H1<TlsStream<TcpStream>>>),
     /// HTTP/2 (TLS with ALPN h2).
     Http2(http2::SendRequest<Full<Bytes>>),
 }
@@ -46,12 +50,17 @@ impl Client {
         } else {
             None
         };
-        let host = HeaderValue::from_str(endpoint.authority.as_str())
+        HeaderValue::from_str(endpoint.authority.as_str())
             .map_err(|e| format!("{}: {e}", endpoint.authority))?;
+        let h1_head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: ",
+            endpoint.path, endpoint.authority
+        )
+        .into_bytes();
         Ok(Client {
             endpoint: endpoint.clone(),
             tls,
-            host,
+            h1_head,
             full_uri: endpoint.uri.clone(),
         })
     }
@@ -68,113 +77,90 @@ impl Client {
             };
             match TcpStream::connect(addr).await {
                 Ok(stream) => break stream,
-                Err(e) => last = io_kind(&e).unwrap_or(FailureKind::Connect),
+                Err(e) => last = FailureKind::from_io(&e).unwrap_or(FailureKind::Connect),
             }
         };
         let _ = stream.set_nodelay(true);
         match &self.tls {
-            None => handshake(stream, false).await,
+            None => Ok(Connection::Http1(H1::new(stream))),
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|e| io_kind(&e).unwrap_or(FailureKind::Tls))?;
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                handshake(tls, h2).await
+                    .map_err(|e| FailureKind::from_io(&e).unwrap_or(FailureKind::Tls))?;
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    http2_handshake(tls).await
+                } else {
+                    Ok(Connection::Https1(Box::new(H1::new(tls))))
+                }
             }
         }
     }
 
-    /// A POST of `body` for `connection`'s protocol.
-    pub fn request(&self, connection: &Connection, body: Bytes) -> Request<Full<Bytes>> {
-        let builder = Request::builder().method(Method::POST);
-        let builder = match connection {
-            Connection::Http1(_) => builder
-                .uri(Uri::from(self.endpoint.path.clone()))
-                .header(header::HOST, self.host.clone()),
-            Connection::Http2(_) => builder.uri(self.full_uri.clone()),
-        };
-        let mut request = builder
-            .body(Full::new(body))
-            .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())));
-        request.headers_mut().insert(header::CONTENT_TYPE, JSON);
-        request
+    /// Sends `body` on `connection` and reads the whole response.
+    pub async fn send(
+        &self,
+        connection: &mut Connection,
+        body: Bytes,
+    ) -> Result<Response, FailureKind> {
+        match connection {
+            Connection::Http1(h1) => h1.send(&self.h1_head, &body).await,
+            Connection::Https1(h1) => h1.send(&self.h1_head, &body).await,
+            Connection::Http2(sender) => {
+                let request = Request::builder()
+                    .method(Method::POST)
+                    .uri(self.full_uri.clone())
+                    .header(header::CONTENT_TYPE, JSON)
+                    .body(Full::new(body))
+                    .map_err(|_| FailureKind::Protocol)?;
+                sender.ready().await.map_err(|e| classify(&e))?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                read_http2(response).await
+            }
+        }
     }
 }
 
 impl Connection {
-    /// Sends one request and reads the whole response.
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Response, FailureKind> {
-        let response = match self {
-            Connection::Http1(sender) => {
-                sender.ready().await.map_err(|e| classify(&e))?;
-                sender.send_request(request).await
-            }
-            Connection::Http2(sender) => {
-                sender.ready().await.map_err(|e| classify(&e))?;
-                sender.send_request(request).await
-            }
-        }
-        .map_err(|e| classify(&e))?;
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        let mut body_bytes = 0;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify(&e))?;
-            if let Some(data) = frame.data_ref() {
-                body_bytes += data.len();
-            }
-        }
-        Ok(Response { status, body_bytes })
-    }
-
-    /// Whether the connection can take another request.
-    pub fn is_open(&self) -> bool {
+    /// Whether the connection can take another request; an HTTP/1.1 connection the server
+    /// closed while it was idle is not.
+    pub async fn is_open(&mut self) -> bool {
         match self {
-            Connection::Http1(sender) => !sender.is_closed(),
+            Connection::Http1(h1) => h1.is_open().await,
+            Connection::Https1(h1) => h1.is_open().await,
             Connection::Http2(sender) => !sender.is_closed(),
         }
     }
 }
 
-async fn handshake<IO>(io: IO, h2: bool) -> Result<Connection, FailureKind>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let io = TokioIo::new(io);
-    if h2 {
-        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(|e| classify(&e))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(Connection::Http2(sender))
-    } else {
-        // Answers here are small: a 4 KiB read buffer (hyper starts at 8 KiB and adapts) keeps
-        // a VU's connection small; a larger answer is read in more calls.
-        let (sender, connection) = http1::Builder::new()
-            .read_buf_exact_size(Some(4096))
-            .handshake(io)
-            .await
-            .map_err(|e| classify(&e))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(Connection::Http1(sender))
+/// Reads an HTTP/2 response's body to its end, counting its bytes.
+async fn read_http2(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<Response, FailureKind> {
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut body_bytes = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| classify(&e))?;
+        if let Some(data) = frame.data_ref() {
+            body_bytes += data.len();
+        }
     }
+    Ok(Response { status, body_bytes })
 }
 
-fn io_kind(error: &std::io::Error) -> Option<FailureKind> {
-    use std::io::ErrorKind::*;
-    match error.kind() {
-        ConnectionRefused => Some(FailureKind::Refused),
-        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
-            Some(FailureKind::Reset)
-        }
-        TimedOut => Some(FailureKind::Timeout),
-        _ => None,
-    }
+/// HTTP/2 over `tls`: its connection runs in a task of its own, since streams share it.
+async fn http2_handshake(tls: TlsStream<TcpStream>) -> Result<Connection, FailureKind> {
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+        .await
+        .map_err(|e| classify(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(Connection::Http2(sender))
 }
 
 /// The kind of a hyper failure: a reset or closed connection, a timeout, or a protocol error.
@@ -182,7 +168,7 @@ fn classify(error: &hyper::Error) -> FailureKind {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(kind) = io_kind(io) {
+            if let Some(kind) = FailureKind::from_io(io) {
                 return kind;
             }
         }

@@ -27,6 +27,7 @@ pub mod endpoint;
 mod engine;
 pub mod error;
 pub mod fanout;
+mod h1;
 pub mod merge;
 pub mod opts;
 mod outcome;

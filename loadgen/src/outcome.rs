@@ -32,6 +32,19 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The kind an I/O error stands for, when it names one.
+    pub fn from_io(error: &std::io::Error) -> Option<FailureKind> {
+        use std::io::ErrorKind::*;
+        match error.kind() {
+            ConnectionRefused => Some(FailureKind::Refused),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                Some(FailureKind::Reset)
+            }
+            TimedOut => Some(FailureKind::Timeout),
+            _ => None,
+        }
+    }
+
     /// Whether the request never went out: no connection was made (refused, DNS, TLS or
     /// another connect failure), so the API cannot have seen it.
     pub fn never_sent(self) -> bool {

@@ -4,9 +4,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{closed_port, closing_server, run, Mode, Server};
+use common::{closed_port, closing_server, idle_closing_server, run, Mode, Server};
 use contract::runfile::RunFile;
 use contract::Request;
 use loadgen::stats::FailureKind;
@@ -277,6 +278,36 @@ async fn server_errors_closed_connections_timeouts_and_refusals_are_counted_by_k
         text.contains("0 of 0 sent (3 attempted, 3 never sent: no connection)"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closed_while_idle_is_replaced_not_failed() {
+    // One VU, 5 starts a second: it idles about 200 ms between requests, and the server closes
+    // a connection idle for 20 ms.
+    let (addr, connections, task) = idle_closing_server(Duration::from_millis(20)).await;
+    let summary = run(&[
+        &format!("http://{addr}/prod/"),
+        "--rate",
+        "5",
+        "--duration",
+        "1s",
+        "--vus",
+        "1",
+    ])
+    .await;
+    assert!(
+        summary.stats.failures.is_empty(),
+        "{:?}",
+        summary.stats.failures
+    );
+    // 5 unless a stalled machine kept the VU busy past a start (then that start is dropped).
+    assert!(summary.stats.accepted >= 3, "{}", summary.stats.accepted);
+    assert_eq!(
+        connections.load(Ordering::Relaxed),
+        summary.stats.accepted,
+        "a new connection for each request"
+    );
+    task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! HTTPS: loadgen speaks HTTP/2 when the server offers it over TLS (ALPN), accepts a
-//! self-signed certificate only with --insecure, and counts a refused certificate as `tls`.
+//! HTTPS: loadgen speaks HTTP/2 when the server offers it over TLS (ALPN), HTTP/1.1 with
+//! keep-alive when it does not, accepts a self-signed certificate only with --insecure, and counts
+//! a refused certificate as `tls`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -15,9 +16,17 @@ use loadgen::stats::FailureKind;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+/// What a TLS server saw.
+#[derive(Default)]
+struct Served {
+    connections: AtomicU64,
+    http2: AtomicU64,
+    http11: AtomicU64,
+}
+
 /// A TLS server on a loopback port with a fresh self-signed certificate for `localhost`,
-/// offering h2 and http/1.1; counts the requests it served over HTTP/2.
-async fn tls_server() -> (u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+/// offering the protocols `alpn` names; counts connections and requests by HTTP version.
+async fn tls_server(alpn: &[&[u8]]) -> (u16, Arc<Served>, tokio::task::JoinHandle<()>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
         .unwrap()
@@ -33,12 +42,12 @@ async fn tls_server() -> (u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let h2 = Arc::new(AtomicU64::new(0));
-    let counter = h2.clone();
+    let served = Arc::new(Served::default());
+    let counter = served.clone();
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (acceptor, counter) = (acceptor.clone(), counter.clone());
@@ -46,14 +55,17 @@ async fn tls_server() -> (u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
+                counter.connections.fetch_add(1, Ordering::Relaxed);
                 let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 let service =
                     hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                         let counter = counter.clone();
                         async move {
-                            if request.version() == Version::HTTP_2 {
-                                counter.fetch_add(1, Ordering::Relaxed);
-                            }
+                            match request.version() {
+                                Version::HTTP_2 => counter.http2.fetch_add(1, Ordering::Relaxed),
+                                Version::HTTP_11 => counter.http11.fetch_add(1, Ordering::Relaxed),
+                                _ => 0,
+                            };
                             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
                                 br#"{"message":"success"}"#,
                             ))))
@@ -71,7 +83,7 @@ async fn tls_server() -> (u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
             });
         }
     });
-    (port, h2, task)
+    (port, served, task)
 }
 
 async fn run(args: &[&str]) -> loadgen::Summary {
@@ -86,7 +98,7 @@ async fn run(args: &[&str]) -> loadgen::Summary {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_insecure_speaks_http2() {
-    let (port, h2, task) = tls_server().await;
+    let (port, served, task) = tls_server(&[b"h2", b"http/1.1"]).await;
     let url = format!("https://localhost:{port}/prod/");
     let summary = run(&[&url, "--insecure", "--iterations", "20", "--vus", "2"]).await;
     assert_eq!(
@@ -96,7 +108,7 @@ async fn https_with_insecure_speaks_http2() {
         summary.stats.failures
     );
     assert_eq!(
-        h2.load(Ordering::Relaxed),
+        served.http2.load(Ordering::Relaxed),
         20,
         "every request went over HTTP/2"
     );
@@ -104,8 +116,28 @@ async fn https_with_insecure_speaks_http2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_without_http2_keeps_http1_1_connections_alive() {
+    let (port, served, task) = tls_server(&[b"http/1.1"]).await;
+    let url = format!("https://localhost:{port}/prod/");
+    let summary = run(&[&url, "--insecure", "--iterations", "40", "--vus", "2"]).await;
+    assert_eq!(
+        (summary.stats.requests, summary.stats.accepted),
+        (40, 40),
+        "{:?}",
+        summary.stats.failures
+    );
+    assert_eq!(served.http11.load(Ordering::Relaxed), 40, "over HTTP/1.1");
+    assert_eq!(
+        served.connections.load(Ordering::Relaxed),
+        2,
+        "one kept-alive connection per VU"
+    );
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_certificate_is_counted_as_a_tls_failure() {
-    let (port, _, task) = tls_server().await;
+    let (port, _, task) = tls_server(&[b"h2", b"http/1.1"]).await;
     let url = format!("https://localhost:{port}/");
     let summary = run(&[&url, "--iterations", "3", "--vus", "1"]).await;
     assert_eq!(

@@ -350,7 +350,11 @@ async fn send(
     connection: &mut Option<Connection>,
     body: Bytes,
 ) -> Result<Response, FailureKind> {
-    if !connection.as_ref().is_some_and(Connection::is_open) {
+    let open = match connection.as_mut() {
+        Some(open) => open.is_open().await,
+        None => false,
+    };
+    if !open {
         // Boxed: connecting (TLS, HTTP/2 handshakes) is the largest state a VU goes through, and
         // it is passed once per connection; on the heap only then, it leaves every VU's future
         // a fraction of its size.
@@ -359,8 +363,7 @@ async fn send(
     let Some(open) = connection.as_mut() else {
         return Err(FailureKind::Connect);
     };
-    let request = client.request(open, body);
-    open.send(request).await
+    client.send(open, body).await
 }
 
 /// The contract's request body: id `<run_id>-<vu>-<iteration>`, timestamp in ms at send.

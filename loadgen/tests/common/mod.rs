@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use loadgen::opts::Opts;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// How the server answers.
@@ -148,6 +149,46 @@ pub async fn closing_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
         }
     });
     (addr, task)
+}
+
+/// A server that answers 200 with keep-alive, then closes a connection that stays idle for
+/// `idle`, as servers and load balancers do, without saying so in the answer; counts the
+/// connections it accepted.
+pub async fn idle_closing_server(
+    idle: Duration,
+) -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicU64::new(0));
+    let counter = connections.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    // A request is whole when its body (a JSON object) has arrived.
+                    let read = tokio::time::timeout(idle, stream.read(&mut buf)).await;
+                    let Ok(Ok(n @ 1..)) = read else {
+                        return;
+                    };
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.ends_with(b"}") {
+                        seen.clear();
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections, task)
 }
 
 /// A loopback port with nothing listening.
