@@ -52,8 +52,13 @@ impl Client {
         };
         HeaderValue::from_str(endpoint.authority.as_str())
             .map_err(|e| format!("{}: {e}", endpoint.authority))?;
+        let authorization = match &endpoint.authorization {
+            Some(value) => format!("Authorization: {value}\r\n"),
+            None => String::new(),
+        };
         let h1_head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: ",
+            "POST {} HTTP/1.1\r\nHost: {}\r\n{authorization}Content-Type: application/json\r\n\
+             Content-Length: ",
             endpoint.path, endpoint.authority
         )
         .into_bytes();
@@ -61,7 +66,7 @@ impl Client {
             endpoint: endpoint.clone(),
             tls,
             h1_head,
-            full_uri: endpoint.uri.clone(),
+            full_uri: endpoint.uri_without_credentials.clone(),
         })
     }
 
@@ -107,10 +112,14 @@ impl Client {
             Connection::Http1(h1) => h1.send(&self.h1_head, &body).await,
             Connection::Https1(h1) => h1.send(&self.h1_head, &body).await,
             Connection::Http2(sender) => {
-                let request = Request::builder()
+                let mut request = Request::builder()
                     .method(Method::POST)
                     .uri(self.full_uri.clone())
-                    .header(header::CONTENT_TYPE, JSON)
+                    .header(header::CONTENT_TYPE, JSON);
+                if let Some(value) = &self.endpoint.authorization {
+                    request = request.header(header::AUTHORIZATION, value);
+                }
+                let request = request
                     .body(Full::new(body))
                     .map_err(|_| FailureKind::Protocol)?;
                 sender.ready().await.map_err(|e| classify(&e))?;

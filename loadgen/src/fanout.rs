@@ -28,7 +28,8 @@ pub const START_DELAY: Duration = Duration::from_secs(3);
 /// run id and the checks, with the shared start. Thresholds are judged on the merged run here.
 pub fn worker_args(config: &Config, segment: Segment, start_at_ms: i64) -> Vec<String> {
     let ms = |d: Duration| format!("{}ms", d.as_millis());
-    let mut args: Vec<String> = vec!["--url".into(), config.endpoint.to_string()];
+    // The whole URL, credentials included: the workers send what this process would.
+    let mut args: Vec<String> = vec!["--url".into(), config.endpoint.uri.to_string()];
     let mut flag = |name: &str, value: String| {
         args.push(name.into());
         args.push(value);
@@ -207,7 +208,7 @@ mod tests {
     use crate::opts::Opts;
 
     fn config(args: &[&str]) -> Config {
-        let mut argv = vec!["loadgen", "http://127.0.0.1:9/prod/"];
+        let mut argv = vec!["loadgen", "http://user:secret@127.0.0.1:9/prod/"];
         argv.extend_from_slice(args);
         Opts::try_parse_from(argv)
             .unwrap()
@@ -262,7 +263,9 @@ mod tests {
                 (worker.max_duration, worker.timeout, worker.graceful_stop),
                 (whole.max_duration, whole.timeout, whole.graceful_stop)
             );
-            assert_eq!(worker.endpoint.to_string(), whole.endpoint.to_string());
+            // Credentials included: the workers send what this process would.
+            assert_eq!(worker.endpoint, whole.endpoint);
+            assert!(worker.endpoint.authorization.is_some());
             assert_eq!(worker.insecure, whole.insecure);
         }
     }

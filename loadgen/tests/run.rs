@@ -311,6 +311,29 @@ async fn a_connection_the_server_closed_while_idle_is_replaced_not_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_are_sent_as_basic_auth_and_never_printed() {
+    let server = Server::start(Mode::Ok).await;
+    let url = format!("http://Aladdin:open%20sesame@{}/prod/", server.addr);
+    let summary = run(&[&url, "--iterations", "2", "--vus", "1"]).await;
+    assert_eq!(summary.stats.accepted, 2);
+    for seen in server.seen() {
+        assert_eq!(seen.host, Some(server.addr.to_string()));
+        assert_eq!(
+            seen.authorization.as_deref(),
+            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+        );
+    }
+    let mut text = Vec::new();
+    summary.render(&mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let file = serde_json::to_string(&summary.run_file()).unwrap();
+    for shown in [&text, &file] {
+        assert!(!shown.contains("sesame"), "{shown}");
+        assert!(shown.contains("Aladdin:***@"), "{shown}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_file_round_trips_with_what_the_collector_needs() {
     let server = Server::start(Mode::FailEvery(5)).await;
     let dir = std::env::temp_dir().join(format!("loadgen-run-{}", std::process::id()));

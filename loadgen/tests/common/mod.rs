@@ -38,6 +38,9 @@ pub struct Seen {
     pub at_epoch_ms: i64,
     /// The body.
     pub body: Vec<u8>,
+    /// The Host and Authorization headers.
+    pub host: Option<String>,
+    pub authorization: Option<String>,
 }
 
 /// A running test server.
@@ -65,6 +68,15 @@ impl Server {
                         move |request: Request<hyper::body::Incoming>| {
                             let record = record.clone();
                             async move {
+                                let header = |name: hyper::header::HeaderName| {
+                                    request
+                                        .headers()
+                                        .get(name)
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_owned)
+                                };
+                                let host = header(hyper::header::HOST);
+                                let authorization = header(hyper::header::AUTHORIZATION);
                                 let body = request
                                     .into_body()
                                     .collect()
@@ -77,6 +89,8 @@ impl Server {
                                         at: started.elapsed(),
                                         at_epoch_ms: contract::epoch_ms(),
                                         body: body.to_vec(),
+                                        host,
+                                        authorization,
                                     });
                                     seen.len() as u64
                                 };
