@@ -47,7 +47,7 @@ pub const START_SLACK_MS: i64 = 5_000;
 
 /// Reads a run file, saying which file was wrong.
 pub fn read_run_file(path: &Path) -> anyhow::Result<RunFile> {
-    let text = std::fs::read_to_string(path)
+    let text = contract::file::read_text(path)
         .with_context(|| format!("reading the run file {}", path.display()))?;
     RunFile::from_json(&text)
         .with_context(|| format!("{} is not a loadgen run file", path.display()))
@@ -177,7 +177,7 @@ pub fn wait_exit_code(outcome: &WaitOutcome) -> u8 {
 fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile>)> {
     let file = &opts.file;
     let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        contract::file::read_text(file).with_context(|| format!("reading {}", file.display()))?;
     let input = stats::read_input(&text)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("reading {}", file.display()))?;
@@ -237,7 +237,8 @@ fn read_side(list: &str) -> anyhow::Result<compare::Side> {
     anyhow::ensure!(!files.is_empty(), "no export named in {list:?}");
     let mut exports = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        let text = contract::file::read_text(Path::new(file))
+            .with_context(|| format!("reading {file}"))?;
         let export = LatencyExport::from_json(&text).with_context(|| {
             format!("{file} is not a latency export (from `collector wait --out`)")
         })?;

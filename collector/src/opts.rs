@@ -88,7 +88,7 @@ impl OutputsOpts {
         let Some(path) = &self.outputs else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path)
+        let text = contract::file::read_text(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
         contract::outputs::StackOutputs::parse(&text, self.stack_name.as_deref())
             .map(Some)

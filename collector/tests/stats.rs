@@ -197,6 +197,20 @@ fn bad_input_is_one_clear_line() {
         "{err}"
     );
 
+    // A file that never ends is refused after a bounded read, not read until memory runs out.
+    for args in [
+        &["stats", "/dev/zero"][..],
+        &["compare", "/dev/zero", "/dev/zero"],
+    ] {
+        let output = collector(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            err,
+            "collector: reading /dev/zero: larger than 256 MiB: not a file this toolkit wrote\n"
+        );
+    }
+
     let dir = temp_dir("bad");
     let file = write(&dir, "bad.json", r#"{"hello": 1}"#);
     let output = collector(&["stats", &file]);

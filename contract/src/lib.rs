@@ -12,6 +12,7 @@
 //! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
+//! - [`file`]: reading those files with bounded memory.
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features
@@ -24,6 +25,7 @@ pub mod capacity;
 pub mod cli;
 pub mod error;
 pub mod export;
+pub mod file;
 pub mod item;
 pub mod metrics;
 pub mod outputs;

@@ -160,7 +160,7 @@ pub fn output(path: &Path, stack: Option<&str>, name: &str) -> Result<String, Co
         path: path.to_owned(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let text = contract::file::read_text(path).map_err(|e| fail(e.to_string()))?;
     let outputs = StackOutputs::parse(&text, stack).map_err(fail)?;
     outputs.get(name).map(str::to_owned).map_err(fail)
 }

@@ -113,7 +113,7 @@ pub fn merge_files(opts: &opts::MergeOpts) -> anyhow::Result<Summary> {
     let mut parts = Vec::with_capacity(opts.files.len());
     for path in &opts.files {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+        let text = contract::file::read_text(path).with_context(|| format!("reading {name}"))?;
         let file = contract::runfile::RunFile::from_json(&text)
             .with_context(|| format!("{name} is not a run file"))?;
         parts.push(merge::Part { name, file });

@@ -236,6 +236,14 @@ fn a_bad_segment_or_merge_is_one_line_and_exit_2_or_1() {
     let output = merge(&[PathBuf::from("/nonexistent/run.json")], &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).starts_with("loadgen merge: reading /nonexistent/run.json"));
+    // A file that never ends: refused after a bounded read.
+    let output = merge(&[PathBuf::from("/dev/zero")], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).starts_with("loadgen merge: reading /dev/zero: larger than 256 MiB"),
+        "{}",
+        text(&output)
+    );
     let output = merge(&[], &[]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 }
