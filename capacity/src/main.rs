@@ -21,6 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before the search, so that a bad --out fails at once, not after it.
+    if let Err(e) = std::fs::create_dir_all(&checked.live.out) {
+        eprintln!("capacity: --out {}: {e}", checked.live.out.display());
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -34,7 +39,6 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let out = checked.live.out.clone();
-        std::fs::create_dir_all(&out)?;
         let sdk = collector::aws::sdk_config(&checked.aws).await;
         let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
         let mut live = Live::new(checked.live, api);

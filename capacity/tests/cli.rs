@@ -4,7 +4,7 @@ use std::process::Command;
 
 #[test]
 fn bad_flags_are_one_line_and_exit_2() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--url", "http://127.0.0.1:1/", "--growth", "1"],
             "--growth must be above 1",
@@ -33,6 +33,15 @@ fn bad_flags_are_one_line_and_exit_2() {
             "must be more than 0",
         ),
         (&["--url", "ftp://x/"], "ftp://x/"),
+        (
+            &[
+                "--url",
+                "http://127.0.0.1:1/",
+                "--out",
+                "/dev/null/capacity",
+            ],
+            "--out /dev/null/capacity: Not a directory",
+        ),
         (&[], "no API URL"),
     ];
     for (args, said) in cases {

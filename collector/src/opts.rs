@@ -245,6 +245,7 @@ impl WaitOpts {
             }
             Ok(())
         })?;
+        contract::file::check_folder_of(&self.out).map_err(|e| format!("--out {e}"))?;
         match (self.since, self.until) {
             (Some(since), Some(until)) if until <= since => {
                 Err(format!("--until ({until}) must be after --since ({since})"))
@@ -255,8 +256,11 @@ impl WaitOpts {
 }
 
 impl AuditOpts {
-    /// What --outputs fills in.
+    /// What --outputs fills in, and that --out can be written.
     pub fn check(&mut self) -> Result<(), String> {
+        if let Some(out) = &self.out {
+            contract::file::check_folder_of(out).map_err(|e| format!("--out {e}"))?;
+        }
         let table = &mut self.table;
         apply_outputs(&mut self.aws, &self.stack, |outputs| {
             if table.is_none() {

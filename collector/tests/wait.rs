@@ -588,12 +588,25 @@ async fn failing_and_hanging_polls_are_retried_until_the_timeout() {
 }
 
 #[test]
-fn a_window_that_ends_before_it_starts_or_a_zero_poll_is_refused() {
+fn a_window_that_ends_before_it_starts_a_zero_poll_or_a_missing_folder_is_refused() {
     let mut opts = wait_opts(&["--run-id", RUN, "--since", "2000", "--until", "1000"]);
     let err = opts.check().unwrap_err();
     assert!(
         err.contains("--until (1000) must be after --since (2000)"),
         "{err}"
+    );
+    // Said before the wait, not after it with the export lost.
+    let mut opts = wait_opts(&[
+        "--run-id",
+        RUN,
+        "--since",
+        "1",
+        "--out",
+        "/nonexistent/t.json",
+    ]);
+    assert_eq!(
+        opts.check().unwrap_err(),
+        "--out /nonexistent/t.json: /nonexistent is not a directory"
     );
     let err = Opts::try_parse_from([
         "collector",

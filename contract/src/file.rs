@@ -28,6 +28,24 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// Whether a file can be written at `path` later: its folder exists. Checked before a long run,
+/// so that a typo fails at once instead of after the run, with the results lost.
+pub fn check_folder_of(path: &Path) -> Result<(), String> {
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    if folder.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {} is not a directory",
+            path.display(),
+            folder.display()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +56,16 @@ mod tests {
         assert!(err.to_string().contains("larger than 256 MiB"), "{err}");
         let err = read_text(Path::new("/dev/urandom")).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_file_to_write_needs_its_folder() {
+        assert_eq!(check_folder_of(Path::new("run.json")), Ok(()));
+        assert_eq!(check_folder_of(Path::new("/tmp/run.json")), Ok(()));
+        assert_eq!(
+            check_folder_of(Path::new("/nonexistent/run.json")),
+            Err("/nonexistent/run.json: /nonexistent is not a directory".to_owned())
+        );
     }
 
     #[test]

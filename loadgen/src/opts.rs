@@ -234,6 +234,10 @@ impl Opts {
                 "--timeout must be longer than 0s".into(),
             ));
         }
+        if let Some(path) = &self.summary_export {
+            contract::file::check_folder_of(path)
+                .map_err(|e| ConfigError::Invalid(format!("--summary-export {e}")))?;
+        }
         let executor = if let (Some(rate), false) = (self.rate, self.stages.is_empty()) {
             if !(rate.is_finite() && rate >= 0.0) {
                 return Err(ConfigError::Invalid(format!(

@@ -24,6 +24,7 @@ fn a_bad_flag_is_one_line_on_stderr_and_exit_2() {
     for (args, message) in [
         (&["--vus", "x", "http://127.0.0.1:1/"][..], "loadgen: invalid value 'x' for '--vus <N>'"),
         (&["--vus", "0", "http://127.0.0.1:1/"][..], "loadgen: --vus must be at least 1"),
+        (&["--summary-export", "/nonexistent/run.json", "http://127.0.0.1:1/"][..], "loadgen: --summary-export /nonexistent/run.json: /nonexistent is not a directory"),
         (&["--rate", "5", "--iterations", "3", "http://127.0.0.1:1/"][..], "cannot be used with"),
         (&["ftp://x/"][..], "loadgen: bad URL \"ftp://x/\" (from the URL argument): scheme ftp is not http or https"),
         (&[][..], "loadgen: no URL"),
