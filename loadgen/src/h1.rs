@@ -252,9 +252,12 @@ fn head_framing(
     for header in headers {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let value = std::str::from_utf8(header.value)
+            // Digits only (`+5` or `5, 5` would pass a looser parse).
+            let digits = header.value.trim_ascii();
+            let value = std::str::from_utf8(digits)
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
                 .ok_or(FailureKind::Protocol)?;
             if length.is_some_and(|seen| seen != value) {
                 return Err(FailureKind::Protocol);
@@ -278,6 +281,12 @@ fn head_framing(
                 }
             }
         }
+    }
+    // Both lengths given is how responses are smuggled: this one is read by Transfer-Encoding
+    // (RFC 9112 §6.3), and the connection is not trusted with another. Nor is one that
+    // switched protocols.
+    if transfer_encoding && length.is_some() || status == 101 {
+        keep_alive = false;
     }
     let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::None
@@ -450,8 +459,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn both_lengths_or_a_switch_of_protocols_end_the_connection() {
+        let (results, open, _) = exchange(
+            &[
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+               2\r\nok\r\n0\r\n\r\n",
+            ],
+            1024,
+            false,
+        )
+        .await;
+        assert_eq!((results, open), (vec![ok(200, 2)], vec![false]));
+        let (results, open, _) =
+            exchange(&[b"HTTP/1.1 101 Switching Protocols\r\n\r\n"], 1024, false).await;
+        assert_eq!((results, open), (vec![ok(101, 0)], vec![false]));
+    }
+
+    #[tokio::test]
     async fn a_cut_or_broken_answer_is_a_failure() {
-        let cases: [(&[u8], FailureKind); 5] = [
+        let cases: [(&[u8], FailureKind); 6] = [
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
                 FailureKind::Reset,
@@ -464,6 +490,10 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                FailureKind::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
                 FailureKind::Protocol,
             ),
         ];
