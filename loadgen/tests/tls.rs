@@ -127,11 +127,9 @@ async fn https_without_http2_keeps_http1_1_connections_alive() {
         summary.stats.failures
     );
     assert_eq!(served.http11.load(Ordering::Relaxed), 40, "over HTTP/1.1");
-    assert_eq!(
-        served.connections.load(Ordering::Relaxed),
-        2,
-        "one kept-alive connection per VU"
-    );
+    // At most one kept-alive connection per VU (a VU that found no iteration left opens none).
+    let connections = served.connections.load(Ordering::Relaxed);
+    assert!((1..=2).contains(&connections), "{connections} connections");
     task.abort();
 }
 
