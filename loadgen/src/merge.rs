@@ -104,6 +104,14 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         }
     }
     stats.accepted_ids.normalize();
+    // The VUs iterating at once: the fewest and most of the workers' per-second samples added
+    // up second by second, as one process samples them. Only without a timeline, the sums of
+    // each worker's own fewest and most (an upper bound: their peaks need not coincide).
+    let sums = timeline.values().map(|s| s.vus);
+    let vus_seen = match (sums.clone().min(), sums.max()) {
+        (Some(min), Some(max)) => (min, max),
+        _ => (vus_min_seen, vus_max_seen),
+    };
     let start_ms = parts.iter().map(|p| p.file.run.start_ms).min().unwrap_or(0);
     let end_ms = parts.iter().map(|p| p.file.run.end_ms).max().unwrap_or(0);
     Ok(Summary {
@@ -111,7 +119,7 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         endpoint: first.file.run.endpoint.clone(),
         executor: executor_name(&first.file.run.executor),
         vus_max,
-        vus_seen: (vus_min_seen, vus_max_seen),
+        vus_seen,
         stats,
         durations_us: histogram,
         elapsed: Duration::from_millis(end_ms.saturating_sub(start_ms).max(0) as u64),
@@ -213,7 +221,7 @@ fn executor_name(name: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use contract::runfile::{DurationHistogram, RunInfo, RUN_FILE_VERSION};
+    use contract::runfile::{DurationHistogram, MetricSummary, RunInfo, RUN_FILE_VERSION};
 
     use super::*;
 
@@ -285,6 +293,39 @@ mod tests {
         }
         assert_eq!(merged.durations_us.mean(), one.mean());
         assert_eq!(merged.stats.requests, all.len() as u64);
+    }
+
+    #[test]
+    fn the_vus_gauge_is_the_workers_seconds_added_up() {
+        let sample = |t_ms, vus| LoadSample {
+            t_ms,
+            vus,
+            requests: 1,
+            failures: 0,
+            offered: None,
+        };
+        let gauge = |min, max| MetricSummary {
+            min: Some(min),
+            max: Some(max),
+            ..MetricSummary::default()
+        };
+        // Worker 1 peaks in the first second, worker 2 in the second: 5 at most at once, not
+        // the 6 their own peaks add up to.
+        let mut one = part("1/2", &[5]);
+        one.file.timeline = vec![sample(0, 3), sample(1000, 2)];
+        one.file.metrics.insert("vus".into(), gauge(2.0, 3.0));
+        let mut two = part("2/2", &[5]);
+        two.file.timeline = vec![sample(0, 1), sample(1000, 3)];
+        two.file.metrics.insert("vus".into(), gauge(1.0, 3.0));
+        let mut parts = [one, two];
+        let merged = merge(&parts, Tolerate::default()).unwrap();
+        assert_eq!(merged.vus_seen, (4, 5));
+        // Without timelines, the sums of the workers' own gauges.
+        for part in &mut parts {
+            part.file.timeline.clear();
+        }
+        let merged = merge(&parts, Tolerate::default()).unwrap();
+        assert_eq!(merged.vus_seen, (3, 6));
     }
 
     #[test]
