@@ -139,12 +139,9 @@ pub async fn run(config: &Config) -> anyhow::Result<(Summary, Vec<String>)> {
                     RunFile::from_json(&String::from_utf8_lossy(payload))
                         .map_err(|e| format!("its answer is not a run file: {e}"))
                 }
-                Some(kind) => Err(format!(
-                    "{kind}: {}",
-                    output
-                        .payload()
-                        .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
-                        .unwrap_or_default()
+                Some(kind) => Err(function_error(
+                    kind,
+                    output.payload().map(|p| p.as_ref()).unwrap_or_default(),
                 )),
             },
             Ok(Err(e)) => Err(contract::cli::one_line(&e)),
@@ -198,6 +195,20 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await
+}
+
+/// What a function error says: Lambda's `errorMessage` when the answer is its error document
+/// (the worker's own reason, such as a late start), else the error kind and the answer.
+fn function_error(kind: &str, payload: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorDocument {
+        #[serde(rename = "errorMessage")]
+        message: String,
+    }
+    match serde_json::from_slice::<ErrorDocument>(payload) {
+        Ok(document) if !document.message.is_empty() => document.message,
+        _ => format!("{kind}: {}", String::from_utf8_lossy(payload)),
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +279,19 @@ mod tests {
             assert!(worker.endpoint.authorization.is_some());
             assert_eq!(worker.insecure, whole.insecure);
         }
+    }
+
+    #[test]
+    fn a_function_error_says_the_workers_own_reason() {
+        let document = br#"{"errorMessage":"invoked 5958 ms after the shared --start-at","errorType":"&alloc::boxed::Box<dyn core::error::Error>"}"#;
+        assert_eq!(
+            function_error("Unhandled", document),
+            "invoked 5958 ms after the shared --start-at"
+        );
+        assert_eq!(
+            function_error("Unhandled", b"Task timed out"),
+            "Unhandled: Task timed out"
+        );
     }
 
     #[test]
