@@ -50,9 +50,6 @@ impl Client {
         } else {
             None
         };
-        // Sent as the Host header: refused here if it could not be one.
-        HeaderValue::from_str(endpoint.authority.as_str())
-            .map_err(|e| format!("{}: {e}", endpoint.authority))?;
         let authorization = match &endpoint.authorization {
             Some(value) => format!("Authorization: {value}\r\n"),
             None => String::new(),

@@ -4,7 +4,10 @@ use std::path::Path;
 
 use contract::outputs::{key, StackOutputs};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use percent_encoding::percent_decode_str;
 
 use crate::error::ConfigError;
 
@@ -28,6 +31,8 @@ pub struct Endpoint {
     pub path: PathAndQuery,
     /// `Basic ...` from the URL's `user:password@`, as k6 and curl send it.
     pub authorization: Option<String>,
+    /// `user:***@` (or `user@`, or nothing): the credentials as they are shown.
+    shown_user: String,
 }
 
 impl Endpoint {
@@ -46,16 +51,19 @@ impl Endpoint {
             None => (None, given.as_str()),
         };
         let authority: Authority = host_port.parse().map_err(|e| format!("{e}"))?;
-        let authorization = credentials.map(|userinfo| {
-            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            let pair = [
-                percent_decode(user),
-                b":".to_vec(),
-                percent_decode(password),
-            ]
-            .concat();
-            format!("Basic {}", base64(&pair))
-        });
+        let (authorization, shown_user) = match credentials {
+            Some(userinfo) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let decode = |text| percent_decode_str(text).collect::<Vec<u8>>();
+                let pair = [decode(user), b":".to_vec(), decode(password)].concat();
+                let shown = match userinfo.contains(':') {
+                    true => format!("{user}:***@"),
+                    false => format!("{user}@"),
+                };
+                (Some(format!("Basic {}", STANDARD.encode(pair))), shown)
+            }
+            None => (None, String::new()),
+        };
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -84,6 +92,7 @@ impl Endpoint {
             authority,
             path,
             authorization,
+            shown_user,
         })
     }
 }
@@ -91,61 +100,13 @@ impl Endpoint {
 /// The URL with its password, if any, written as `***`: for summaries and run files.
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let given = self.uri.authority().map_or("", |a| a.as_str());
-        let user = match given.rsplit_once('@') {
-            Some((userinfo, _)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***@"),
-                None => format!("{userinfo}@"),
-            },
-            None => String::new(),
-        };
         let scheme = if self.tls { "https" } else { "http" };
-        write!(f, "{scheme}://{user}{}{}", self.authority, self.path)
+        write!(
+            f,
+            "{scheme}://{}{}{}",
+            self.shown_user, self.authority, self.path
+        )
     }
-}
-
-/// `%XX` escapes decoded; anything else kept as it is.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding (RFC 4648 §4).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The API URL in a `cdk deploy --outputs-file` JSON ([`contract::outputs`]): the
@@ -211,23 +172,6 @@ mod tests {
         let e = Endpoint::parse("http://127.0.0.1:4599/prod/?a=1").unwrap();
         assert_eq!(e.authorization, None);
         assert_eq!(e.to_string(), "http://127.0.0.1:4599/prod/?a=1");
-    }
-
-    #[test]
-    fn base64_follows_rfc_4648() {
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in vectors {
-            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
-        }
-        assert_eq!(percent_decode("a%3Ab%zz%2"), b"a:b%zz%2");
     }
 
     #[test]

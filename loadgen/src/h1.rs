@@ -78,7 +78,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         self.out.clear();
         self.out.extend_from_slice(head);
         self.out
-            .extend_from_slice(itoa_buf(body.len() as u64, &mut [0u8; 20]));
+            .extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         self.out.extend_from_slice(b"\r\n\r\n");
         self.out.extend_from_slice(body);
         self.io
@@ -306,19 +306,6 @@ fn head_framing(
     Ok((framing, keep_alive))
 }
 
-/// `n` in decimal, without allocating.
-fn itoa_buf(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
 /// The failure an I/O error on an open connection stands for.
 fn io_failure(error: &std::io::Error) -> FailureKind {
     FailureKind::from_io(error).unwrap_or(FailureKind::Reset)
@@ -435,27 +422,21 @@ mod tests {
 
     #[tokio::test]
     async fn connection_close_and_http_1_0_are_not_reused() {
-        let (_, open, _) = exchange(
-            &[b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"],
-            1024,
-            false,
-        )
-        .await;
-        assert_eq!(open, vec![false]);
-        let (_, open, _) = exchange(
-            &[b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"],
-            1024,
-            false,
-        )
-        .await;
-        assert_eq!(open, vec![false]);
-        let (_, open, _) = exchange(
-            &[b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"],
-            1024,
-            false,
-        )
-        .await;
-        assert_eq!(open, vec![true]);
+        let cases: [(&[u8], bool); 3] = [
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            (
+                b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+                true,
+            ),
+        ];
+        for (answer, reused) in cases {
+            let (_, open, _) = exchange(&[answer], 1024, false).await;
+            assert_eq!(open, vec![reused], "{}", String::from_utf8_lossy(answer));
+        }
     }
 
     #[tokio::test]
@@ -556,12 +537,5 @@ mod tests {
         assert_eq!(h1.send(HEAD, b"{\"id\":\"a\"}").await, ok(200, 1_000_000));
         assert!(h1.buf.capacity() <= 4 * READ_CHUNK, "{}", h1.buf.capacity());
         drop(serve.await.unwrap());
-    }
-
-    #[test]
-    fn numbers_are_written_in_decimal() {
-        for n in [0u64, 7, 10, 4096, u64::MAX] {
-            assert_eq!(itoa_buf(n, &mut [0u8; 20]), n.to_string().as_bytes());
-        }
     }
 }
