@@ -10,7 +10,7 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult};
-use crate::audit::{Found, ItemKeys, LookupError};
+use crate::audit::{Found, ItemKeys, LookupError, Stored};
 use crate::opts::AwsOpts;
 use contract::cli::one_line;
 
@@ -166,7 +166,7 @@ impl MetricsApi for CloudWatch {
     }
 }
 
-/// BatchGetItem by id through the SDK, projecting only the key.
+/// BatchGetItem by id through the SDK, projecting the key and `received_at`.
 #[derive(Debug, Clone)]
 pub struct DynamoKeys {
     client: aws_sdk_dynamodb::Client,
@@ -184,14 +184,16 @@ impl ItemKeys for DynamoKeys {
     async fn lookup(&self, ids: &[String]) -> Result<Found, LookupError> {
         use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
         let id = contract::item::attr::ID;
+        let received_at = contract::item::attr::RECEIVED_AT;
         let keys = ids
             .iter()
             .map(|v| [(id.to_owned(), AttributeValue::S(v.clone()))].into())
             .collect();
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
-            .projection_expression("#id")
+            .projection_expression("#id, #r")
             .expression_attribute_names("#id", id)
+            .expression_attribute_names("#r", received_at)
             .build()
             .map_err(|e| LookupError(e.to_string()))?;
         let output = self
@@ -210,7 +212,15 @@ impl ItemKeys for DynamoKeys {
             .and_then(|mut tables| tables.remove(&self.table))
             .unwrap_or_default()
             .iter()
-            .filter_map(key_of)
+            .filter_map(|item| {
+                Some(Stored {
+                    id: key_of(item)?,
+                    received_at_ms: match item.get(received_at) {
+                        Some(AttributeValue::N(n)) => n.parse().ok(),
+                        _ => None,
+                    },
+                })
+            })
             .collect();
         let unprocessed = output
             .unprocessed_keys

@@ -43,7 +43,7 @@ use crate::query::RunMetrics;
 use crate::wait::{Clock, WaitConfig, WaitOutcome};
 
 /// Slack before a run file's start, ms: clocks on the way may differ a little.
-pub const START_SLACK_MS: i64 = 5_000;
+pub const START_SLACK_MS: i64 = contract::runfile::CLOCK_SLACK_MS;
 
 /// Reads a run file, saying which file was wrong.
 pub fn read_run_file(path: &Path) -> anyhow::Result<RunFile> {
@@ -247,11 +247,43 @@ fn read_side(list: &str) -> anyhow::Result<compare::Side> {
     Ok(compare::Side { files, exports })
 }
 
+/// Input the command refuses to judge (exit 2, as a bad flag): the one line says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Refuses a run given twice, on one side or across both: repeated, it would count as two
+/// runs and shrink the noise by repetition alone.
+fn check_distinct(base: &compare::Side, candidate: &compare::Side) -> Result<(), Refused> {
+    let mut seen: std::collections::HashMap<String, &str> = Default::default();
+    for side in [base, candidate] {
+        for (file, export) in side.files.iter().zip(&side.exports) {
+            let path = std::fs::canonicalize(file)
+                .map_or_else(|_| file.clone(), |p| p.display().to_string());
+            let keys = [
+                Some(format!("file {path}")),
+                Some(format!("run {}", export.run.run_id))
+                    .filter(|_| !export.run.run_id.is_empty()),
+            ];
+            for key in keys.into_iter().flatten() {
+                if let Some(first) = seen.insert(key.clone(), file) {
+                    return Err(Refused(format!(
+                        "{key} is given twice ({first} and {file}): each run counts once, or \
+                         repetition alone would shrink the noise"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `collector compare`: the table (or JSON) with the gates' verdicts, and whether every gate
 /// held.
 pub fn run_compare(opts: &CompareOpts) -> anyhow::Result<(String, bool)> {
     let base = read_side(&opts.base)?;
     let candidate = read_side(&opts.candidate)?;
+    check_distinct(&base, &candidate)?;
     let comparison = compare::compare(&base, &candidate);
     let gates = compare::gate::judge(&opts.fail_if_slower, &comparison);
     let passed = gates.iter().all(|g| g.passed);

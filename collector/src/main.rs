@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("collector: {e:#}");
-                ExitCode::from(1)
+                ExitCode::from(if e.is::<collector::Refused>() { 2 } else { 1 })
             }
         },
         Command::Report(report) => match collector::run_report(&report) {

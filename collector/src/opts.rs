@@ -204,6 +204,11 @@ pub struct AuditOpts {
     /// Where to write the audit as JSON (every lost id).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Audit even when the run file's URL is not the stack's API (--outputs'
+    /// ApiGatewayMethodEndpoint), e.g. a custom domain in front of it. Without it such a run is
+    /// refused: its requests never reached this stack's table.
+    #[arg(long)]
+    pub any_endpoint: bool,
     /// AWS flags.
     #[command(flatten)]
     pub aws: AwsOpts,
@@ -245,7 +250,7 @@ impl WaitOpts {
             }
             Ok(())
         })?;
-        contract::file::check_folder_of(&self.out).map_err(|e| format!("--out {e}"))?;
+        contract::file::check_writable(&self.out).map_err(|e| format!("--out {e}"))?;
         match (self.since, self.until) {
             (Some(since), Some(until)) if until <= since => {
                 Err(format!("--until ({until}) must be after --since ({since})"))
@@ -255,18 +260,45 @@ impl WaitOpts {
     }
 }
 
+/// Refuses a run whose requests went elsewhere than the stack's API: its table cannot account
+/// for them, and an earlier run's items could pass for them.
+fn check_endpoint(
+    run: &std::path::Path,
+    outputs: &contract::outputs::StackOutputs,
+) -> Result<(), String> {
+    let Ok(api) = outputs.get(contract::outputs::key::API_ENDPOINT) else {
+        return Ok(());
+    };
+    let text =
+        contract::file::read_text(run).map_err(|e| format!("reading {}: {e}", run.display()))?;
+    let file = contract::runfile::RunFile::from_json(&text)
+        .map_err(|e| format!("{} is not a loadgen run file: {e}", run.display()))?;
+    if contract::outputs::is_under_api(api, &file.run.endpoint) {
+        return Ok(());
+    }
+    Err(format!(
+        "the run's requests went to {}, not to this stack's API {api} (--outputs): its table \
+         cannot account for them; pass --any-endpoint if that URL reaches this stack",
+        file.run.endpoint
+    ))
+}
+
 impl AuditOpts {
-    /// What --outputs fills in, and that --out can be written.
+    /// What --outputs fills in, that --out can be written, and that the run went to the
+    /// stack's API.
     pub fn check(&mut self) -> Result<(), String> {
         if let Some(out) = &self.out {
-            contract::file::check_folder_of(out).map_err(|e| format!("--out {e}"))?;
+            contract::file::check_writable(out).map_err(|e| format!("--out {e}"))?;
         }
-        let table = &mut self.table;
+        let (table, run, any) = (&mut self.table, &self.run, self.any_endpoint);
         apply_outputs(&mut self.aws, &self.stack, |outputs| {
             if table.is_none() {
                 *table = Some(outputs.get(contract::outputs::key::TABLE)?.to_owned());
             }
-            Ok(())
+            if any {
+                return Ok(());
+            }
+            check_endpoint(run, outputs)
         })
     }
 }

@@ -73,8 +73,39 @@ impl Clock {
     }
 }
 
+/// What the polls have seen so far: the input of [`decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// The run's processed count at the last poll.
+    pub processed: u64,
+    /// How long ago the count last changed (`None`: nothing processed yet).
+    pub since_change: Option<Duration>,
+    /// How long the wait has run.
+    pub elapsed: Duration,
+    /// Whether the window lies wholly in the past, beyond the quiet period: it holds
+    /// everything it ever will, so one look is enough.
+    pub settled: bool,
+}
+
+/// How a wait ends, given what it has seen; `None`: poll again. Pure: the whole policy of
+/// [`wait`] in one place.
+pub fn decide(config: &WaitConfig, seen: &Seen) -> Option<WaitState> {
+    let quiet = seen.since_change.is_some_and(|d| d >= config.quiet)
+        || (seen.settled && seen.processed > 0);
+    match config.expected {
+        Some(expected) if seen.processed == expected => Some(WaitState::Complete),
+        Some(expected) if seen.processed > expected => Some(WaitState::OverCounted),
+        Some(_) if quiet => Some(WaitState::DrainedShort),
+        None if quiet => Some(WaitState::Complete),
+        _ if seen.elapsed >= config.timeout || seen.settled => Some(WaitState::TimedOut),
+        _ => None,
+    }
+}
+
 /// Polls until drained, complete or timed out. A poll that fails or hangs is retried at the
 /// next poll (said once on stderr) until `config.timeout`; then the last error is returned.
+/// The last poll is made in time: the wait never sleeps past the timeout, and when the
+/// timeout comes between two polls that answered, it ends as [`WaitState::TimedOut`].
 pub async fn wait<A: MetricsApi>(
     metrics: &RunMetrics<A>,
     config: &WaitConfig,
@@ -82,17 +113,39 @@ pub async fn wait<A: MetricsApi>(
 ) -> Result<WaitOutcome, ApiError> {
     let started = Instant::now();
     let bar = progress_bar(config);
+    let say = |note: String| match &bar {
+        Some(bar) => bar.println(note),
+        None => eprintln!("{note}"),
+    };
+    // The count and when it last changed.
     let mut last: Option<(u64, Instant)> = None;
+    // The last poll that answered, to end with when the timeout comes between polls.
+    let mut answered: Option<WaitOutcome> = None;
     let mut hinted = false;
     // The error of the last poll, while polls fail.
     let mut failing: Option<ApiError> = None;
+    let finish = |outcome: WaitOutcome| {
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        Ok(outcome)
+    };
     loop {
+        let left = config.timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            if let (Some(outcome), None) = (answered, &failing) {
+                return finish(WaitOutcome {
+                    state: WaitState::TimedOut,
+                    waited: started.elapsed(),
+                    ..outcome
+                });
+            }
+        }
         let now_ms = clock.now_ms();
         let window = Window {
             start_ms: config.since_ms,
             end_ms: config.until_ms.unwrap_or(now_ms + 1000),
         };
-        let left = config.timeout.saturating_sub(started.elapsed());
         let polled = match tokio::time::timeout(left, metrics.processed(window)).await {
             Ok(result) => result,
             Err(_) => Err(ApiError::Failed(format!(
@@ -111,11 +164,7 @@ pub async fn wait<A: MetricsApi>(
             }
             Err(error) => {
                 if failing.replace(error.clone()).is_none() {
-                    let note = format!("collector: {error}; retrying until the --timeout");
-                    match &bar {
-                        Some(bar) => bar.println(note),
-                        None => eprintln!("{note}"),
-                    }
+                    say(format!("collector: {error}; retrying until the --timeout"));
                 }
                 tokio::time::sleep(config.poll.min(left)).await;
                 continue;
@@ -127,52 +176,38 @@ pub async fn wait<A: MetricsApi>(
         if let Some(bar) = &bar {
             bar.set_position(processed);
         }
-        let end = |state| WaitOutcome {
+        let seen = Seen {
+            processed,
+            since_change: last.map(|(_, at)| at.elapsed()),
+            elapsed: started.elapsed(),
+            settled: config
+                .until_ms
+                .is_some_and(|until| now_ms > until + config.quiet.as_millis() as i64),
+        };
+        let outcome = |state| WaitOutcome {
             state,
             processed,
             window,
             waited: started.elapsed(),
         };
-        // A window wholly in the past holds everything it ever will: one look is enough.
-        let settled = config
-            .until_ms
-            .is_some_and(|until| now_ms > until + config.quiet.as_millis() as i64);
-        let outcome = if config.expected == Some(processed) {
-            Some(end(WaitState::Complete))
-        } else if config.expected.is_some_and(|expected| processed > expected) {
-            Some(end(WaitState::OverCounted))
-        } else if last.is_some_and(|(_, at)| at.elapsed() >= config.quiet)
-            || (settled && processed > 0)
-        {
-            Some(end(if config.expected.is_none() {
-                WaitState::Complete
-            } else {
-                WaitState::DrainedShort
-            }))
-        } else if started.elapsed() >= config.timeout || settled {
-            Some(end(WaitState::TimedOut))
-        } else {
-            None
-        };
-        if let Some(outcome) = outcome {
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            return Ok(outcome);
+        if let Some(state) = decide(config, &seen) {
+            return finish(outcome(state));
         }
-        if processed == 0 && !hinted && started.elapsed() >= config.quiet {
+        answered = Some(outcome(WaitState::TimedOut));
+        if processed == 0 && !hinted && seen.elapsed >= config.quiet {
             hinted = true;
-            let note = format!(
+            say(format!(
                 "collector: no datapoint yet for run id {:?} in {:?}; still waiting (if this \
                  persists, check that the stack is deployed and the run id is right)",
                 metrics.run_id, metrics.namespace
-            );
-            match &bar {
-                Some(bar) => bar.println(note),
-                None => eprintln!("{note}"),
-            }
+            ));
         }
-        tokio::time::sleep(config.poll).await;
+        tokio::time::sleep(
+            config
+                .poll
+                .min(config.timeout.saturating_sub(started.elapsed())),
+        )
+        .await;
     }
 }
 

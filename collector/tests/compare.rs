@@ -119,7 +119,9 @@ fn dir(name: &str) -> PathBuf {
 fn identical_runs_are_no_significant_change_and_pass_the_gate() {
     let dir = dir("same");
     let a = write(&dir, "a.json", &export("a", &latencies(1.0, 7), 100));
-    let (code, out, err) = compare(&[&a, &a, "--json", "--fail-if-slower", "latency:p(99)=10%"]);
+    // The same requests measured again, as another run.
+    let same = write(&dir, "same.json", &export("a2", &latencies(1.0, 7), 100));
+    let (code, out, err) = compare(&[&a, &same, "--json", "--fail-if-slower", "latency:p(99)=10%"]);
     assert_eq!(code, 0, "{err}");
     for (metric, verdict) in verdicts(&out) {
         // The export has one hop of three; the others cannot be compared.
@@ -131,7 +133,7 @@ fn identical_runs_are_no_significant_change_and_pass_the_gate() {
             };
         assert_eq!(verdict, expected, "{metric}");
     }
-    let (code, table, _) = compare(&[&a, &a]);
+    let (code, table, _) = compare(&[&a, &same]);
     assert_eq!(code, 0);
     assert!(
         table.contains("latency:p(99)") && table.contains("no significant change"),
@@ -260,7 +262,7 @@ fn repeated_runs_a_side_count_the_run_to_run_noise() {
             write(
                 &dir,
                 &format!("b{i}.json"),
-                &export("b", &latencies(1.0, 7 + i), 100),
+                &export(&format!("b{i}"), &latencies(1.0, 7 + i), 100),
             )
         })
         .collect();
@@ -269,7 +271,7 @@ fn repeated_runs_a_side_count_the_run_to_run_noise() {
             write(
                 &dir,
                 &format!("c{i}.json"),
-                &export("c", &latencies(1.0, 21 + i), 100),
+                &export(&format!("c{i}"), &latencies(1.0, 21 + i), 100),
             )
         })
         .collect();
@@ -299,4 +301,28 @@ fn a_bad_gate_is_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(said), "{gate}: {err}");
     }
+}
+
+#[test]
+fn a_run_given_twice_is_refused_not_counted_twice() {
+    let dir = dir("twice");
+    let a = write(&dir, "a.json", &export("a", &latencies(1.0, 7), 300));
+    let b = write(&dir, "b.json", &export("b", &latencies(1.0, 8), 300));
+    // The same file thirty times on a side would shrink the noise thirty-fold.
+    let thirty = vec![a.as_str(); 30].join(",");
+    let (code, stdout, stderr) = compare(&[&thirty, &b]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is given twice"), "{stderr}");
+    // The same run under another name, on the other side.
+    let copy = write(
+        &dir,
+        "copy-of-a.json",
+        &export("a", &latencies(1.0, 9), 300),
+    );
+    let (code, _, stderr) = compare(&[&a, &copy]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("run a is given twice"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

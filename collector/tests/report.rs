@@ -52,11 +52,13 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             segments: None,
             checks: None,
             max_duration_ms: None,
+            aborted: None,
         },
         metrics: Default::default(),
         histogram: DurationHistogram::default(),
         timeline,
         accepted_ids: None,
+        unaccepted_ids: None,
     };
     let seconds: Vec<i64> = (1..=34).filter(|s| *s != 20).collect();
     let mut per_second: Vec<SecondRow> = seconds

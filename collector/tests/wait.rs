@@ -381,11 +381,13 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
             segments: None,
             checks: None,
             max_duration_ms: None,
+            aborted: None,
         },
         metrics: Default::default(),
         histogram: Default::default(),
         timeline: Vec::new(),
         accepted_ids: None,
+        unaccepted_ids: None,
     };
     std::fs::write(&run, file.to_json()).unwrap();
     let opts = wait_opts(&[
@@ -587,6 +589,81 @@ async fn failing_and_hanging_polls_are_retried_until_the_timeout() {
     );
 }
 
+/// A metrics API that takes `delay` to answer each call, as a real one does.
+struct Slow<'a> {
+    inner: &'a Pipeline,
+    delay: Duration,
+}
+
+impl MetricsApi for Slow<'_> {
+    async fn get_metric_data(&self, request: &DataRequest) -> Result<DataPage, ApiError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get_metric_data(request).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_timeout_between_two_answered_polls_ends_as_timed_out_not_as_an_error() {
+    // Nothing is ever published; each call takes 200 ms. The wait must not sleep a whole poll
+    // past its timeout and then call with no time left: it ends timed out, at the timeout.
+    let clock = Clock::starting_at(EPOCH);
+    let pipeline = Pipeline::new(clock, Vec::new());
+    let slow = Slow {
+        inner: &pipeline,
+        delay: Duration::from_millis(200),
+    };
+    let metrics = RunMetrics {
+        api: &slow,
+        namespace: "NS".into(),
+        run_id: RUN.into(),
+    };
+    let mut cfg = config(Some(10));
+    cfg.timeout = Duration::from_secs(12);
+    let started = tokio::time::Instant::now();
+    let outcome = wait::wait(&metrics, &cfg, clock).await.unwrap();
+    assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 0));
+    assert_eq!(started.elapsed(), Duration::from_secs(12));
+    assert_eq!(collector::wait_exit_code(&outcome), 3);
+}
+
+#[test]
+fn decide_is_the_whole_policy() {
+    use wait::{decide, Seen};
+    let cfg = config(Some(10));
+    let seen = |processed, since_change: Option<u64>, elapsed| Seen {
+        processed,
+        since_change: since_change.map(Duration::from_secs),
+        elapsed: Duration::from_secs(elapsed),
+        settled: false,
+    };
+    assert_eq!(
+        decide(&cfg, &seen(10, Some(0), 1)),
+        Some(WaitState::Complete)
+    );
+    assert_eq!(
+        decide(&cfg, &seen(11, Some(0), 1)),
+        Some(WaitState::OverCounted)
+    );
+    assert_eq!(
+        decide(&cfg, &seen(9, Some(15), 30)),
+        Some(WaitState::DrainedShort)
+    );
+    assert_eq!(decide(&cfg, &seen(9, Some(14), 30)), None);
+    assert_eq!(decide(&cfg, &seen(0, None, 119)), None);
+    assert_eq!(decide(&cfg, &seen(0, None, 120)), Some(WaitState::TimedOut));
+    // Without an expected count, quiet is complete; a settled window is read once.
+    let open = config(None);
+    assert_eq!(
+        decide(&open, &seen(4, Some(15), 30)),
+        Some(WaitState::Complete)
+    );
+    let settled = Seen {
+        settled: true,
+        ..seen(0, None, 0)
+    };
+    assert_eq!(decide(&open, &settled), Some(WaitState::TimedOut));
+}
+
 #[test]
 fn a_window_that_ends_before_it_starts_a_zero_poll_or_a_missing_folder_is_refused() {
     let mut opts = wait_opts(&["--run-id", RUN, "--since", "2000", "--until", "1000"]);
@@ -607,6 +684,11 @@ fn a_window_that_ends_before_it_starts_a_zero_poll_or_a_missing_folder_is_refuse
     assert_eq!(
         opts.check().unwrap_err(),
         "--out /nonexistent/t.json: /nonexistent is not a directory"
+    );
+    let mut opts = wait_opts(&["--run-id", RUN, "--since", "1", "--out", "/tmp"]);
+    assert_eq!(
+        opts.check().unwrap_err(),
+        "--out /tmp is a directory: name a file"
     );
     let err = Opts::try_parse_from([
         "collector",

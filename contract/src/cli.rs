@@ -26,20 +26,7 @@ pub fn parse_from<P: clap::Parser>(
     })
 }
 
-/// An error in one line: each cause's own words, outermost first, without repeats (for the AWS
-/// SDK's errors, whose debug form is not for users).
-pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
+pub use crate::error::one_line;
 
 /// The first line of clap's message, without its `error: ` prefix.
 fn first_line(text: &str) -> &str {

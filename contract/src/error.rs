@@ -50,8 +50,9 @@ pub enum PayloadError {
     /// ([`crate::payload::MAX_TIMESTAMP_AGE_MS`], [`crate::payload::MAX_TIMESTAMP_AHEAD_MS`]).
     #[error(
         "`timestamp` must be within 24 hours before and 5 minutes after the API's clock \
-         (epoch milliseconds, or seconds below 10^11); it is {} s {} it",
+         (epoch milliseconds, or seconds below 10^11); it is {}.{:03} s {} it",
         offset_ms.unsigned_abs() / 1000,
+        offset_ms.unsigned_abs() % 1000,
         if *offset_ms < 0 { "before" } else { "after" }
     )]
     TimestampOutsideWindow {
@@ -104,4 +105,19 @@ pub enum ItemError {
         /// The value found.
         value: String,
     },
+}
+
+/// An error in one line: each cause's own words, outermost first, without repeats (for the AWS
+/// SDK's errors, whose debug form is not for users).
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

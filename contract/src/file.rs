@@ -28,22 +28,39 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// Whether a file can be written at `path` later: its folder exists. Checked before a long run,
-/// so that a typo fails at once instead of after the run, with the results lost.
-pub fn check_folder_of(path: &Path) -> Result<(), String> {
+/// Whether a file can be written at `path` later: its folder exists, it is not a folder
+/// itself, and it can be opened for writing. Checked before a long run, so that a typo fails
+/// at once instead of after the run, with the results lost. Touches nothing: an existing file
+/// is opened for appending and left as it is; a new one is created and removed again.
+pub fn check_writable(path: &Path) -> Result<(), String> {
     let folder = match path.parent() {
         Some(folder) if !folder.as_os_str().is_empty() => folder,
         _ => Path::new("."),
     };
-    if folder.is_dir() {
-        Ok(())
-    } else {
-        Err(format!(
+    if !folder.is_dir() {
+        return Err(format!(
             "{}: {} is not a directory",
             path.display(),
             folder.display()
-        ))
+        ));
     }
+    if path.is_dir() {
+        return Err(format!("{} is a directory: name a file", path.display()));
+    }
+    let opened = if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path)
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .inspect(|_| {
+                let _ = std::fs::remove_file(path);
+            })
+    };
+    opened
+        .map(drop)
+        .map_err(|e| format!("{} cannot be written: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -59,12 +76,33 @@ mod tests {
     }
 
     #[test]
-    fn a_file_to_write_needs_its_folder() {
-        assert_eq!(check_folder_of(Path::new("run.json")), Ok(()));
-        assert_eq!(check_folder_of(Path::new("/tmp/run.json")), Ok(()));
+    fn a_file_to_write_needs_its_folder_and_must_not_be_one() {
+        assert_eq!(check_writable(Path::new("run.json")), Ok(()));
+        assert!(!Path::new("run.json").exists(), "the probe is removed");
+        assert_eq!(check_writable(Path::new("/tmp/run.json")), Ok(()));
         assert_eq!(
-            check_folder_of(Path::new("/nonexistent/run.json")),
+            check_writable(Path::new("/nonexistent/run.json")),
             Err("/nonexistent/run.json: /nonexistent is not a directory".to_owned())
+        );
+        assert_eq!(
+            check_writable(Path::new("/tmp")),
+            Err("/tmp is a directory: name a file".to_owned())
+        );
+        // An existing file is left as it was.
+        let path = std::env::temp_dir().join(format!("contract-keep-{}", std::process::id()));
+        std::fs::write(&path, "kept").unwrap();
+        assert_eq!(check_writable(&path), Ok(()));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_is_said_before() {
+        // No file can be created in /proc, even by root.
+        let err = check_writable(Path::new("/proc/run.json")).unwrap_err();
+        assert!(
+            err.starts_with("/proc/run.json cannot be written: "),
+            "{err}"
         );
     }
 

@@ -35,7 +35,7 @@ pub mod runfile;
 pub mod threshold;
 
 pub use buckets::{Bucket, LatencyHistogram};
-pub use error::{ItemError, PayloadError, RecordError};
+pub use error::{one_line, ItemError, PayloadError, RecordError};
 pub use item::Item;
 pub use payload::Request;
 pub use record::KinesisRecord;

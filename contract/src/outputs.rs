@@ -38,6 +38,33 @@ pub mod key {
     pub const FAILED_BATCHES: &str = "FailedBatchesQueueUrl";
 }
 
+/// Whether `url` (where a run's requests went) is the API at `api` (the stack's
+/// [`key::API_ENDPOINT`]) or a path under it: the same scheme, host and port, user info aside,
+/// `localhost`, `127.0.0.1` and `[::1]` taken as one host.
+pub fn is_under_api(api: &str, url: &str) -> bool {
+    fn parts(url: &str) -> Option<(String, String, String)> {
+        let (scheme, rest) = url.trim().split_once("://")?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host.to_ascii_lowercase();
+        let host = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .find_map(|local| {
+                host.strip_prefix(local)
+                    .map(|port| format!("loopback{port}"))
+            })
+            .unwrap_or(host);
+        let path = format!("{}/", path.trim_end_matches('/'));
+        Some((scheme.to_ascii_lowercase(), host, path))
+    }
+    match (parts(api), parts(url)) {
+        (Some((scheme, host, path)), Some((s, h, p))) => {
+            scheme == s && host == h && p.starts_with(&path)
+        }
+        _ => false,
+    }
+}
+
 /// One stack's outputs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StackOutputs {
@@ -130,6 +157,28 @@ fn names(stacks: &serde_json::Map<String, serde_json::Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_s_url_is_the_api_or_under_it() {
+        let api = "http://127.0.0.1:4599/prod/";
+        for url in [
+            "http://127.0.0.1:4599/prod/",
+            "http://127.0.0.1:4599/prod",
+            "http://localhost:4599/prod/",
+            "HTTP://user:***@127.0.0.1:4599/prod/items",
+        ] {
+            assert!(is_under_api(api, url), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:4599/",
+            "http://127.0.0.1:4599/production/",
+            "https://127.0.0.1:4599/prod/",
+            "not a url",
+        ] {
+            assert!(!is_under_api(api, url), "{url}");
+        }
+    }
 
     #[test]
     fn reads_one_stack_and_finds_prefixed_keys() {

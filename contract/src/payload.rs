@@ -363,9 +363,9 @@ mod tests {
             assert!(Request::parse_at(body(ts).as_bytes(), now).is_ok(), "{ts}");
         }
         for (ts, words) in [
-            (1, "1799999999 s before"),
-            (now - MAX_TIMESTAMP_AGE_MS - 1, "86400 s before"),
-            (now + MAX_TIMESTAMP_AHEAD_MS + 1, "300 s after"),
+            (1, "1799999999.000 s before"),
+            (now - MAX_TIMESTAMP_AGE_MS - 1, "86400.001 s before"),
+            (now + MAX_TIMESTAMP_AHEAD_MS + 1, "300.001 s after"),
             (MAX_TIMESTAMP_MS, "after"),
         ] {
             let err = Request::parse_at(body(ts).as_bytes(), now)

@@ -14,14 +14,18 @@
 //! connection. Version 4 adds, for runs spread over several machines, `run.segments` (which
 //! workers' shares the file holds: `loadgen --segment I/N` writes one, `loadgen merge` all), and
 //! `run.checks` and `run.max_duration_ms`, so that merged runs print the same summary.
-//! Files of versions 1 to 3 are still read (the new fields absent).
+//! Version 5 adds `unaccepted_ids`: the requests sent and not answered 2xx, which the API may
+//! have taken all the same (an answer lost after the record was written), so that the audit
+//! can say which of them reached the table; and `run.aborted`, why a run ended before its
+//! schedule did. Files of versions 1 to 4 are still read (the new
+//! fields absent).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const RUN_FILE_VERSION: u32 = 4;
+pub const RUN_FILE_VERSION: u32 = 5;
 
 /// The whole run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,21 +42,26 @@ pub struct RunFile {
     pub timeline: Vec<LoadSample>,
     /// Which requests were accepted (version 2 on; `None` in version 1 files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accepted_ids: Option<AcceptedIds>,
+    pub accepted_ids: Option<IdRanges>,
+    /// Which requests were sent and not accepted: answered with an error status, timed out,
+    /// cut off, or interrupted in flight (version 5 on). The API may have written some of them
+    /// to the stream before its answer was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unaccepted_ids: Option<IdRanges>,
 }
 
-/// The ids of the accepted requests, compactly: loadgen's ids are `<run_id>-<vu>-<iteration>`,
+/// A set of the run's request ids, compactly: loadgen's ids are `<run_id>-<vu>-<iteration>`,
 /// each VU's iterations counted from 0, so one VU's accepted iterations are a few ranges (one,
 /// when none failed).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct AcceptedIds {
+pub struct IdRanges {
     /// `[vu, first, end]`: VU `vu`'s iterations `first..end` (end exclusive) were accepted.
     /// Ascending by VU, then by iteration; ranges of one VU neither touch nor overlap.
     pub ranges: Vec<[u64; 3]>,
 }
 
-impl AcceptedIds {
-    /// Adds VU `vu`'s iteration `iteration`, accepted; one VU's iterations come in order.
+impl IdRanges {
+    /// Adds VU `vu`'s iteration `iteration`; one VU's iterations come in order.
     pub fn push(&mut self, vu: u64, iteration: u64) {
         match self.ranges.last_mut() {
             Some([v, _, end]) if *v == vu && *end == iteration => *end += 1,
@@ -60,9 +69,9 @@ impl AcceptedIds {
         }
     }
 
-    /// Adds another set (other VUs, or later iterations). Cheap: call [`AcceptedIds::normalize`]
+    /// Adds another set (other VUs, or later iterations). Cheap: call [`IdRanges::normalize`]
     /// once after the last merge.
-    pub fn merge(&mut self, other: &AcceptedIds) {
+    pub fn merge(&mut self, other: &IdRanges) {
         self.ranges.extend_from_slice(&other.ranges);
     }
 
@@ -96,6 +105,10 @@ impl AcceptedIds {
         })
     }
 }
+
+/// How far the clocks on a request's way (the client's, the API's, the functions') may differ,
+/// ms: a time stamped on the way may lie this far outside the run's window.
+pub const CLOCK_SLACK_MS: i64 = 5_000;
 
 /// The run's identity, window and counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +157,10 @@ pub struct RunInfo {
     /// The duration check's limit, ms (version 4 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration_ms: Option<u64>,
+    /// Why the run ended before its schedule did, when it did (version 5 on): e.g. `loadgen
+    /// received SIGINT (interrupt) 3.0 s into the run`. The counts are the run's up to then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 /// One metric's summary, in k6's export shape; which fields are set depends on the metric type.
@@ -225,6 +242,14 @@ impl LoadSample {
     }
 }
 
+impl RunInfo {
+    /// Whether `at_ms` (epoch ms, stamped on a request's way) lies within the run's window,
+    /// give or take [`CLOCK_SLACK_MS`].
+    pub fn holds(&self, at_ms: i64) -> bool {
+        (self.start_ms - CLOCK_SLACK_MS..=self.end_ms + CLOCK_SLACK_MS).contains(&at_ms)
+    }
+}
+
 impl RunFile {
     /// Parses a run file, saying what is wrong with one that is not.
     pub fn from_json(text: &str) -> Result<RunFile, serde_json::Error> {
@@ -244,11 +269,11 @@ mod tests {
 
     #[test]
     fn accepted_ids_are_ranges_per_vu() {
-        let mut a = AcceptedIds::default();
+        let mut a = IdRanges::default();
         for i in [0, 1, 2, 4, 5] {
             a.push(0, i);
         }
-        let mut b = AcceptedIds::default();
+        let mut b = IdRanges::default();
         b.push(1, 0);
         b.push(0, 6);
         a.merge(&b);
@@ -267,6 +292,7 @@ mod tests {
         let mut file = sample();
         file.version = 1;
         file.accepted_ids = None;
+        file.unaccepted_ids = None;
         let json = file.to_json();
         assert!(!json.contains("accepted_ids"));
         assert_eq!(RunFile::from_json(&json).unwrap(), file);
@@ -318,6 +344,7 @@ mod tests {
                 segments: None,
                 checks: None,
                 max_duration_ms: None,
+                aborted: None,
             },
             metrics,
             histogram: DurationHistogram {
@@ -332,8 +359,11 @@ mod tests {
                 failures: 1,
                 offered: None,
             }],
-            accepted_ids: Some(AcceptedIds {
+            accepted_ids: Some(IdRanges {
                 ranges: vec![[0, 0, 4]],
+            }),
+            unaccepted_ids: Some(IdRanges {
+                ranges: vec![[0, 4, 5]],
             }),
         }
     }

@@ -156,8 +156,11 @@ impl Threshold {
         .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|v| (*op, v)))
         .ok_or_else(|| fail("no comparison: use <, <=, >, >=, == or !="))?;
         let value: f64 = value
+            .trim()
             .parse()
-            .map_err(|_| fail(&format!("{value:?} is not a number")))?;
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| fail(&format!("{value:?} is not a finite number")))?;
         let aggregation = match aggregation {
             "avg" => Aggregation::Avg,
             "min" => Aggregation::Min,

@@ -58,11 +58,15 @@ impl<S: RecordSink> Upstream<S> {
             Ok(body) => body,
             Err(reason) => return respond(400, &reason),
         };
-        let request = match Request::parse_at(&body, (self.clock)()) {
+        // One reading of the clock both judges the timestamp and stamps `received_at`: with
+        // two, a request valid at the first could be out of the window at the second, and
+        // midstream would refuse a request the API had accepted.
+        let now_ms = (self.clock)();
+        let request = match Request::parse_at(&body, now_ms) {
             Ok(request) => request,
             Err(reason) => return respond(400, &reason.to_string()),
         };
-        let record = KinesisRecord::new(request, (self.clock)());
+        let record = KinesisRecord::new(request, now_ms);
         let data = record.encode();
         let mut backoff = THROTTLE_BACKOFF.iter();
         loop {

@@ -8,7 +8,7 @@ use common::{fixture, sdk_config, FakeMetrics};
 use contract::metrics::NAMESPACE;
 use contract::{Item, KinesisRecord};
 use functions::aws::{dynamodb::DynamoStore, kinesis::KinesisSink};
-use functions::error::PutError;
+use functions::error::{PutError, StoreError};
 use functions::events::{DynamoDbPayload, KinesisPayload};
 use functions::sinks::{ItemStore, RecordSink};
 use functions::{downstream::Downstream, midstream::Midstream, system_clock, upstream::Upstream};
@@ -175,6 +175,68 @@ async fn dynamo_store_writes_items_that_read_back_equal() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("ResourceNotFound"), "{error}");
+}
+
+#[tokio::test]
+async fn an_item_the_table_refuses_is_rejected_not_retried() {
+    // Over DynamoDB's 400 KB item limit: moto answers ValidationException as DynamoDB does, and
+    // the adapter says the items can never be written (midstream then splits the batch until
+    // the item stands alone, and passes it over).
+    let moto = MotoServer::start();
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config(&moto.endpoint()).await);
+    create_table(&client, "PipelineTable").await;
+    let item = Item {
+        id: "huge".into(),
+        message: "m".repeat(450_000),
+        timestamp_ms: 1_795_678_800_000,
+        run_id: None,
+        received_at_ms: Some(1_795_678_800_100),
+        kinesis_arrival_ms: None,
+        stored_at_ms: None,
+    };
+    let error = DynamoStore::new(client, "PipelineTable".into())
+        .write_batch(&[item])
+        .await
+        .unwrap_err();
+    match error {
+        StoreError::Rejected(message) => {
+            assert!(
+                message.contains("ValidationException") || message.contains("size"),
+                "{message}"
+            )
+        }
+        other => panic!("expected the items rejected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_stream_is_a_502_whose_reason_is_one_readable_line() {
+    let port = testkit::free_port();
+    let config = sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&config), "S".into());
+    let mut post: ApiGatewayProxyRequest = fixture("apigw-post.json");
+    post.body = Some(
+        json!({"id": "u-0-0", "message": "m", "timestamp": functions::system_clock()}).to_string(),
+    );
+    let response = Upstream::new(sink, system_clock).handle(post).await;
+    assert_eq!(response.status_code, 502);
+    let body = match response.body {
+        Some(aws_lambda_events::encodings::Body::Text(text)) => text,
+        other => panic!("a text body, got {other:?}"),
+    };
+    let message = serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("Kinesis did not take the record: "),
+        "{message}"
+    );
+    // The causes in their own words, not the SDK's debug form.
+    for debug in ["DispatchFailure", "ConnectorError", " { ", "Some("] {
+        assert!(!message.contains(debug), "{debug:?} in {message}");
+    }
+    assert!(!message.contains('\n'), "{message}");
 }
 
 /// The three handlers chained through moto's Kinesis, DynamoDB and DynamoDB Streams APIs, with

@@ -100,3 +100,26 @@ async fn a_timestamp_outside_the_window_is_refused_and_never_written() {
         assert_eq!(stream.put_count(), 0);
     }
 }
+
+/// A clock that moves on by a millisecond at each reading, from [`NOW_MS`].
+fn ticking_clock() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static READINGS: AtomicI64 = AtomicI64::new(0);
+    NOW_MS + READINGS.fetch_add(1, Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_request_accepted_at_the_window_edge_is_a_record_midstream_accepts() {
+    // The oldest timestamp the API takes at its clock's first reading: judged and stamped with
+    // that same reading, the record lies within the window midstream checks again.
+    let stream = FakeStream::accepting();
+    let mut post: ApiGatewayProxyRequest = fixture("apigw-post.json");
+    let oldest = NOW_MS - contract::payload::MAX_TIMESTAMP_AGE_MS;
+    post.body = Some(json!({"id": "edge", "message": "m", "timestamp": oldest}).to_string());
+    let response = Upstream::new(&stream, ticking_clock).handle(post).await;
+    assert_eq!(response.status_code, 200, "{:?}", response.body);
+    let (_, data) = stream.puts.lock().unwrap()[0].clone();
+    let record = contract::KinesisRecord::decode(&data)
+        .expect("an accepted request is never a record midstream refuses");
+    assert_eq!(record.received_at_ms, NOW_MS);
+}

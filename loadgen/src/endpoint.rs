@@ -72,7 +72,26 @@ impl Endpoint {
         if host.is_empty() {
             return Err("it has no host".into());
         }
-        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        // The port as written (after an IPv6 address's bracket): http's parser reads a port
+        // past 65535 as no port at all, which would quietly mean 80.
+        let written = host_port
+            .rsplit_once(']')
+            .map_or(host_port, |(_, rest)| rest)
+            .rsplit_once(':')
+            .map(|(_, port)| port);
+        let port = match written {
+            None | Some("") => {
+                if tls {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(text) => match text.parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => return Err(format!("port {text} is not from 1 to 65535")),
+            },
+        };
         let path = uri
             .path_and_query()
             .cloned()
@@ -149,6 +168,10 @@ mod tests {
             .unwrap_err()
             .contains("not http"));
         assert!(Endpoint::parse("localhost:4566").is_err());
+        for url in ["http://127.0.0.1:99999/", "http://127.0.0.1:0/"] {
+            let err = Endpoint::parse(url).unwrap_err();
+            assert!(err.contains("is not from 1 to 65535"), "{url}: {err}");
+        }
         assert!(Endpoint::parse("/prod/").unwrap_err().contains("no scheme"));
     }
 

@@ -64,7 +64,13 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     } else {
         None
     };
-    let result = engine::execute(config.clone(), client, stop, live).await;
+    let result = engine::execute(config.clone(), client, stop.clone(), live).await;
+    let aborted = stop.cause().map(|(cause, at_ms)| {
+        format!(
+            "{cause} {:.1} s into the run",
+            (at_ms - result.start_ms).max(0) as f64 / 1000.0
+        )
+    });
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -92,6 +98,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         timeline: result.timeline,
         max_duration: config.max_duration,
         thresholds: Vec::new(),
+        aborted,
     };
     summary.judge(&config.thresholds);
     if let Some(path) = &config.summary_export {

@@ -47,11 +47,14 @@ fn main() -> ExitCode {
                         None => std::future::pending().await,
                     }
                 };
-                tokio::select! {
-                    result = tokio::signal::ctrl_c() => if result.is_err() { break },
-                    _ = terminated => {}
-                }
-                signal.request();
+                let name = tokio::select! {
+                    result = tokio::signal::ctrl_c() => match result {
+                        Ok(()) => "SIGINT (interrupt)",
+                        Err(_) => break,
+                    },
+                    _ = terminated => "SIGTERM (terminated)",
+                };
+                signal.request_because(format!("loadgen received {name}"));
             }
         });
         if config.lambda.is_some() {
@@ -97,7 +100,8 @@ fn merge() -> ExitCode {
 }
 
 /// Prints the summary (or with `json`, the run file) and says what the exit code is: 0 passed,
-/// 99 a threshold crossed, 1 an error.
+/// 99 a threshold crossed, 105 cut short by a signal (k6's code for an aborted run), 1 an
+/// error.
 fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -> ExitCode {
     match result {
         Ok(summary) => {
@@ -114,7 +118,10 @@ fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -
                     return ExitCode::from(1);
                 }
             }
-            if summary.passed() {
+            if let Some(why) = &summary.aborted {
+                eprintln!("{program}: the run was aborted: {why}");
+                ExitCode::from(105)
+            } else if summary.passed() {
                 ExitCode::SUCCESS
             } else {
                 eprintln!("{program}: some thresholds have been crossed");

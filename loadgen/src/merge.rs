@@ -74,6 +74,9 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         if let Some(ids) = &file.accepted_ids {
             stats.accepted_ids.merge(ids);
         }
+        if let Some(ids) = &file.unaccepted_ids {
+            stats.unaccepted_ids.merge(ids);
+        }
         for [value, count] in &file.histogram.buckets {
             histogram
                 .record_n(*value, *count)
@@ -104,6 +107,7 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         }
     }
     stats.accepted_ids.normalize();
+    stats.unaccepted_ids.normalize();
     // The VUs iterating at once: the fewest and most of the workers' per-second samples added
     // up second by second, as one process samples them. Only without a timeline, the sums of
     // each worker's own fewest and most (an upper bound: their peaks need not coincide).
@@ -131,6 +135,13 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         max_duration: Duration::from_millis(first.file.run.max_duration_ms.unwrap_or(4000)),
         thresholds: Vec::new(),
         segments,
+        aborted: {
+            let aborted: Vec<String> = parts
+                .iter()
+                .filter_map(|p| Some(format!("{}: {}", p.name, p.file.run.aborted.as_deref()?)))
+                .collect();
+            (!aborted.is_empty()).then(|| aborted.join("; "))
+        },
     })
 }
 
@@ -252,6 +263,7 @@ mod tests {
                     segments: Some(vec![segment.into()]),
                     checks: None,
                     max_duration_ms: Some(4000),
+                    aborted: None,
                 },
                 metrics: BTreeMap::new(),
                 histogram: DurationHistogram {
@@ -264,6 +276,7 @@ mod tests {
                 },
                 timeline: Vec::new(),
                 accepted_ids: None,
+                unaccepted_ids: None,
             },
         }
     }

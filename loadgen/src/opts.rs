@@ -235,7 +235,7 @@ impl Opts {
             ));
         }
         if let Some(path) = &self.summary_export {
-            contract::file::check_folder_of(path)
+            contract::file::check_writable(path)
                 .map_err(|e| ConfigError::Invalid(format!("--summary-export {e}")))?;
         }
         let executor = if let (Some(rate), false) = (self.rate, self.stages.is_empty()) {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use contract::runfile::AcceptedIds;
+use contract::runfile::IdRanges;
 use hdrhistogram::Histogram;
 
 pub use crate::outcome::FailureKind;
@@ -123,7 +123,10 @@ pub struct Stats {
     /// Response body bytes received.
     pub bytes_received: u64,
     /// Which requests were answered 2xx, by VU and iteration.
-    pub accepted_ids: AcceptedIds,
+    pub accepted_ids: IdRanges,
+    /// Which requests went out and were not answered 2xx (an error status, a timeout, a cut
+    /// connection, interrupted in flight): the API may have taken them all the same.
+    pub unaccepted_ids: IdRanges,
     /// Requests abandoned in flight (a second Ctrl-C, or the graceful stop ran out): sent or
     /// not, accepted or not, nobody knows.
     pub interrupted: u64,
@@ -172,9 +175,14 @@ impl Stats {
                 tally(&mut self.status_check, false);
             }
         }
-        // A failed request has no response time to judge: its check fails.
-        let answered = matches!(outcome, Ok(r) if (200..300).contains(&r.status));
-        tally(&mut self.duration_check, answered && elapsed < max_duration);
+        // The check judges the response time alone, as k6's `r.timings.duration < 4000` does:
+        // a quick 5xx passes it, and a request without a response (k6 reports a duration of
+        // 0 for it) passes too; the status check is the one that fails.
+        let quick = match outcome {
+            Ok(_) => elapsed < max_duration,
+            Err(_) => true,
+        };
+        tally(&mut self.duration_check, quick);
     }
 
     /// Adds another VU's counts.
@@ -193,6 +201,7 @@ impl Stats {
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.accepted_ids.merge(&other.accepted_ids);
+        self.unaccepted_ids.merge(&other.unaccepted_ids);
         self.interrupted += other.interrupted;
     }
 
@@ -262,9 +271,9 @@ mod tests {
         assert_eq!(a.failures[&FailureKind::Status(500)], 1);
         assert_eq!(a.failures[&FailureKind::Status(302)], 1);
         assert_eq!(a.status_check, (1, 4));
-        // Only the 200 passes: a failed request (the quick 500 and refusal too) has no response
-        // time to judge.
-        assert_eq!(a.duration_check, (1, 4));
+        // The duration check judges the time alone, as k6's does: the quick 200 and 500 pass,
+        // the 5 s 302 fails, and the timeout and refusal have no response (k6: duration 0).
+        assert_eq!(a.duration_check, (4, 1));
         assert_eq!((a.bytes_sent, a.bytes_received), (300, 26));
         assert_eq!(FailureKind::Status(503).label(), "status_503");
     }

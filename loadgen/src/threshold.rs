@@ -68,7 +68,12 @@ mod tests {
         for (text, reason) in [
             ("p(95)<500", "expected METRIC:EXPRESSION"),
             ("http_req_duration:p(95)", "no comparison"),
-            ("http_req_duration:p(95)<fast", "is not a number"),
+            ("http_req_duration:p(95)<fast", "is not a finite number"),
+            (
+                "http_req_duration:p(99)<NaN",
+                "\"NaN\" is not a finite number",
+            ),
+            ("http_req_duration:p(99)<inf", "is not a finite number"),
             ("http_req_duration:p(x)<1", "not a percentile"),
             ("http_req_duration:p(101)<1", "between p(0) and p(100)"),
             ("http_req_duration:rate<1", "has no such aggregation"),

@@ -25,6 +25,7 @@ fn a_bad_flag_is_one_line_on_stderr_and_exit_2() {
         (&["--vus", "x", "http://127.0.0.1:1/"][..], "loadgen: invalid value 'x' for '--vus <N>'"),
         (&["--vus", "0", "http://127.0.0.1:1/"][..], "loadgen: --vus must be at least 1"),
         (&["--summary-export", "/nonexistent/run.json", "http://127.0.0.1:1/"][..], "loadgen: --summary-export /nonexistent/run.json: /nonexistent is not a directory"),
+        (&["--summary-export", "/tmp", "http://127.0.0.1:1/"][..], "loadgen: --summary-export /tmp is a directory: name a file"),
         (&["--rate", "5", "--iterations", "3", "http://127.0.0.1:1/"][..], "cannot be used with"),
         (&["ftp://x/"][..], "loadgen: bad URL \"ftp://x/\" (from the URL argument): scheme ftp is not http or https"),
         (&[][..], "loadgen: no URL"),
@@ -107,7 +108,8 @@ async fn an_unreachable_endpoint_is_counted_not_a_crash() {
 }
 
 /// Ctrl-C and SIGTERM alike: no new iterations, the summary printed, the export written with
-/// every request counted and every accepted id listed.
+/// every request counted and every accepted id listed, the run marked as aborted, and k6's exit
+/// code for an aborted run (105), within seconds of the signal, not at the 60 s duration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
     for signal in ["-INT", "-TERM"] {
@@ -141,13 +143,29 @@ async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
             .status()
             .unwrap();
         assert!(status.success());
+        let signalled = std::time::Instant::now();
         let output = tokio::task::spawn_blocking(move || child.wait_with_output())
             .await
             .unwrap()
             .unwrap();
+        let took = signalled.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(20),
+            "{signal}: the run ended {took:?} after the signal"
+        );
         assert_eq!(
             output.status.code(),
-            Some(0),
+            Some(105),
+            "{signal}: {}",
+            stderr(&output)
+        );
+        let name = if signal == "-INT" {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        assert!(
+            stderr(&output).contains(&format!("the run was aborted: loadgen received {name}")),
             "{signal}: {}",
             stderr(&output)
         );
@@ -156,9 +174,21 @@ async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
             summary.contains("http_reqs......................:"),
             "{signal}: {summary}"
         );
+        assert!(
+            summary.contains("aborted........................: loadgen received"),
+            "{summary}"
+        );
         let file =
             contract::runfile::RunFile::from_json(&std::fs::read_to_string(&export).unwrap())
                 .unwrap();
+        assert!(
+            file.run
+                .aborted
+                .as_deref()
+                .is_some_and(|a| a.contains("s into the run")),
+            "{:?}",
+            file.run.aborted
+        );
         assert!(file.run.requests_sent > 0);
         let seen: Vec<String> = server
             .seen()
@@ -184,6 +214,36 @@ async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// The highest rate loadgen takes ends on time: a second of it, against a local server, is
+/// over in seconds (the dispatcher does not fall behind a schedule it cannot keep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_highest_allowed_rate_ends_promptly() {
+    let server = Server::start(Mode::Ok).await;
+    let url = server.url();
+    let started = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        loadgen(&[
+            &url,
+            "--rate",
+            "1000000",
+            "--duration",
+            "1s",
+            "--max-vus",
+            "50",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+    let file =
+        contract::runfile::RunFile::from_json(&String::from_utf8_lossy(&output.stdout)).unwrap();
+    assert_eq!(file.run.scheduled_iterations, Some(1_000_000));
+    assert!(file.run.requests_sent > 0);
 }
 
 /// After the duration, requests in flight get the graceful stop, not their whole timeout; they

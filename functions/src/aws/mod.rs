@@ -24,7 +24,8 @@ pub fn loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
 }
 
-/// An SDK error with its whole cause chain, for logs and HTTP reasons.
-pub(crate) fn describe<E: std::error::Error>(error: &E) -> String {
-    aws_smithy_types::error::display::DisplayErrorContext(error).to_string()
+/// An SDK error with its whole cause chain in one line, each cause in its own words (never
+/// the SDK's debug form), for logs and HTTP reasons.
+pub(crate) fn describe<E: std::error::Error + 'static>(error: &E) -> String {
+    contract::one_line(error)
 }

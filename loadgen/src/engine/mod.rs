@@ -22,7 +22,7 @@ use crate::config::{Config, Executor};
 use crate::epoch_ms;
 use crate::schedule::RateSchedule;
 use crate::stats::{Durations, FailureKind, Stats};
-use timeline::{sample_timeline, Timeline};
+use timeline::{sample_vus, Seconds};
 
 mod timeline;
 
@@ -32,6 +32,8 @@ pub struct Stop {
     graceful: AtomicBool,
     abort: AtomicBool,
     notify: Notify,
+    /// Why the run was cut short from outside (a signal), and when (epoch ms), when it was.
+    cause: Mutex<Option<(String, i64)>>,
 }
 
 impl Stop {
@@ -53,6 +55,20 @@ impl Stop {
         self.graceful.store(true, Ordering::SeqCst);
         self.abort.store(true, Ordering::SeqCst);
         self.notify.notify_waiters();
+    }
+
+    /// As [`Stop::request`], from outside the run (a signal): the run is then aborted, and
+    /// `cause` says why (the first cause is kept).
+    pub fn request_because(&self, cause: String) {
+        if let Ok(mut kept) = self.cause.lock() {
+            kept.get_or_insert((cause, epoch_ms()));
+        }
+        self.request();
+    }
+
+    /// Why the run was cut short from outside, and when (epoch ms), if it was.
+    pub fn cause(&self) -> Option<(String, i64)> {
+        self.cause.lock().ok().and_then(|c| c.clone())
     }
 
     /// Whether a stop was asked for.
@@ -101,6 +117,8 @@ struct Shared {
     message_json: String,
     /// Every VU's request durations.
     durations: Arc<Durations>,
+    /// The load second by second.
+    seconds: Arc<Seconds>,
 }
 
 /// What a run produced.
@@ -138,9 +156,15 @@ pub async fn execute(
         Executor::SharedIterations { iterations, .. } => config.segment.share(iterations),
         _ => 0,
     };
+    let seconds = Arc::new(Seconds::new(
+        start,
+        start_ms,
+        config.executor.duration() + config.graceful_stop,
+    ));
     let shared = Arc::new(Shared {
         message_json: serde_json::Value::String(config.message.clone()).to_string(),
         deadline: start + config.executor.duration(),
+        seconds: seconds.clone(),
         client,
         stop: stop.clone(),
         live: live.clone(),
@@ -180,13 +204,7 @@ pub async fn execute(
             stop.abort();
         }
     });
-    let timeline = Arc::new(Mutex::new(Timeline::default()));
-    let sampler = tokio::spawn(sample_timeline(
-        live.clone(),
-        start_ms,
-        timeline.clone(),
-        arrival.is_some(),
-    ));
+    let sampler = tokio::spawn(sample_vus(live.clone(), seconds.clone()));
 
     let mut stats = Stats::default();
     for handle in handles {
@@ -195,14 +213,14 @@ pub async fn execute(
         }
     }
     stats.accepted_ids.normalize();
+    stats.unaccepted_ids.normalize();
     watchdog.abort();
     if let Some(dispatch) = dispatch {
         dispatch.abort();
     }
     sampler.abort();
     let _ = sampler.await;
-    let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
-    let (timeline, vus_seen) = timeline.finish(&live, start_ms, vus as u64, arrival.is_some());
+    let (timeline, vus_seen) = seconds.samples(vus as u64, arrival.is_some());
     RunResult {
         stats,
         durations_us: shared.durations.snapshot(),
@@ -300,6 +318,7 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
             result = attempt => result.unwrap_or(Err(FailureKind::Timeout)),
             _ = shared.stop.aborted() => {
                 stats.interrupted += 1;
+                stats.unaccepted_ids.push(id, iteration);
                 break;
             }
         };
@@ -309,24 +328,27 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
         let elapsed = begin.elapsed();
         stats.record(&outcome, elapsed, sent, config.max_duration);
         durations.record(elapsed);
-        if matches!(
-            outcome,
-            Ok(Response {
-                status: 200..=299,
-                ..
-            })
-        ) {
-            stats.accepted_ids.push(id, iteration);
-        }
         shared.live.requests.fetch_add(1, Ordering::Relaxed);
-        if !matches!(
+        let accepted = matches!(
             outcome,
             Ok(Response {
                 status: 200..=299,
                 ..
             })
-        ) {
-            shared.live.failures.fetch_add(1, Ordering::Relaxed);
+        );
+        shared.seconds.request(Instant::now(), !accepted);
+        match outcome {
+            Ok(Response {
+                status: 200..=299, ..
+            }) => stats.accepted_ids.push(id, iteration),
+            // A request that never got a connection cannot have reached the API.
+            Err(kind) if kind.never_sent() => {
+                shared.live.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                stats.unaccepted_ids.push(id, iteration);
+                shared.live.failures.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if arrival {
             shared.live.active_vus.fetch_sub(1, Ordering::Relaxed);
@@ -408,6 +430,7 @@ async fn dispatcher(
                 }
             }
             shared.live.offered.fetch_add(1, Ordering::Relaxed);
+            shared.seconds.offered(start);
             k += 1;
             next = schedule
                 .start_of(segment.global(k))

@@ -105,6 +105,7 @@ impl Summary {
                     .into(),
                 ),
                 max_duration_ms: Some(self.max_duration.as_millis() as u64),
+                aborted: self.aborted.clone(),
             },
             metrics,
             histogram: DurationHistogram {
@@ -118,6 +119,7 @@ impl Summary {
             },
             timeline: self.timeline.clone(),
             accepted_ids: Some(s.accepted_ids.clone()),
+            unaccepted_ids: Some(s.unaccepted_ids.clone()),
         }
     }
 }

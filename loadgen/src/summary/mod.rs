@@ -50,6 +50,9 @@ pub struct Summary {
     pub thresholds: Vec<(Threshold, bool, Option<f64>)>,
     /// Which workers' shares of a distributed run this is (empty: a run from one process).
     pub segments: Vec<Segment>,
+    /// Why the run ended before its schedule did, when it was cut short from outside (k6: "test
+    /// run was aborted"); the exit code is then 105, as k6's.
+    pub aborted: Option<String>,
 }
 
 impl Summary {

@@ -177,6 +177,13 @@ impl Summary {
             };
             metric(out, "segments", &format!("{} ({whole})", names.join(" ")))?;
         }
+        if let Some(why) = &self.aborted {
+            metric(
+                out,
+                "aborted",
+                &format!("{why}: the counts are the run's up to then"),
+            )?;
+        }
         if !self.thresholds.is_empty() {
             writeln!(out)?;
             writeln!(out, "     thresholds:")?;
@@ -330,6 +337,7 @@ mod snapshot {
             max_duration: max,
             thresholds: Vec::new(),
             segments: Vec::new(),
+            aborted: None,
         };
         summary.judge(&[crate::threshold::parse("http_req_duration:p(95)<500").unwrap()]);
         let mut out = Vec::new();
@@ -338,9 +346,9 @@ mod snapshot {
      ✗ status is 200
       ↳  98% — ✓ 100 / ✗ 2
      ✗ duration < 4s
-      ↳  98% — ✓ 100 / ✗ 2
+      ↳  99% — ✓ 101 / ✗ 1
 
-     checks.........................: 98.04% ✓ 200       ✗ 4
+     checks.........................: 98.53% ✓ 201       ✗ 3
      data_received..................: 2.1 kB 212 B/s
      data_sent......................: 10 kB  1 kB/s
      http_req_duration..............: avg=686.9ms min=1ms med=51.01ms max=1m0.03s p(90)=92.03ms p(95)=97.02ms p(99)=5s
