@@ -28,6 +28,12 @@
    one datum per value counted: 90,000 after a one-minute bench), so the collector's export took
    seconds per call. Each query is now answered from the datums of its own metric, grouped by
    period, by moto's own code for each period (same answers, checked on random data).
+8. CloudWatch matches a metric by its exact dimension set, as AWS does: a query (GetMetricData or
+   GetMetricStatistics) without dimensions finds only data published without dimensions, and one
+   with dimensions only data with exactly those. moto matched a subset (so a query without
+   dimensions summed every run's RunId-dimensioned data), which AWS never does.
+9. A Kinesis PutRecord of more than 1 MiB of data is refused with AWS's ValidationException
+   (moto checked the limit for PutRecords only).
 
 And it is served by waitress (a fixed pool of threads, keep-alive connections) instead of
 werkzeug's development server, which closes every connection and starts a thread for each.
@@ -44,7 +50,15 @@ import moto.backends
 import moto.cloudformation.responses
 from moto.cloudwatch.models import CloudWatchBackend, Dimension
 from moto.awslambda.models import LambdaBackend
-from moto.kinesis.models import Shard
+from base64 import b64decode
+
+from moto.core.exceptions import JsonRESTError
+from moto.kinesis.models import KinesisBackend, Shard
+
+
+class KinesisValidationException(JsonRESTError):
+    def __init__(self, message):
+        super().__init__(error_type="ValidationException", message=message)
 
 
 def _leave_stream_records_to_the_sandbox(self, *args, **kwargs):
@@ -146,12 +160,10 @@ def _get_metric_data_by_metric(self, queries, start_time, end_time, scan_by="Tim
         key = (metric["Namespace"], name, tuple((d.name, d.value) for d in dimensions))
         if key not in subsets:
             named = by_name.get(name, [])
-            # moto's own filter: with dimensions, name and dimensions; without, namespace and name.
-            if dimensions:
-                wanted = sorted(dimensions)
-                subsets[key] = [d for d in named if sorted(d.dimensions) == wanted]
-            else:
-                subsets[key] = [d for d in named if d.namespace == metric["Namespace"]]
+            # AWS's match: the namespace, the name and exactly these dimensions (none: none).
+            wanted = sorted(dimensions)
+            subsets[key] = [d for d in named
+                            if d.namespace == metric["Namespace"] and sorted(d.dimensions) == wanted]
         delta = timedelta(seconds=int(stat["Period"]))
         periods = {}
         for datum in subsets[key]:
@@ -175,6 +187,37 @@ def _get_metric_data_by_metric(self, queries, start_time, end_time, scan_by="Tim
 
 
 CloudWatchBackend.get_metric_data = _get_metric_data_by_metric
+
+_get_metric_statistics = CloudWatchBackend.get_metric_statistics
+
+
+def _get_metric_statistics_exact(self, namespace, metric_name, start_time, end_time, period, stats,
+                                 dimensions, unit=None):
+    wanted = sorted((d["Name"], d.get("Value")) for d in dimensions or [])
+    exact = [md for md in self.get_all_metrics()
+             if md.namespace == namespace and md.name == metric_name
+             and sorted((d.name, d.value) for d in md.dimensions) == wanted]
+    return _get_metric_statistics(_OnlyThese(self, exact), namespace, metric_name, start_time,
+                                  end_time, period, stats, [], unit)
+
+
+CloudWatchBackend.get_metric_statistics = _get_metric_statistics_exact
+
+MAX_KINESIS_RECORD_BYTES = 1 << 20
+_kinesis_put_record = KinesisBackend.put_record
+
+
+def _kinesis_put_record_within_limit(self, stream_arn, stream_name, partition_key,
+                                     explicit_hash_key, data):
+    if len(b64decode(data or "")) > MAX_KINESIS_RECORD_BYTES:
+        raise KinesisValidationException(
+            "1 validation error detected: Value at 'data' failed to satisfy constraint: Member "
+            f"must have length less than or equal to {MAX_KINESIS_RECORD_BYTES}")
+    return _kinesis_put_record(self, stream_arn, stream_name, partition_key, explicit_hash_key,
+                               data)
+
+
+KinesisBackend.put_record = _kinesis_put_record_within_limit
 
 UNLOCKED_TARGETS = ("GraniteServiceVersion20100801.GetMetricData",)
 

@@ -96,10 +96,70 @@ class GetMetricData(unittest.TestCase):
             end = start + timedelta(seconds=rng.randint(1, 400))
             scan_by = rng.choice(["TimestampAscending", "TimestampDescending"])
             ours = CloudWatchBackend.get_metric_data(backend, queries, start, end, scan_by)
-            theirs = ORIGINAL["get_metric_data"](backend, queries, start, end, scan_by)
+            # moto's own answer, each query over the data AWS would match: its namespace, its
+            # name and exactly its dimensions.
+            theirs = []
+            for query in queries:
+                metric = query["MetricStat"]["Metric"]
+                wanted = sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
+                exact = [d for d in backend.get_all_metrics()
+                         if d.namespace == metric["Namespace"] and d.name == metric["MetricName"]
+                         and sorted((x.name, x.value) for x in d.dimensions) == wanted]
+                theirs += ORIGINAL["get_metric_data"](moto_server._OnlyThese(backend, exact), [query],
+                                                      start, end, scan_by)
             self.assertEqual(ours, theirs, f"trial {trial}: {queries}")
             with_values += any(len(r["values"]) > 1 for r in ours)
         self.assertGreater(with_values, 30, "most trials find data in several periods")
+
+
+class ExactDimensions(unittest.TestCase):
+    def test_a_query_finds_only_data_with_exactly_its_dimensions(self):
+        from datetime import datetime, timedelta, timezone
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        backend = CloudWatchBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+        t0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=timezone.utc)
+        run = [{"Name": "RunId", "Value": "r1"}]
+        for dims, value in [(run, 100.0), (run + [{"Name": "Bucket", "Value": "b"}], 7.0), ([], 1.0)]:
+            backend.put_metric_data("NS", [{"MetricName": "Latency", "Dimensions": dims, "Value": value,
+                                            "Timestamp": t0, "Unit": "Milliseconds"}])
+        end = t0 + timedelta(seconds=60)
+
+        def statistics(dims):
+            answer = CloudWatchBackend.get_metric_statistics(
+                backend, "NS", "Latency", t0, end, 60, ["SampleCount", "Sum"], dims)
+            return [(s.sample_count, s.sum) for s in answer]
+
+        self.assertEqual(statistics([]), [(1.0, 1.0)], "without dimensions: only the undimensioned")
+        self.assertEqual(statistics(run), [(1.0, 100.0)], "RunId alone, not RunId and Bucket")
+        self.assertEqual(statistics([{"Name": "RunId", "Value": "r2"}]), [])
+
+        def data(dims):
+            query = {"Id": "q", "MetricStat": {"Metric": {"Namespace": "NS", "MetricName": "Latency",
+                                                         "Dimensions": dims}, "Period": 60, "Stat": "Sum"}}
+            return CloudWatchBackend.get_metric_data(backend, [query], t0, end)[0]["values"]
+
+        self.assertEqual(data([]), [1.0])
+        self.assertEqual(data(run), [100.0])
+        self.assertEqual(data([{"Name": "Other", "Value": "x"}]), [])
+
+
+class KinesisRecordSize(unittest.TestCase):
+    def test_a_record_over_one_mib_is_refused_as_aws_refuses_it(self):
+        import base64
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.kinesis.models import KinesisBackend
+
+        backend = KinesisBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+        backend.create_stream("s", shard_count=1)
+        fits = base64.b64encode(b"x" * (1 << 20)).decode()
+        backend.put_record(None, "s", "k", None, fits)
+        too_large = base64.b64encode(b"x" * ((1 << 20) + 1)).decode()
+        with self.assertRaises(moto_server.KinesisValidationException) as refused:
+            backend.put_record(None, "s", "k", None, too_large)
+        self.assertIn("less than or equal to 1048576", refused.exception.message)
 
 
 class TemplateUrls(unittest.TestCase):

@@ -4,8 +4,10 @@
 //! runs, taken before it touches anything else in the folder, and writes its pid to
 //! `<state>/sandbox.pid`. The kernel drops the lock when the process ends, however it ends, so
 //! the lock, not the pid file, says whether a sandbox is running: after a `kill -9` the files
-//! are recognised as stale. `sandbox down` signals the pid only while the lock is held and the
-//! pid names a live process of a `sandbox` binary.
+//! are recognised as stale. `sandbox down` signals the process that holds the lock, as the
+//! kernel names it (`/proc/locks`), and only when it is a live process of a `sandbox` binary; the
+//! pid file is read only where `/proc/locks` cannot be, so a pid file naming another process
+//! (another `sandbox` command, say) is never signalled.
 //!
 //! Ready: the sandbox writes `<state>/outputs.json` whole (renamed into place) once everything
 //! runs. A claim removes an earlier run's outputs file before it writes the pid file, so
@@ -88,8 +90,12 @@ pub fn stop_running(state: &Path) -> anyhow::Result<String> {
             }
         );
     }
+    let holder = lock_holder(&lock);
     drop(lock);
-    let pid = read_pid(state)?;
+    let pid = match holder {
+        Some(pid) => pid,
+        None => read_pid(state)?,
+    };
     check_is_sandbox(pid)?;
     // SAFETY: kill(2) with a checked pid (> 1, a live sandbox process) and a plain signal.
     if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
@@ -141,6 +147,33 @@ fn wait_ready_within(state: &Path, timeout: Duration, grace: Duration) -> anyhow
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The process holding the `flock` on `lock`'s file, as `/proc/locks` names it:
+/// `1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF` (major and minor in hex).
+fn lock_holder(lock: &File) -> Option<libc::pid_t> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = lock.metadata().ok()?;
+    let dev = meta.dev();
+    let file = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(dev),
+        libc::minor(dev),
+        meta.ino()
+    );
+    holder_in(&std::fs::read_to_string("/proc/locks").ok()?, &file)
+}
+
+/// The pid holding an `flock` on `file` (`major:minor:inode`) in the text of `/proc/locks`.
+fn holder_in(locks: &str, file: &str) -> Option<libc::pid_t> {
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Waiters are listed as `1: -> FLOCK ...`; the holder has no arrow.
+        match fields.as_slice() {
+            [_, "FLOCK", _, _, pid, id, ..] if *id == file => pid.parse().ok().filter(|p| *p > 1),
+            _ => None,
+        }
+    })
 }
 
 /// Whether `pid` still runs: it exists and is not a zombie waiting for its parent.
@@ -276,22 +309,37 @@ mod tests {
             assert!(err.contains("stale pid file"), "{forged}: {err}");
             assert!(!state.join(PID).exists());
         }
-        // A held lock with a pid file naming something that is not a sandbox (this test).
+        // A held lock: whatever the pid file says, the holder is the one considered, and it
+        // is not a sandbox (it is this test).
         let lock = open_lock(&state).unwrap();
         assert!(try_lock(&lock).unwrap());
-        for (pid, words) in [
-            ("-1", "not a sandbox's pid"),
-            (&std::process::id().to_string(), "not a sandbox"),
-            ("999999999", "not running"),
-        ] {
+        assert_eq!(lock_holder(&lock), Some(std::process::id() as libc::pid_t));
+        for pid in ["-1", "1", "999999999", "junk"] {
             std::fs::write(state.join(PID), pid).unwrap();
             let err = stop_running(&state).unwrap_err().to_string();
-            assert!(err.contains(words), "{pid}: {err}");
-            assert!(err.contains("signalled nothing"), "{err}");
+            assert!(
+                err.contains(&format!("process {} is", std::process::id())),
+                "{pid}: {err}"
+            );
+            assert!(err.contains("not a sandbox; signalled nothing"), "{err}");
         }
         drop(lock);
         let _ = std::fs::remove_dir_all(&state);
         let err = stop_running(&state).unwrap_err().to_string();
         assert!(err.starts_with("no sandbox is running"), "{err}");
+    }
+
+    #[test]
+    fn the_lock_holder_is_read_from_proc_locks() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 4242 fd:01:77 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 5151 fd:01:77 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 6161 fd:01:78 0 EOF\n";
+        assert_eq!(holder_in(locks, "fd:01:77"), Some(4242));
+        assert_eq!(
+            holder_in(locks, "fd:01:78"),
+            None,
+            "a POSIX lock is not the sandbox's"
+        );
+        assert_eq!(holder_in(locks, "fd:01:79"), None);
     }
 }

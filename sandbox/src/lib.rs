@@ -16,12 +16,14 @@
 //!   function's code zip unpacked by [`unzip`];
 //! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge;
 //! - [`instance`]: one sandbox per state folder, and `sandbox down` signalling only it;
+//! - [`group`]: a child with children of its own (the CDK CLI), stopped as a whole;
 //! - [`Stop`] and [`Shutdown`]: how every part that runs until the end is told to stop.
 
 pub mod apigateway;
 pub mod awsjson;
 pub mod discover;
 pub mod edge;
+pub mod group;
 pub mod instance;
 pub mod invoke;
 pub mod lambda;

@@ -42,6 +42,10 @@ enum Command {
         /// done (e.g. `--kill-workers midstream=0.2`).
         #[arg(long, value_name = "FUNCTION=FRACTION", value_parser = kill_spec)]
         kill_workers: Vec<(String, f64)>,
+        /// The seed of --kill-workers' draws [default: from the clock]; the sandbox prints the
+        /// one it uses, so that a run can be repeated with the same draws.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Wait until the sandbox started from this folder is ready (its outputs file written):
     /// exit 0 then, 1 when none is running or the timeout passes.
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             concurrency,
             state,
             kill_workers,
+            seed,
         } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
                 hot,
                 concurrency: concurrency.max(1),
                 kill_workers,
+                seed: seed.unwrap_or_else(|| contract::epoch_ms() as u64),
             };
             let instance = match sandbox::instance::Instance::claim(&config.state) {
                 Ok(instance) => instance,

@@ -18,10 +18,13 @@ use crate::discover::{discover, fetch_code, unpack, Deployed};
 use crate::edge::{CallStat, Edge};
 use crate::instance::OUTPUTS;
 use crate::invoke::Functions;
-use crate::lambda::{FunctionHost, FunctionSpec, LogSink, INIT_TIMEOUT};
+use crate::lambda::{FunctionHost, FunctionSpec, KillAfterAnswer, LogSink, INIT_TIMEOUT};
 use crate::moto::Moto;
 use crate::pollers::{poll_shard, OnFailure, PollerConfig, Shard};
 use crate::Stop;
+
+/// The outputs file of the sandbox's own deploy, in the state folder.
+const CDK_OUTPUTS: &str = "cdk-outputs.json";
 
 /// moto's account, the sandbox's region.
 pub const ACCOUNT: &str = "123456789012";
@@ -49,6 +52,8 @@ pub struct UpConfig {
     /// Fault injection: `(name, fraction)` kills the worker of every function whose name
     /// contains `name` (any case) right after it answers that fraction of its invocations.
     pub kill_workers: Vec<(String, f64)>,
+    /// The seed of fault injection's draws (printed, so that a run can be repeated).
+    pub seed: u64,
 }
 
 impl UpConfig {
@@ -63,7 +68,9 @@ impl UpConfig {
     }
 }
 
-/// Brings the sandbox up, says where it is, runs until `shutdown`, then stops everything.
+/// Brings the sandbox up, says where it is, runs until `shutdown`, then stops everything. moto
+/// ending on its own (killed, crashed) stops everything too, with an error naming it: the
+/// sandbox does not serve on without its AWS APIs.
 pub async fn up(
     config: UpConfig,
     logs: LogSink,
@@ -71,6 +78,8 @@ pub async fn up(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state)
         .with_context(|| format!("creating {}", config.state.display()))?;
+    // A deploy's outputs from an earlier run describe resources this fresh moto does not have.
+    let _ = std::fs::remove_file(config.state.join(CDK_OUTPUTS));
     let moto = Moto::start(&config.root).await?;
     let routes: Arc<Routes> = Arc::default();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
@@ -86,15 +95,28 @@ pub async fn up(
     let edge = Edge::with_routes(moto.addr, routes.clone());
     let serving = tokio::spawn(edge.clone().serve(listener, stop_edge.shutdown()));
 
-    let result = run(
+    let until = async {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = moto.exited() => {}
+        }
+    };
+    let mut result = run(
         &config,
         &moto,
         &edge_url,
         (routes, edge.functions()),
         logs.clone(),
-        shutdown,
+        until,
     )
     .await;
+    // Whatever failed first (a call to moto, or the wait), moto's end is the cause to name.
+    if let Some(how) = moto.ended() {
+        logs("sandbox", &format!("{how}: stopping the sandbox"));
+        result = Err(anyhow::anyhow!(
+            "{how}; the sandbox cannot serve without it and has stopped everything"
+        ));
+    }
     stop_edge.stop();
     let _ = serving.await;
     for line in call_table(&edge.call_stats()).lines() {
@@ -164,9 +186,16 @@ async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
-    let cdk_outputs = config.state.join("cdk-outputs.json");
+    let cdk_outputs = config.state.join(CDK_OUTPUTS);
     if config.deploy {
-        deploy(config, &cdk_outputs).await?;
+        // Stopping mid-deploy drops the deploy, which stops the CDK CLI and all it started.
+        tokio::select! {
+            deployed = deploy(config, &cdk_outputs, &logs) => deployed?,
+            _ = shutdown.as_mut() => {
+                logs("sandbox", "stopped during the deploy");
+                return Ok(());
+            }
+        }
     }
     let api = AwsJson::new(moto.addr, REGION);
     let Some(deployed) = wait_for_deploy(&api, edge_url, &logs, &mut shutdown).await? else {
@@ -218,8 +247,10 @@ async fn wait_for_deploy(
     logs(
         "sandbox",
         &format!(
-            "waiting for a deploy through the edge, e.g. in cdk/: AWS_ENDPOINT_URL={edge_url} \
-             AWS_ENDPOINT_URL_S3={edge_url} PIPELINE_TARGET=sandbox npx cdklocal deploy (or pass --deploy)"
+            "waiting for a deploy through the edge (or pass --deploy); in cdk/, after `make \
+             lambdas`: export AWS_ENDPOINT_URL={edge_url} AWS_ENDPOINT_URL_S3={edge_url} \
+             AWS_REGION={REGION} PIPELINE_TARGET=sandbox LAMBDA_DIST_PATH=$PWD/../dist; npx \
+             cdklocal bootstrap && npx cdklocal deploy --require-approval never --method=direct"
         ),
     );
     while deployed.functions.is_empty() {
@@ -284,14 +315,23 @@ async fn start_functions(
             memory_mb: function.memory_mb,
             init_timeout: INIT_TIMEOUT,
             reload_on_change: hot,
-            kill_after_answer: config.kill_fraction(&function.name),
+            kill_after_answer: KillAfterAnswer::new(
+                config.kill_fraction(&function.name),
+                // Each function its own sequence of draws from the one seed.
+                function.name.bytes().fold(config.seed, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                }),
+            ),
         };
-        if spec.kill_after_answer > 0.0 {
+        if spec.kill_after_answer.fraction > 0.0 {
             logs(
                 &function.name,
                 &format!(
-                    "fault injection: a worker is killed after {:.0} % of its answers",
-                    spec.kill_after_answer * 100.0
+                    "fault injection: a worker is killed after {:.0} % of its answers, drawn \
+                     with seed {} (repeat with --seed {})",
+                    spec.kill_after_answer.fraction * 100.0,
+                    config.seed,
+                    config.seed
                 ),
             );
         }
@@ -387,13 +427,15 @@ fn write_outputs(
 
 /// Deploys the CDK app through the edge on `config.port` (`cdk bootstrap`,
 /// `cdk deploy --method=direct`), with `config.dist` as `LAMBDA_DIST_PATH` and the CDK output
-/// under `config.state`.
-pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()> {
+/// under `config.state`. Dropped before it ends (the sandbox stopping), it stops the CDK CLI
+/// and everything the CLI started.
+pub async fn deploy(config: &UpConfig, outputs_file: &Path, logs: &LogSink) -> anyhow::Result<()> {
     // moto's S3 needs `localhost` in the endpoint for path-style addressing.
     let endpoint = format!("http://localhost:{}", config.port);
     let cdk = config.root.join("cdk");
+    let cli = cdk.join("node_modules/.bin/cdk");
     anyhow::ensure!(
-        cdk.join("node_modules/.bin/cdk").exists(),
+        cli.exists(),
         "the CDK CLI is not installed: run `make cdk-deps`"
     );
     for args in [
@@ -407,8 +449,8 @@ pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()
             outputs_file.display().to_string(),
         ],
     ] {
-        let output = tokio::process::Command::new("npx")
-            .arg("cdk")
+        let mut command = crate::group::command_in_own_group(&cli);
+        command
             .args(&args)
             .args(["--no-notices", "--output"])
             .arg(config.state.join("cdk.out"))
@@ -424,10 +466,13 @@ pub async fn deploy(config: &UpConfig, outputs_file: &Path) -> anyhow::Result<()
             .env("LAMBDA_DIST_PATH", &config.dist)
             .env("HOT_DEPLOY", if config.hot { "true" } else { "false" })
             .env("CDK_DISABLE_VERSION_CHECK", "1")
-            .env("CDK_DISABLE_CLI_TELEMETRY", "true")
-            .output()
-            .await
-            .context("running npx cdk")?;
+            .env("CDK_DISABLE_CLI_TELEMETRY", "true");
+        let running = crate::group::Group::spawn(command).context("running the CDK CLI")?;
+        logs(
+            "sandbox",
+            &format!("cdk {} (process group {})", args[0], running.id()),
+        );
+        let output = running.output().await.context("running the CDK CLI")?;
         anyhow::ensure!(
             output.status.success(),
             "cdk {} failed:\n{}{}",

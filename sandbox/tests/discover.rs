@@ -39,8 +39,10 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         concurrency: 1,
         state: work.clone(),
         kill_workers: Vec::new(),
+        seed: 1,
     };
-    sandbox::up::deploy(&config, &work.join("cdk-outputs.json"))
+    let logs: sandbox::lambda::LogSink = std::sync::Arc::new(|_, _| {});
+    sandbox::up::deploy(&config, &work.join("cdk-outputs.json"), &logs)
         .await
         .expect("cdk bootstrap and deploy through the edge");
 

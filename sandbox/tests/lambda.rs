@@ -261,7 +261,7 @@ async fn a_hot_reload_function_runs_the_new_binary_after_a_rebuild() {
 async fn fault_injection_kills_the_worker_after_it_answers_and_restarts_it() {
     let (logs, lines) = captured();
     let mut spec = spec("doomed", bash_runtime(), &[("MODE", "echo")], 5_000, 1);
-    spec.kill_after_answer = 1.0;
+    spec.kill_after_answer = sandbox::lambda::KillAfterAnswer::new(1.0, 7);
     let host = FunctionHost::start(spec, logs).await.unwrap();
     for _ in 0..2 {
         assert_eq!(

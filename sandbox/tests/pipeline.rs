@@ -54,7 +54,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
                 memory_mb: 256,
                 init_timeout: sandbox::lambda::INIT_TIMEOUT,
                 reload_on_change: false,
-                kill_after_answer: 0.0,
+                kill_after_answer: Default::default(),
             },
             logs.clone(),
         )

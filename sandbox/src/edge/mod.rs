@@ -76,6 +76,7 @@ pub struct Edge {
     routes: Arc<Routes>,
     functions: Arc<Functions>,
     calls: Mutex<BTreeMap<String, CallStat>>,
+    budget: limits::BodyBudget,
 }
 
 /// moto's answers to one operation: how many, and how long they took (forwarding included).
@@ -140,12 +141,18 @@ impl Edge {
 
     /// An edge that also serves `routes` under their stage paths.
     pub fn with_routes(moto: SocketAddr, routes: Arc<Routes>) -> Arc<Edge> {
+        Edge::with_budget(moto, routes, limits::BODY_BUDGET)
+    }
+
+    /// An edge that holds at most `budget` bytes of request bodies at once.
+    pub fn with_budget(moto: SocketAddr, routes: Arc<Routes>, budget: usize) -> Arc<Edge> {
         Arc::new(Edge {
             moto,
             client: Client::builder(TokioExecutor::new()).build_http(),
             routes,
             functions: Arc::default(),
             calls: Mutex::default(),
+            budget: limits::BodyBudget::new(budget),
         })
     }
 
@@ -195,8 +202,10 @@ impl Edge {
         let (parts, body) = request.into_parts();
         if self.routes.serves(parts.uri.path()) {
             let too_large = || json_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long");
-            return match limits::read_body(&parts, body, limits::MAX_API_BODY, too_large).await {
-                Ok(body) => self.routes.handle(&parts, body).await,
+            let read =
+                limits::read_body(&parts, body, limits::MAX_API_BODY, &self.budget, too_large);
+            return match read.await {
+                Ok(body) => self.routes.handle(&parts, body.bytes.clone()).await,
                 Err(response) => response,
             };
         }
@@ -205,10 +214,15 @@ impl Edge {
             return json_message(StatusCode::FORBIDDEN, "Missing Authentication Token");
         }
         let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-        let body = match limits::read_body(&parts, body, limits::MAX_AWS_BODY, too_large).await {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
+        // Held until the answer is made: the budget counts the body while it is in memory.
+        let held =
+            match limits::read_body(&parts, body, limits::MAX_AWS_BODY, &self.budget, too_large)
+                .await
+            {
+                Ok(held) => held,
+                Err(response) => return response,
+            };
+        let body = held.bytes.clone();
         if parts.method == http::Method::POST {
             if let Some(name) = Functions::invoked(parts.uri.path()) {
                 return self.functions.handle(&name, &parts, body).await;

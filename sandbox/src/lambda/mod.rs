@@ -20,7 +20,7 @@ mod supervise;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,9 +63,49 @@ pub struct FunctionSpec {
     /// Hot reload: when `executable` changes (a rebuild replaced it), each worker is restarted
     /// on the new binary as soon as it is between invocations.
     pub reload_on_change: bool,
-    /// Fault injection: the fraction of invocations (0 to 1) whose worker is killed right after
-    /// it answers, before the answer counts ([`InvokeError::Killed`]).
-    pub kill_after_answer: f64,
+    /// Fault injection: which invocations' workers are killed right after they answer, before
+    /// the answer counts ([`InvokeError::Killed`]).
+    pub kill_after_answer: KillAfterAnswer,
+}
+
+/// Fault injection's dice: a `fraction` of answers (0 to 1) is drawn to be killed, from an
+/// xorshift generator seeded with a number the sandbox prints, so that a failing run can be
+/// repeated with the same draws (`sandbox up --seed`). One generator per function, shared by
+/// its workers.
+#[derive(Debug, Clone, Default)]
+pub struct KillAfterAnswer {
+    /// The fraction of answers killed.
+    pub fraction: f64,
+    state: Arc<AtomicU64>,
+}
+
+impl KillAfterAnswer {
+    /// Kills `fraction` of the answers, drawn from `seed`.
+    pub fn new(fraction: f64, seed: u64) -> KillAfterAnswer {
+        KillAfterAnswer {
+            fraction,
+            // xorshift's state must not be 0.
+            state: Arc::new(AtomicU64::new(seed.max(1))),
+        }
+    }
+
+    /// Whether this answer's worker is killed.
+    pub fn draw(&self) -> bool {
+        if self.fraction <= 0.0 {
+            return false;
+        }
+        let next = |mut x: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let drawn = self
+            .state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(next(x)))
+            .map_or(1, next);
+        ((drawn >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
+    }
 }
 
 /// How often a hot-reload function's executable is checked for a change.

@@ -128,7 +128,7 @@ async fn runtime_api(
             }
             response
         }
-        (Method::POST, ["invocation", id, "response"]) if kill_now(spec.kill_after_answer) => {
+        (Method::POST, ["invocation", id, "response"]) if spec.kill_after_answer.draw() => {
             let response = finish(worker, id, Err(InvokeError::Killed));
             worker.kill.store(true, Ordering::SeqCst);
             worker.changed.notify_waiters();
@@ -173,29 +173,6 @@ fn finish(worker: &Worker, id: &str, result: Result<Bytes, InvokeError>) -> Resp
             Bytes::from_static(b"{\"errorMessage\":\"unknown request id\"}"),
         )
     }
-}
-
-/// Whether fault injection kills this answer's worker: true for a `fraction` of calls, drawn
-/// from a process-wide xorshift generator seeded from the clock.
-fn kill_now(fraction: f64) -> bool {
-    use std::sync::atomic::AtomicU64;
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    if fraction <= 0.0 {
-        return false;
-    }
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
-            | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    let draw = (x >> 11) as f64 / (1u64 << 53) as f64;
-    draw < fraction
 }
 
 fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {

@@ -58,7 +58,7 @@ pub fn spec(
         memory_mb: 256,
         init_timeout: Duration::from_secs(1),
         reload_on_change: false,
-        kill_after_answer: 0.0,
+        kill_after_answer: Default::default(),
     }
 }
 
@@ -78,11 +78,16 @@ pub struct Stack {
 impl Stack {
     /// Starts moto and an edge serving `routes`.
     pub async fn start(routes: Arc<Routes>) -> Stack {
+        Stack::with_budget(routes, sandbox::edge::limits::BODY_BUDGET).await
+    }
+
+    /// Starts moto and an edge serving `routes` that holds at most `budget` bytes of bodies.
+    pub async fn with_budget(routes: Arc<Routes>, budget: usize) -> Stack {
         let moto = Moto::start(&root()).await.expect("start moto");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stop = sandbox::Stop::new();
-        let edge = Edge::with_routes(moto.addr, routes);
+        let edge = Edge::with_budget(moto.addr, routes, budget);
         let functions = edge.functions();
         let edge = tokio::spawn(edge.serve(listener, stop.shutdown()));
         Stack {
