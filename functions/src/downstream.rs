@@ -5,7 +5,9 @@
 //! and published in one PutMetricData call (more only when the API's limits require). A MODIFY
 //! record is the same item written again (midstream's batch delivered again after a failure):
 //! it is counted in `RedeliveredRecords` and not measured, so each accepted request is measured
-//! once. REMOVE records are ignored. A
+//! once. A MODIFY whose old image was received (or sent) at another time is not a rewrite but a
+//! new request that reused an id (a run id given twice): it is measured as the loop it is.
+//! REMOVE records are ignored. A
 //! record that can never be measured (no NewImage, an image that breaks the contract) is logged
 //! with its event id and sequence number and counted in `MalformedRecords`
 //! (`Function=downstream`). If publishing fails, every measured record is reported as a partial
@@ -126,10 +128,26 @@ fn measure(record: &EventRecord) -> Measure {
         ),
         name @ ("INSERT" | "MODIFY") => match Item::from_attributes(&record.change.new_image) {
             Ok(item) if name == "INSERT" => Measure::Item(item),
+            Ok(item) if is_another_request(&item, record) => Measure::Item(item),
             Ok(item) => Measure::Redelivered(item),
             Err(error) => Measure::Malformed(error.to_string()),
         },
         other => Measure::Malformed(format!("unknown event name {other:?}")),
+    }
+}
+
+/// Whether a MODIFY's new image is another request than its old image: received or sent at
+/// another time. A rewrite of the same record (a batch delivered again) keeps both; without an
+/// old image (a stream without old images) it counts as a rewrite.
+fn is_another_request(item: &Item, record: &EventRecord) -> bool {
+    if record.change.old_image.is_empty() {
+        return false;
+    }
+    match Item::from_attributes(&record.change.old_image) {
+        Ok(old) => {
+            old.received_at_ms != item.received_at_ms || old.timestamp_ms != item.timestamp_ms
+        }
+        Err(_) => false,
     }
 }
 

@@ -120,6 +120,31 @@ async fn an_item_without_run_id_or_hop_times_still_has_its_latency() {
 }
 
 #[tokio::test]
+async fn a_new_request_that_reused_an_id_is_measured_not_taken_for_a_rewrite() {
+    // The MODIFY's old image is an earlier request with the same id (a run id given twice):
+    // received a minute before. The new request is a loop of its own and is measured.
+    let mut event: Event = fixture("dynamodb-event.json");
+    let modify = &mut event.records[1];
+    assert_eq!(modify.event_name, "MODIFY");
+    for attribute in ["timestamp", "received_at"] {
+        if let Some(serde_dynamo::AttributeValue::N(n)) =
+            modify.change.old_image.get_mut(attribute)
+        {
+            *n = (n.parse::<i64>().unwrap() - 60_000).to_string();
+        }
+    }
+    let metrics = FakeMetrics::accepting();
+    Downstream::new(&metrics, NAMESPACE.into(), clock)
+        .handle(event)
+        .await
+        .unwrap();
+    let run = [("RunId", "run1")];
+    // run1-0-0 (110 ms) and run1-1-0, sent at NOW-200, both measured; nothing redelivered.
+    assert_eq!(pairs(&metrics, "Latency", &run), [(110.0, 1.0), (200.0, 1.0)]);
+    assert!(metrics.find("RedeliveredRecords", &run).is_empty());
+}
+
+#[tokio::test]
 async fn records_that_cannot_be_measured_are_counted_not_failed() {
     let mut event: Event = fixture("dynamodb-event.json");
     // A KEYS_ONLY stream record: no NewImage.
