@@ -284,7 +284,7 @@ class Server(unittest.TestCase):
         server = subprocess.Popen([sys.executable, script, "-H", "127.0.0.1", "-p", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(200):
+            for _ in range(1200):  # up to a minute on a loaded machine
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
                     break

@@ -474,7 +474,7 @@ fn no_region_anywhere_falls_back_and_says_what_failed() {
             // Longer than the SDK's own retries of a refused connection (3 attempts, up to 3 s
             // of jittered backoff), so at least one failure reaches the wait loop to be named.
             "--timeout",
-            "6s",
+            "10s",
             "--no-progress",
         ])
         .args(["--endpoint-url", &endpoint])

@@ -127,8 +127,7 @@ async fn a_new_request_that_reused_an_id_is_measured_not_taken_for_a_rewrite() {
     let modify = &mut event.records[1];
     assert_eq!(modify.event_name, "MODIFY");
     for attribute in ["timestamp", "received_at"] {
-        if let Some(serde_dynamo::AttributeValue::N(n)) =
-            modify.change.old_image.get_mut(attribute)
+        if let Some(serde_dynamo::AttributeValue::N(n)) = modify.change.old_image.get_mut(attribute)
         {
             *n = (n.parse::<i64>().unwrap() - 60_000).to_string();
         }
@@ -140,7 +139,10 @@ async fn a_new_request_that_reused_an_id_is_measured_not_taken_for_a_rewrite() {
         .unwrap();
     let run = [("RunId", "run1")];
     // run1-0-0 (110 ms) and run1-1-0, sent at NOW-200, both measured; nothing redelivered.
-    assert_eq!(pairs(&metrics, "Latency", &run), [(110.0, 1.0), (200.0, 1.0)]);
+    assert_eq!(
+        pairs(&metrics, "Latency", &run),
+        [(110.0, 1.0), (200.0, 1.0)]
+    );
     assert!(metrics.find("RedeliveredRecords", &run).is_empty());
 }
 

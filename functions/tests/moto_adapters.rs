@@ -331,7 +331,11 @@ async fn accepted_requests_flow_through_moto_and_are_all_measured() {
     // == measured and nothing is counted as redelivered.
     let latency = metrics.find("Latency", &[("RunId", "chain")]);
     assert_eq!(latency.len(), 1);
-    assert_eq!(latency[0].sample_count(), 30.0, "each request measured once");
+    assert_eq!(
+        latency[0].sample_count(),
+        30.0,
+        "each request measured once"
+    );
     assert!(metrics
         .find("RedeliveredRecords", &[("RunId", "chain")])
         .is_empty());

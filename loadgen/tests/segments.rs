@@ -143,10 +143,11 @@ async fn three_workers_share_the_iterations_exactly_and_merge_into_the_whole() {
         merged.run.end_ms,
         parts.iter().map(|p| p.run.end_ms).max().unwrap()
     );
-    // Started together: within 200 ms of each other.
+    // Started together at --start-at: within the second a worker may be late by (a later
+    // start is refused), on a machine where three processes share two cores.
     let starts: Vec<i64> = parts.iter().map(|p| p.run.start_ms).collect();
     let spread = starts.iter().max().unwrap() - starts.iter().min().unwrap();
-    assert!(spread < 200, "starts {starts:?}");
+    assert!(spread < 1000, "starts {starts:?}");
 
     // A missing share is refused, unless told; then the summary says the run is partial.
     let output = merge(&files[..2], &[]);

@@ -122,9 +122,8 @@ pub(super) async fn sample_vus(live: Arc<Live>, seconds: Arc<Seconds>) {
     );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        ticker.tick().await;
-        // The second that has just ended.
-        let ended = Instant::now() - Duration::from_millis(1);
+        // The second that has just ended, by the tick's own time (it may fire late).
+        let ended = ticker.tick().await.into_std() - Duration::from_millis(1);
         let vus = live.active_vus.load(Ordering::Relaxed);
         seconds.slot(ended).vus.store(vus, Ordering::Relaxed);
     }
