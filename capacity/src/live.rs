@@ -96,22 +96,11 @@ impl<A: MetricsApi> Pipeline for Live<A> {
             namespace: c.namespace.clone(),
             run_id: run_id.to_owned(),
         };
-        let expected = Some(run.run.requests_accepted);
-        let waited = WaitConfig {
-            since_ms: run.run.start_ms - collector::START_SLACK_MS,
-            until_ms: None,
-            expected,
-            poll: c.poll,
-            quiet: c.quiet,
-            timeout: c.drain_timeout,
-            progress: false,
-        };
-        let outcome = wait::wait(&metrics, &waited, Clock::starting_at(contract::epoch_ms()))
+        let waited = WaitConfig::for_run(&run, c.poll, c.quiet, c.drain_timeout);
+        let clock = Clock::starting_at(contract::epoch_ms());
+        let (_, export) = wait::drain(&metrics, &waited, Some(&run), clock)
             .await
-            .with_context(|| format!("step {run_id}: waiting for the pipeline"))?;
-        let export = wait::export(&metrics, &outcome, expected, Some(&run))
-            .await
-            .with_context(|| format!("step {run_id}: fetching its latencies"))?;
+            .with_context(|| format!("step {run_id}: draining the pipeline"))?;
         let export_path = c.out.join(format!("{run_id}.timestamps.json"));
         std::fs::write(&export_path, export.to_json())
             .with_context(|| format!("writing {}", export_path.display()))?;

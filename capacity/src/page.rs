@@ -205,7 +205,7 @@ pub fn html(file: &CapacityFile) -> Result<String, DrawError> {
             s.completed_per_s,
             s.failed,
             s.dropped,
-            s.lost,
+            s.lost.map_or("unknown".to_owned(), |l| l.to_string()),
             s.p99_ms.map_or("-".to_owned(), |p| format!("{p:.0}")),
             s.drain_s,
             if s.sustained {

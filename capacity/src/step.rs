@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use collector::stats::{over_time, SecondPoint};
 use contract::capacity::CapacityStep;
-use contract::export::{LatencyExport, WaitState};
+use contract::export::LatencyExport;
+use contract::export::OverTimeRow;
+use contract::run::Run;
 use contract::runfile::RunFile;
 
 /// At most this share of a step's starts may be dropped for the step to count.
@@ -26,11 +27,12 @@ pub fn measure(
 ) -> CapacityStep {
     let info = &run.run;
     let failed: u64 = info.failures.values().sum();
-    let points = over_time(export, Some(run));
+    let model = Run::new(export, Some(run), None);
+    let points = model.over_time();
     let load_s = ((info.end_ms - info.start_ms) as f64 / 1000.0).max(1e-3);
     // The schedule's own length, in whole seconds.
     let seconds = duration.as_secs_f64().round().max(1.0);
-    let load_seconds = |from: i64, to: i64| -> Vec<&SecondPoint> {
+    let load_seconds = |from: i64, to: i64| -> Vec<&OverTimeRow> {
         points
             .iter()
             .filter(|p| p.t_ms >= from && p.t_ms < to)
@@ -58,23 +60,9 @@ pub fn measure(
         .unwrap_or(info.end_ms);
     let hop_p99_ms: BTreeMap<String, f64> = export
         .hop_histograms
-        .iter()
-        .filter_map(|(hop, h)| {
-            let s = export.hops.get(hop)?;
-            Some((hop.clone(), h.percentile(99.0)?.clamp(s.min_ms, s.max_ms)))
-        })
+        .keys()
+        .filter_map(|hop| Some((hop.clone(), model.hop_percentile(hop, 99.0)?)))
         .collect();
-    let latency = &export.latency;
-    let percentile = |q: f64| {
-        export
-            .histogram
-            .percentile(q)
-            .map(|v| v.clamp(latency.min_ms, latency.max_ms))
-    };
-    let lost = match export.run.state {
-        WaitState::OverCounted => 0,
-        _ => info.requests_accepted.saturating_sub(export.run.processed),
-    };
     CapacityStep {
         run_id: info.run_id.clone(),
         rate_per_s: rate,
@@ -85,12 +73,12 @@ pub fn measure(
         failed,
         accepted_per_s: info.requests_accepted as f64 / load_s,
         completed_per_s: completed as f64 / seconds,
-        processed: export.run.processed,
-        lost,
+        processed: model.processed(),
+        lost: model.lost(),
         backlog_growth,
         drain_s: ((last_loop - info.end_ms) as f64 / 1000.0).max(0.0),
-        p50_ms: percentile(50.0),
-        p99_ms: percentile(99.0),
+        p50_ms: model.percentile(50.0),
+        p99_ms: model.percentile(99.0),
         hop_p99_ms,
         sustained: false,
         reasons: Vec::new(),
@@ -109,11 +97,15 @@ pub fn judge(step: &mut CapacityStep, slo_ms: f64) {
             step.dropped, step.scheduled
         ));
     }
-    if step.lost > 0 {
-        reasons.push(format!(
-            "{} accepted requests never came through",
-            step.lost
-        ));
+    match step.lost {
+        Some(0) => {}
+        Some(lost) => reasons.push(format!("{lost} accepted requests never came through")),
+        // More measured than accepted: a duplicate could hide a loss, so the counts cannot
+        // show that the step lost nothing.
+        None => reasons.push(format!(
+            "over-counted ({} measured of {} accepted): the counts cannot show that nothing was lost",
+            step.processed, step.accepted
+        )),
     }
     match step.p99_ms {
         Some(p99) if p99 > slo_ms => {
@@ -191,7 +183,7 @@ mod tests {
         assert_eq!(kept_up.backlog_growth, 0);
         assert_eq!(
             (kept_up.accepted, kept_up.lost, kept_up.failed),
-            (300, 0, 0)
+            (300, Some(0), 0)
         );
         assert!((kept_up.accepted_per_s - 100.0).abs() < 1e-9);
         assert!((kept_up.completed_per_s - 260.0 / 3.0).abs() < 1e-9);
@@ -232,7 +224,7 @@ mod tests {
             accepted_per_s: 100.0,
             completed_per_s: 100.0,
             processed: 2000,
-            lost: 0,
+            lost: Some(0),
             backlog_growth: 3,
             drain_s: 0.4,
             p50_ms: Some(120.0),
@@ -241,6 +233,22 @@ mod tests {
             sustained: false,
             reasons: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_over_counted_step_is_never_sustained() {
+        // Every other number within its limit, but one request more measured than accepted.
+        let (run, mut export) = files(&[(10_000, 60), (11_000, 100), (12_000, 100), (13_000, 41)]);
+        export.run.processed = 301;
+        let mut over = measure(100.0, std::time::Duration::from_secs(3), &run, &export);
+        assert_eq!(over.lost, None, "unknown, not 0");
+        judge(&mut over, 1000.0);
+        assert!(!over.sustained, "{:?}", over.reasons);
+        assert!(
+            over.reasons[0].starts_with("over-counted"),
+            "{:?}",
+            over.reasons
+        );
     }
 
     #[test]
@@ -253,10 +261,20 @@ mod tests {
     #[test]
     fn each_limit_is_named() {
         type Spoil = fn(&mut CapacityStep);
-        let cases: [(Spoil, &str); 5] = [
+        let cases: [(Spoil, &str); 6] = [
             (|s| s.failed = 3, "3 requests failed"),
             (|s| s.dropped = 50, "50 of 2000 starts dropped"),
-            (|s| s.lost = 1, "1 accepted requests never came through"),
+            (
+                |s| s.lost = Some(1),
+                "1 accepted requests never came through",
+            ),
+            (
+                |s| {
+                    s.processed = 2001;
+                    s.lost = None;
+                },
+                "over-counted (2001 measured of 2000 accepted)",
+            ),
             (
                 |s| s.p99_ms = Some(1500.0),
                 "p99 1500 ms over the SLO of 1000 ms",

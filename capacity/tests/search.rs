@@ -48,7 +48,7 @@ impl Pipeline for Simulated {
             accepted_per_s: rate,
             completed_per_s: completed,
             processed: accepted,
-            lost: 0,
+            lost: Some(0),
             backlog_growth: growth,
             drain_s: queueing / 1000.0,
             p50_ms: Some(p99 / 2.0),

@@ -11,8 +11,8 @@
 //! - [`query`]: fetching within the API's limits (queries, datapoints, pages, throttling) and
 //!   the run's numbers built from it.
 //! - [`wait`]: the wait loop and its end states; the export.
-//! - [`stats`]: the report's tables; [`describe`]: pandas' describe(); [`timeline`]: the run
-//!   second by second (accepted, completed, backlog, p99).
+//! - [`stats`]: the report's tables, from the run model (`contract::run`); [`describe`]:
+//!   pandas' describe().
 //! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
 //! - [`compare`]: two runs (or sets of runs) number by number against the noise, and the gate.
 //! - [`thresholds`]: k6-style thresholds on the pipeline's numbers (`--threshold`).
@@ -28,7 +28,6 @@ pub mod query;
 pub mod report;
 pub mod stats;
 pub mod thresholds;
-mod timeline;
 pub mod wait;
 
 use std::path::Path;
@@ -113,19 +112,15 @@ pub async fn run_wait<A: MetricsApi>(
         timeout: opts.timeout,
         progress: !opts.no_progress,
     };
-    let outcome = wait::wait(&metrics, &config, Clock::starting_at(now_ms))
-        .await
-        .context("polling CloudWatch")?;
-    let export = wait::export(&metrics, &outcome, expected, run.as_ref())
-        .await
-        .context("fetching the run's latencies")?;
+    let (outcome, export) =
+        wait::drain(&metrics, &config, run.as_ref(), Clock::starting_at(now_ms)).await?;
     std::fs::write(&opts.out, export.to_json())
         .with_context(|| format!("writing {}", opts.out.display()))?;
-    let report = stats::export_report(&export, run.as_ref(), None);
+    let run = contract::run::Run::new(&export, run.as_ref(), None);
     Ok(Waited {
         outcome,
         message: message(&outcome, expected, &metrics, &opts.out),
-        thresholds: thresholds::judge(&opts.thresholds, &export, &report),
+        thresholds: thresholds::judge(&opts.thresholds, run),
     })
 }
 
@@ -199,7 +194,10 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
     let (input, run) = read_inputs(&opts.input)?;
     let report = stats::report(&input, run.as_ref(), opts.input.vus);
     let judged = match &input {
-        stats::Input::Export(export) => thresholds::judge(&opts.thresholds, export, &report),
+        stats::Input::Export(export) => thresholds::judge(
+            &opts.thresholds,
+            contract::run::Run::new(export, run.as_ref(), opts.input.vus),
+        ),
         stats::Input::Original(_) if !opts.thresholds.is_empty() => anyhow::bail!(
             "thresholds need a latency export (from `collector wait --out`), not the original's \
              bare array"

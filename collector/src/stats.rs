@@ -9,8 +9,12 @@ use contract::export::{LatencyExport, StatSummary, WaitState};
 use contract::runfile::RunFile;
 use serde::Serialize;
 
+use contract::run::Run;
+
 use crate::describe::{describe, Describe};
-pub use crate::timeline::{over_time, SecondPoint};
+
+/// One second of the run (the export's row type).
+pub use contract::export::OverTimeRow as SecondPoint;
 
 /// What `collector stats` read.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,45 +150,28 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
     export_report(export, run, vus)
 }
 
-/// The report of a latency export; `run` and `vus` add what the export does not know.
+/// The report of a latency export; `run` and `vus` add what the export does not know. Every
+/// number is the run model's ([`contract::run::Run`]).
 pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<u64>) -> Report {
-    let accepted = run.map(|r| r.run.requests_accepted).or(export.run.expected);
-    let vus = vus.or(run.map(|r| r.run.vus_max)).or(export.run.vus);
-    let processed = export.run.processed;
-    let active = export
-        .per_second
-        .first()
-        .zip(export.per_second.last())
-        .map(|(first, last)| (first.timestamp_ms, last.timestamp_ms + 1000));
-    let loops_per_s = active.map(|(start, end)| processed as f64 / ((end - start) as f64 / 1000.0));
+    let model = Run::new(export, run, vus);
+    let active = model.active_window();
     let run_row = RunRow {
         run_id: export.run.run_id.clone(),
         state: export.run.state,
-        accepted,
-        processed,
-        redelivered: export.run.redelivered,
-        over_counted: accepted
-            .and_then(|a| processed.checked_sub(a))
-            .filter(|n| *n > 0),
-        lost: accepted.filter(|a| processed <= *a).map(|a| a - processed),
+        accepted: model.accepted(),
+        processed: model.processed(),
+        redelivered: model.redelivered(),
+        over_counted: model.over_counted(),
+        lost: model.lost(),
         active_start_ms: active.map(|a| a.0),
         active_end_ms: active.map(|a| a.1),
-        loops_per_s,
-        vus,
-        loops_per_s_per_vu: loops_per_s
-            .zip(vus.filter(|v| *v > 0))
-            .map(|(l, v)| l / v as f64),
+        loops_per_s: model.loops_per_s(),
+        vus: model.vus(),
+        loops_per_s_per_vu: model.loops_per_s_per_vu(),
     };
     let l = &export.latency;
     let latency = l.mean_ms().map(|mean_ms| {
-        // A bucket's representative can stray past the exact extremes; clamp to them.
-        let p = |q: f64| {
-            export
-                .histogram
-                .percentile(q)
-                .unwrap_or(f64::NAN)
-                .clamp(l.min_ms, l.max_ms)
-        };
+        let p = |q: f64| model.percentile(q).unwrap_or(f64::NAN);
         LatencyRow {
             count: l.count,
             mean_ms,
@@ -201,12 +188,7 @@ pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<
         .iter()
         .filter(|(_, s)| s.count > 0)
         .map(|(hop, s): (&String, &StatSummary)| {
-            let histogram = export.hop_histograms.get(hop);
-            let p = |q: f64| {
-                histogram
-                    .and_then(|h| h.percentile(q))
-                    .map(|v| v.clamp(s.min_ms, s.max_ms))
-            };
+            let p = |q: f64| model.hop_percentile(hop, q);
             HopRow {
                 hop: hop.clone(),
                 count: s.count,
@@ -226,11 +208,7 @@ pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<
         latency,
         hops,
         per_second_averages: describe(&averages),
-        // The run file given now, else what the wait had.
-        over_time: match run {
-            None if !export.over_time.is_empty() => export.over_time.clone(),
-            _ => over_time(export, run),
-        },
+        over_time: model.over_time(),
     }
 }
 

@@ -8,13 +8,11 @@
 //! | `lost`, `redelivered`, `processed`, `accepted` | counter | `count` `rate` (per second of the active window) | the run table |
 //! | `loops_per_s` | gauge | `value` | loops per second over the active window |
 
-use contract::buckets::LatencyHistogram;
-use contract::export::{LatencyExport, StatSummary};
+use contract::export::StatSummary;
 use contract::metrics::Hop;
+use contract::run::Run;
 use contract::threshold::{format_value, Aggregation, Kind, MetricSource, Threshold};
 use serde::Serialize;
-
-use crate::stats::Report;
 
 /// The metrics a collector threshold may name.
 pub const METRICS: [(&str, Kind); 9] = [
@@ -45,25 +43,13 @@ pub struct Judged {
     pub value: Option<f64>,
 }
 
-/// The run's numbers as thresholds read them.
-struct Run<'a> {
-    export: &'a LatencyExport,
-    report: &'a Report,
-}
-
+/// A trend's aggregation over a summary and its histogram (percentiles within its bounds).
 fn trend(
-    summary: &StatSummary,
-    histogram: Option<&LatencyHistogram>,
+    summary: Option<&StatSummary>,
+    percentile: impl Fn(f64) -> Option<f64>,
     aggregation: Aggregation,
 ) -> Option<f64> {
-    if summary.count == 0 {
-        return None;
-    }
-    let percentile = |q: f64| {
-        histogram?
-            .percentile(q)
-            .map(|v| v.clamp(summary.min_ms, summary.max_ms))
-    };
+    let summary = summary.filter(|s| s.count > 0)?;
     match aggregation {
         Aggregation::Avg => summary.mean_ms(),
         Aggregation::Min => Some(summary.min_ms),
@@ -74,11 +60,15 @@ fn trend(
     }
 }
 
-impl MetricSource for Run<'_> {
+/// The run model's numbers as thresholds read them.
+struct Source<'a>(Run<'a>);
+
+impl MetricSource for Source<'_> {
     fn aggregate(&self, metric: &str, aggregation: Aggregation) -> Option<f64> {
-        let run = self.report.run.as_ref();
+        let run = &self.0;
         let active_s = run
-            .and_then(|r| Some((r.active_end_ms? - r.active_start_ms?) as f64 / 1000.0))
+            .active_window()
+            .map(|(start, end)| (end - start) as f64 / 1000.0)
             .filter(|s| *s > 0.0);
         let counter = |n: Option<u64>| match aggregation {
             Aggregation::Count => n.map(|n| n as f64),
@@ -87,32 +77,30 @@ impl MetricSource for Run<'_> {
         };
         match metric {
             "latency" => trend(
-                &self.export.latency,
-                Some(&self.export.histogram),
+                Some(&run.export.latency),
+                |q| run.percentile(q),
                 aggregation,
             ),
-            "lost" => counter(run.and_then(|r| r.lost)),
-            "redelivered" => counter(run.map(|r| r.redelivered)),
-            "processed" => counter(run.map(|r| r.processed)),
-            "accepted" => counter(run.and_then(|r| r.accepted)),
-            "loops_per_s" => run.and_then(|r| r.loops_per_s),
-            hop if Hop::ALL.iter().any(|h| h.metric_name() == hop) => trend(
-                self.export.hops.get(hop)?,
-                self.export.hop_histograms.get(hop),
-                aggregation,
-            ),
+            "lost" => counter(run.lost()),
+            "redelivered" => counter(Some(run.redelivered())),
+            "processed" => counter(Some(run.processed())),
+            "accepted" => counter(run.accepted()),
+            "loops_per_s" => run.loops_per_s(),
+            hop if Hop::ALL.iter().any(|h| h.metric_name() == hop) => {
+                trend(run.hop(hop), |q| run.hop_percentile(hop, q), aggregation)
+            }
             _ => None,
         }
     }
 }
 
-/// Judges `thresholds` against a run's export and its report.
-pub fn judge(thresholds: &[Threshold], export: &LatencyExport, report: &Report) -> Vec<Judged> {
-    let run = Run { export, report };
+/// Judges `thresholds` against a run.
+pub fn judge(thresholds: &[Threshold], run: Run<'_>) -> Vec<Judged> {
+    let source = Source(run);
     thresholds
         .iter()
         .map(|t| {
-            let (passed, value) = t.evaluate(&run);
+            let (passed, value) = t.evaluate(&source);
             Judged {
                 threshold: t.source.clone(),
                 passed,

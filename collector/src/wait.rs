@@ -73,6 +73,40 @@ impl Clock {
     }
 }
 
+impl WaitConfig {
+    /// Waiting for the run of `run`: from its first request (less the clocks' slack), for its
+    /// accepted count.
+    pub fn for_run(run: &RunFile, poll: Duration, quiet: Duration, timeout: Duration) -> Self {
+        WaitConfig {
+            since_ms: run.run.start_ms - contract::runfile::CLOCK_SLACK_MS,
+            until_ms: None,
+            expected: Some(run.run.requests_accepted),
+            poll,
+            quiet,
+            timeout,
+            progress: false,
+        }
+    }
+}
+
+/// Waits until the run has drained ([`wait`]), then fetches its export ([`export`]): what
+/// `collector wait` and each step of the capacity search do.
+pub async fn drain<A: MetricsApi>(
+    metrics: &RunMetrics<A>,
+    config: &WaitConfig,
+    run: Option<&RunFile>,
+    clock: Clock,
+) -> anyhow::Result<(WaitOutcome, LatencyExport)> {
+    use anyhow::Context;
+    let outcome = wait(metrics, config, clock)
+        .await
+        .context("polling CloudWatch")?;
+    let export = export(metrics, &outcome, config.expected, run)
+        .await
+        .context("fetching the run's latencies")?;
+    Ok((outcome, export))
+}
+
 /// What the polls have seen so far: the input of [`decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
@@ -249,11 +283,15 @@ pub async fn export<A: MetricsApi>(
         Default::default()
     };
     for row in &mut per_second {
-        // A bucket's representative can stray past the second's exact extremes; clamp to them.
+        let bounds = contract::export::StatSummary {
+            count: row.count,
+            sum_ms: row.average_ms * row.count as f64,
+            min_ms: row.minimum_ms,
+            max_ms: row.maximum_ms,
+        };
         row.p99_ms = seconds
             .get(&row.timestamp_ms)
-            .and_then(|h| h.percentile(99.0))
-            .map(|p| p.clamp(row.minimum_ms, row.maximum_ms));
+            .and_then(|h| contract::run::percentile_within(h, &bounds, 99.0));
     }
     let hops = metrics.hops(window).await?;
     let hop_histograms = metrics.hop_histograms(window, &hops).await?;
@@ -281,7 +319,7 @@ pub async fn export<A: MetricsApi>(
         over_time: Vec::new(),
     };
     if run.is_some() {
-        export.over_time = crate::timeline::over_time(&export, run);
+        export.over_time = contract::run::over_time(&export, run);
     }
     Ok(export)
 }

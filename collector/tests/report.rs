@@ -295,7 +295,7 @@ fn every_chart_renders_with_its_data_in_chromium() {
         caption.contains("accepted so far minus completed so far"),
         "{caption}"
     );
-    let points = collector::stats::over_time(&export, Some(&run));
+    let points = contract::run::over_time(&export, Some(&run));
     assert_eq!(points.len(), 35);
     assert_eq!(points.last().unwrap().backlog, Some(0));
 

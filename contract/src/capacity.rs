@@ -9,14 +9,18 @@
 //! sustained step's accepted rate: every request accepted in it came through with the backlog
 //! level, so the pipeline completed loops as fast as the API accepted them.
 //!
-//! Version 1.
+//! An over-counted step (more measured than accepted) has `lost: null` and is never sustained:
+//! its counts cannot show that nothing was lost.
+//!
+//! Versions: 2 writes `lost` as `null` for an over-counted step (version 1 wrote 0 and could
+//! call it sustained); version 1 files are still read.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const CAPACITY_VERSION: u32 = 1;
+pub const CAPACITY_VERSION: u32 = 2;
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,8 +85,10 @@ pub struct CapacityStep {
     pub completed_per_s: f64,
     /// Loops measured after the drain.
     pub processed: u64,
-    /// Accepted and not measured after the drain (0 when over-counted).
-    pub lost: u64,
+    /// Accepted and not measured after the drain; `None` when over-counted (more measured than
+    /// accepted: a duplicate could hide a loss), which is never sustained. Version 1 files
+    /// wrote 0 for an over-counted step.
+    pub lost: Option<u64>,
     /// Backlog growth over the second half of the load, requests.
     pub backlog_growth: i64,
     /// Seconds from the load's end until the last loop completed.
@@ -108,5 +114,25 @@ impl CapacityFile {
     /// The file as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_files_are_read_and_an_unknown_loss_is_null() {
+        let v1 = r#"{"version":1,"run_prefix":"cap","slo_ms":1000.0,"step_duration_s":20.0,
+            "sustained_loops_per_s":null,"sustained_rate_per_s":null,"limit_rate_per_s":null,
+            "ended":"x","saturating_hop":null,"steps":[{"run_id":"cap-s0","rate_per_s":20.0,
+            "scheduled":400,"dropped":0,"sent":400,"accepted":400,"failed":0,
+            "accepted_per_s":20.0,"completed_per_s":20.0,"processed":401,"lost":0,
+            "backlog_growth":0,"drain_s":0.5,"p50_ms":null,"p99_ms":null,"hop_p99_ms":{},
+            "sustained":false,"reasons":[]}]}"#;
+        let mut file = CapacityFile::from_json(v1).unwrap();
+        assert_eq!(file.steps[0].lost, Some(0));
+        file.steps[0].lost = None;
+        assert!(file.to_json().contains(r#""lost": null"#));
     }
 }

@@ -10,6 +10,8 @@
 //! - [`runfile`]: `loadgen --summary-export run.json`, as the collector reads it.
 //! - [`outputs`]: the stack's outputs file (`cdk deploy --outputs-file`, `sandbox up`).
 //! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
+//! - [`run`]: the run model: an export and its run file, with every verdict computed once
+//!   (accepted, lost, over-counted, percentiles, loops per second, the run over time).
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`file`]: reading those files with bounded memory.
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod payload;
 pub mod record;
+pub mod run;
 pub mod runfile;
 pub mod threshold;
 

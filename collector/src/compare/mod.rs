@@ -121,9 +121,12 @@ fn readings() -> Vec<Reading> {
             more_is_worse: true,
             exact: true,
             read: Box::new(|e| {
-                let lost = e.run.expected.map(|x| x.saturating_sub(e.run.processed));
-                lost.map(|l| Estimate::sampled(l as f64, 0.0))
-                    .ok_or_else(|| "no accepted count (export without a run file)".to_owned())
+                let run = contract::run::Run::new(e, None, None);
+                match (run.lost(), run.over_counted()) {
+                    (Some(lost), _) => Ok(Estimate::sampled(lost as f64, 0.0)),
+                    (None, Some(n)) => Err(format!("over-counted by {n}: the loss is unknown")),
+                    (None, None) => Err("no accepted count (export without a run file)".to_owned()),
+                }
             }),
         },
         Reading {
