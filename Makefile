@@ -1,41 +1,63 @@
-# The commands the README gives. `make test` installs what it needs itself (a project-local
-# Python venv with moto), then runs fmt, clippy and every test on one shared build.
+# The commands the README gives. Each installs what it needs itself (a project-local Python
+# venv with moto, the CDK CLI, Chromium), and every build is one cargo command, so that the
+# commands share their compiled dependencies (the AWS SDK is the slow part on two cores).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 VENV      := .venv
 FUNCTIONS := upstream midstream downstream
+# `make lambdas`: the functions for AWS and LocalStack, in the small `lambda` profile.
 DIST      ?= dist
-# The Lambda binaries' profile (Cargo.toml: small and quick to start).
 PROFILE   ?= lambda
+# What the sandbox runs: the functions and the loadgen worker from the one release build the
+# tools come from (`make release`).
+RELEASE_DIST := target/release/dist
+# Sub-makes run in parallel; each target's output is printed whole when it ends.
+PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: bench capacity capacity-smoke test check check-packages fmt-check clippy unit cdk-test cdk-deps chromium screenshot watch venv lambdas sizes bench-lambda bench-loadgen bench-vus bench-segments bench-collector clean
+.PHONY: bench capacity capacity-smoke test lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
-## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing.
+## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing (the installs
+## run while cargo compiles).
 VUS ?= 10
 DURATION ?= 60s
-bench: venv cdk-deps lambdas
-	cargo build --release --locked -p sandbox -p loadgen -p collector
-	VUS=$(VUS) DURATION=$(DURATION) bash scripts/bench.sh
+bench:
+	@$(PARALLEL) venv cdk-deps release
+	VUS=$(VUS) DURATION=$(DURATION) DIST=$(RELEASE_DIST) bash scripts/bench.sh
 
 ## bench-lambda: a run from WORKERS=4 loadgen workers on the sandbox's Lambda, merged, measured
 ## end to end (RATE=100 DURATION=30s); files in .sandbox/lambda
-bench-lambda: venv cdk-deps
-	$(MAKE) lambdas LOADGEN_WORKER=true
-	cargo build --release --locked -p sandbox -p loadgen -p collector
-	bash scripts/lambda.sh
+bench-lambda:
+	@$(PARALLEL) venv cdk-deps release
+	DIST=$(RELEASE_DIST) bash scripts/lambda.sh
 
 ## capacity: the highest arrival rate the pipeline on this machine sustains and the hop that
 ## gives first: SLO=1s STEP=20s TIME_LIMIT=10m by default; capacity.json and capacity.html in
 ## .sandbox/capacity. Installs and builds what is missing.
-capacity: venv cdk-deps lambdas
-	cargo build --release --locked -p sandbox -p capacity
-	bash scripts/capacity.sh
+capacity:
+	@$(PARALLEL) venv cdk-deps release
+	DIST=$(RELEASE_DIST) bash scripts/capacity.sh
 
-## test: fmt check, clippy -D warnings, each package checked alone, and every test (Rust, then the
-## CDK app: jest, synth, deploy to moto, then `make capacity` with a short schedule)
-test: venv cdk-deps chromium fmt-check clippy check-packages unit cdk-test capacity-smoke
+## release: every binary in release mode, in one build (the tools, the three functions and the
+## loadgen worker), and the functions in $(RELEASE_DIST)/<fn>/bootstrap for the sandbox. A
+## binary is moved into place whole: a running sandbox never sees half of one.
+release:
+	cargo build --release --locked --workspace --bins
+	for f in $(FUNCTIONS) loadgen-worker; do \
+	  mkdir -p $(RELEASE_DIST)/$$f; \
+	  cp target/release/$$f $(RELEASE_DIST)/$$f/bootstrap.tmp; \
+	  mv -f $(RELEASE_DIST)/$$f/bootstrap.tmp $(RELEASE_DIST)/$$f/bootstrap; \
+	done
+
+## test: fmt check and clippy -D warnings on each package alone (while the venv, the CDK CLI and
+## Chromium install), then one test build, then every test at once: the Rust tests (the
+## sandbox's beside the rest), the moto patches, the CDK app (typecheck, jest, synth, deploy to
+## moto) and `make capacity` with a short schedule.
+test:
+	@$(PARALLEL) venv cdk-deps chromium lint
+	cargo test --workspace --locked --no-run
+	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
@@ -54,36 +76,42 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+lint: fmt-check clippy-each
+
 fmt-check:
 	cargo fmt --all -- --check
 
-clippy:
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+# Each package alone, with all its targets: a package that does not build alone fails here.
+# Features of shared dependencies are declared once in the workspace, so the packages reuse
+# one set of compiled dependencies.
+PACKAGES := contract testkit functions loadgen collector capacity sandbox
+clippy-each:
+	for p in $(PACKAGES); do cargo clippy -p $$p --all-targets --locked -- -D warnings || exit 1; done
 
-# Each package on its own features: a workspace build unifies features, which can hide a package
-# that does not build alone.
-PACKAGES := contract functions loadgen collector capacity sandbox testkit
-check-packages:
-	for p in $(PACKAGES); do cargo check -p $$p --all-targets --locked || exit 1; done
+TEST_ENV = MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" CHROMIUM=$(CHROMIUM)
+# The sandbox's end-to-end tests wait on processes more than they compute: they run beside the
+# rest (after `cargo test --no-run` has built everything).
+rust-tests: rust-tests-other rust-tests-sandbox
+rust-tests-other: venv chromium
+	$(TEST_ENV) cargo test --workspace --locked --exclude sandbox
+rust-tests-sandbox: venv cdk-deps
+	$(TEST_ENV) cargo test -p sandbox --locked
 
-unit: venv cdk-deps chromium
-	MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
-	  CHROMIUM=$(CHROMIUM) cargo test --workspace --locked
+moto-patches: venv
 	$(VENV)/bin/python sandbox/test_moto_server.py
 
 # scripts/capacity.sh end to end on debug builds, on a free port, with a short schedule: it
 # must print the capacity line and write capacity.json and capacity.html. The binaries are the
-# ones `make unit` builds (`cargo test` builds each tested package's binaries, with the
-# workspace's features): building them alone would compile the AWS SDK again.
+# ones `cargo test --no-run` builds (each tested package's binaries, with the workspace's
+# features): building them alone would compile the AWS SDK again.
 capacity-smoke: venv cdk-deps
-	cargo test --workspace --locked --no-run
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
 	  for f in $(FUNCTIONS); do mkdir -p $$work/dist/$$f && cp target/debug/$$f $$work/dist/$$f/bootstrap; done && \
 	  port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
 	  BIN=target/debug DIST=$$work/dist STATE=$$work/state OUT=$$work/out PORT=$$port CONCURRENCY=2 \
 	    STEP=3s START_RATE=10 MAX_RATE=30 TIME_LIMIT=3m bash scripts/capacity.sh | tee $$work/said && \
 	  grep -q '^capacity: [0-9.]* loops/s sustained' $$work/said && \
-	  $(VENV)/bin/python -c 'import json, sys; f = json.load(open(sys.argv[1])); assert f["version"] == 1 and len(f["steps"]) >= 2 and f["sustained_loops_per_s"] > 0, f' $$work/out/capacity.json && \
+	  $(VENV)/bin/python -c 'import json, sys; f = json.load(open(sys.argv[1])); assert f["version"] == 2 and len(f["steps"]) >= 2 and f["sustained_loops_per_s"] > 0, f' $$work/out/capacity.json && \
 	  grep -q 'id="offered-vs-completed"' $$work/out/capacity.html
 
 cdk-deps: cdk/node_modules/.installed
@@ -116,8 +144,9 @@ watch:
 	      echo "rebuilt $(DIST)/$$f/bootstrap"; done; \
 	  fi; sleep 1; done
 
-## lambdas: dist/<fn>/bootstrap for each function (the layout the CDK app reads via LAMBDA_DIST_PATH);
-## with LOADGEN_WORKER=true also dist/loadgen-worker/bootstrap, for `loadgen --lambda N`
+## lambdas: dist/<fn>/bootstrap for each function, for AWS and LocalStack (the layout the CDK app
+## reads via LAMBDA_DIST_PATH), in the small, quick-starting `lambda` profile; with
+## LOADGEN_WORKER=true also dist/loadgen-worker/bootstrap, for `loadgen --lambda N`
 lambdas:
 	cargo build --profile $(PROFILE) --locked -p functions --bins
 	for f in $(FUNCTIONS); do \

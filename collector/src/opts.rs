@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use contract::threshold::Threshold;
 
+pub use contract::cli::{parse_time, positive_duration};
+
 /// Wait until the pipeline has drained, then report per-request latency and throughput.
 #[derive(Debug, Parser)]
 #[command(name = "collector", version)]
@@ -300,42 +302,5 @@ impl AuditOpts {
             }
             check_endpoint(run, outputs)
         })
-    }
-}
-
-/// A duration above zero (humantime's spelling: 5s, 250ms, 1m).
-pub fn positive_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if d.is_zero() => Err("must be more than 0".to_owned()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Epoch ms, or an RFC 3339 time.
-pub fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("{text:?} is neither epoch ms nor an RFC 3339 time: {e}"))
-        .and_then(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .map_err(|e| e.to_string())
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_epoch_ms_or_rfc3339() {
-        assert_eq!(parse_time("1795680000000"), Ok(1_795_680_000_000));
-        assert_eq!(parse_time("2026-11-26T08:00:00Z"), Ok(1_795_680_000_000));
-        assert!(parse_time("yesterday")
-            .unwrap_err()
-            .contains("neither epoch ms"));
     }
 }

@@ -28,6 +28,30 @@ pub fn parse_from<P: clap::Parser>(
 
 pub use crate::error::one_line;
 
+/// A time on the command line: epoch milliseconds, or RFC 3339 (`2026-11-26T08:00:00Z`);
+/// epoch ms.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("{text:?} is neither epoch ms nor an RFC 3339 time: {e}"))
+        .and_then(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .map_err(|_| format!("{text:?} is before 1970"))
+        })
+}
+
+/// A duration above zero (humantime's spelling: 5s, 250ms, 1m).
+pub fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The first line of clap's message, without its `error: ` prefix.
 fn first_line(text: &str) -> &str {
     text.lines()
@@ -61,6 +85,19 @@ mod tests {
         assert_eq!(
             one_line(&top),
             "dispatch failure: io error: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn times_are_epoch_ms_or_rfc3339() {
+        assert_eq!(parse_time("1795680000000"), Ok(1_795_680_000_000));
+        assert_eq!(parse_time("2026-11-26T08:00:00Z"), Ok(1_795_680_000_000));
+        assert!(parse_time("yesterday")
+            .unwrap_err()
+            .contains("neither epoch ms"));
+        assert_eq!(
+            positive_duration("0s"),
+            Err("must be more than 0".to_owned())
         );
     }
 

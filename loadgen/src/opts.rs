@@ -116,7 +116,7 @@ pub struct Opts {
 
     /// Start at this moment (epoch ms, or RFC 3339 such as 2026-11-30T12:00:00Z), so that
     /// workers on several machines start together.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = contract::cli::parse_time)]
     pub start_at: Option<i64>,
 
     /// Run the load from N copies of the loadgen worker function on AWS Lambda (the CDK app
@@ -182,19 +182,6 @@ pub struct StageSpec {
 }
 
 /// Epoch ms, or RFC 3339.
-fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("{text:?} is neither epoch ms nor RFC 3339 ({e})"))
-        .and_then(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .map_err(|_| format!("{text:?} is before 1970"))
-        })
-}
-
 fn parse_stage(text: &str) -> Result<StageSpec, String> {
     let (duration, target) = text
         .split_once(':')

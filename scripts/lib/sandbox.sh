@@ -2,13 +2,13 @@
 # Ctrl-C handling.
 # Settings (environment): PORT (4599), CONCURRENCY (workers per function, 4), STATE (the
 # sandbox's state folder, .sandbox), OUT (where the files go), BIN (the binaries,
-# target/release), DIST (the functions' binaries, dist), KILL_WORKERS (fault injection, e.g.
+# target/release), DIST (the functions' binaries, target/release/dist), KILL_WORKERS (fault injection, e.g.
 # `midstream=0.1`: `sandbox up --kill-workers`).
 PORT=${PORT:-4599}
 CONCURRENCY=${CONCURRENCY:-4}
 STATE=${STATE:-.sandbox}
 BIN=${BIN:-target/release}
-DIST=${DIST:-dist}
+DIST=${DIST:-target/release/dist}
 OUTPUTS="$STATE/outputs.json"
 
 # Ctrl-C or SIGTERM: noted here and acted on between steps. A foreground step gets the signal
