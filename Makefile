@@ -29,7 +29,7 @@ bench:
 ## bench-lambda: a run from WORKERS=4 loadgen workers on the sandbox's Lambda, merged, measured
 ## end to end (RATE=100 DURATION=30s); files in .sandbox/lambda
 bench-lambda:
-	@$(PARALLEL) venv cdk-deps release
+	@$(PARALLEL) venv cdk-deps release LOADGEN_WORKER=true
 	DIST=$(RELEASE_DIST) bash scripts/lambda.sh
 
 ## capacity: the highest arrival rate the pipeline on this machine sustains and the hop that
@@ -39,12 +39,13 @@ capacity:
 	@$(PARALLEL) venv cdk-deps release
 	DIST=$(RELEASE_DIST) bash scripts/capacity.sh
 
-## release: every binary in release mode, in one build (the tools, the three functions and the
-## loadgen worker), and the functions in $(RELEASE_DIST)/<fn>/bootstrap for the sandbox. A
-## binary is moved into place whole: a running sandbox never sees half of one.
+## release: every binary in release mode, in one build (the tools and the three functions), and
+## the functions in $(RELEASE_DIST)/<fn>/bootstrap for the sandbox; with LOADGEN_WORKER=true
+## also the Lambda fan-out (`loadgen --lambda N`) and its worker function. A binary is moved into
+## place whole: a running sandbox never sees half of one.
 release:
-	cargo build --release --locked --workspace --bins
-	for f in $(FUNCTIONS) loadgen-worker; do \
+	cargo build --release --locked --workspace --bins $(if $(filter true,$(LOADGEN_WORKER)),--features loadgen/lambda)
+	for f in $(FUNCTIONS) $(if $(filter true,$(LOADGEN_WORKER)),loadgen-worker); do \
 	  mkdir -p $(RELEASE_DIST)/$$f; \
 	  cp target/release/$$f $(RELEASE_DIST)/$$f/bootstrap.tmp; \
 	  mv -f $(RELEASE_DIST)/$$f/bootstrap.tmp $(RELEASE_DIST)/$$f/bootstrap; \
@@ -56,7 +57,7 @@ release:
 ## moto) and `make capacity` with a short schedule.
 test:
 	@$(PARALLEL) venv cdk-deps chromium lint
-	cargo test --workspace --locked --no-run
+	cargo test --workspace --all-features --locked --no-run
 	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -86,16 +87,16 @@ fmt-check:
 # one set of compiled dependencies.
 PACKAGES := contract testkit functions loadgen collector capacity sandbox
 clippy-each:
-	for p in $(PACKAGES); do cargo clippy -p $$p --all-targets --locked -- -D warnings || exit 1; done
+	for p in $(PACKAGES); do cargo clippy -p $$p --all-targets --all-features --locked -- -D warnings || exit 1; done
 
 TEST_ENV = MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" CHROMIUM=$(CHROMIUM)
 # The sandbox's end-to-end tests wait on processes more than they compute: they run beside the
 # rest (after `cargo test --no-run` has built everything).
 rust-tests: rust-tests-other rust-tests-sandbox
 rust-tests-other: venv chromium
-	$(TEST_ENV) cargo test --workspace --locked --exclude sandbox
+	$(TEST_ENV) cargo test --workspace --all-features --locked --exclude sandbox
 rust-tests-sandbox: venv cdk-deps
-	$(TEST_ENV) cargo test -p sandbox --locked
+	$(TEST_ENV) cargo test -p sandbox --all-features --locked
 
 moto-patches: venv
 	$(VENV)/bin/python sandbox/test_moto_server.py
@@ -154,7 +155,7 @@ lambdas:
 	  cp target/$(PROFILE)/$$f $(DIST)/$$f/bootstrap; \
 	done
 ifeq ($(LOADGEN_WORKER),true)
-	cargo build --profile $(PROFILE) --locked -p loadgen --bin loadgen-worker
+	cargo build --profile $(PROFILE) --locked -p loadgen --features lambda --bin loadgen-worker
 	mkdir -p $(DIST)/loadgen-worker && cp target/$(PROFILE)/loadgen-worker $(DIST)/loadgen-worker/bootstrap
 endif
 

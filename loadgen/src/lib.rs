@@ -17,7 +17,8 @@
 //! - [`stats`]: per-VU counts, and the run's duration histogram.
 //! - [`summary`]: the k6-style end-of-test summary and the run file.
 //! - [`merge`]: a distributed run's run files added up (`loadgen merge`).
-//! - [`fanout`]: the run from N copies of the worker function on AWS Lambda (`--lambda N`).
+//! - `fanout`: the run from N copies of the worker function on AWS Lambda (`--lambda N`; with
+//!   the `lambda` feature).
 //! - [`threshold`]: k6 thresholds.
 //! - [`error`]: configuration errors.
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod endpoint;
 mod engine;
 pub mod error;
+#[cfg(feature = "lambda")]
 pub mod fanout;
 mod h1;
 pub mod merge;

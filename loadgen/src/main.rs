@@ -57,13 +57,14 @@ fn main() -> ExitCode {
                 signal.request_because(format!("loadgen received {name}"));
             }
         });
+        #[cfg(feature = "lambda")]
         if config.lambda.is_some() {
             // The workers run remotely: Ctrl-C stops waiting for them, not them.
             return loadgen::fanout::run(&config).await;
         }
         loadgen::run(config, stop)
             .await
-            .map(|summary| (summary, Vec::new()))
+            .map(|summary| (summary, Vec::<String>::new()))
     });
     match result {
         Ok((summary, failures)) if !failures.is_empty() => {

@@ -363,6 +363,13 @@ impl Opts {
         let Some(workers) = self.lambda else {
             return Ok(None);
         };
+        if cfg!(not(feature = "lambda")) {
+            return Err(ConfigError::Invalid(
+                "--lambda: this loadgen was built without the Lambda fan-out; build it with \
+                 `make release LOADGEN_WORKER=true` (cargo's `--features loadgen/lambda`)"
+                    .into(),
+            ));
+        }
         if !(1..=crate::segment::MAX_WORKERS).contains(&workers) {
             return Err(ConfigError::Invalid(format!(
                 "--lambda must be 1 to {} workers, not {workers}",
