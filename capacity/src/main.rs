@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use contract::cli::Exit;
+
 use capacity::live::Live;
 use capacity::opts::Opts;
 use capacity::page;
@@ -18,24 +20,17 @@ fn main() -> ExitCode {
         Ok(checked) => checked,
         Err(reason) => {
             eprintln!("capacity: {reason}");
-            return ExitCode::from(2);
+            return Exit::BadInput.into();
         }
     };
     // Before the search, so that a bad --out fails at once, not after it.
     if let Err(e) = std::fs::create_dir_all(&checked.live.out) {
         eprintln!("capacity: --out {}: {e}", checked.live.out.display());
-        return ExitCode::from(2);
+        return Exit::BadInput.into();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    let runtime = match contract::cli::runtime("capacity", Some(1)) {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("capacity: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let out = checked.live.out.clone();
@@ -63,19 +58,16 @@ fn main() -> ExitCode {
     match result {
         Ok(Some(file)) => {
             println!("{}", page::verdict(&file));
-            ExitCode::from(if file.sustained_loops_per_s.is_some() {
-                0
+            if file.sustained_loops_per_s.is_some() {
+                Exit::Success.into()
             } else {
-                3
-            })
+                Exit::NotComplete.into()
+            }
         }
         Ok(None) => {
             eprintln!("capacity: interrupted; wrote no result");
-            ExitCode::from(130)
+            Exit::Interrupted.into()
         }
-        Err(e) => {
-            eprintln!("capacity: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => contract::cli::fail("capacity", e),
     }
 }

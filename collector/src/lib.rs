@@ -64,11 +64,12 @@ pub struct Waited {
 }
 
 impl Waited {
-    /// 0 complete, 3 not, 99 complete with a threshold crossed.
-    pub fn exit_code(&self) -> u8 {
-        match wait_exit_code(&self.outcome) {
-            0 if !thresholds::all_passed(&self.thresholds) => 99,
-            code => code,
+    /// Complete (0), not (3), or complete with a threshold crossed (99).
+    pub fn exit(&self) -> contract::cli::Exit {
+        use contract::cli::Exit;
+        match wait_exit(&self.outcome) {
+            Exit::Success if !thresholds::all_passed(&self.thresholds) => Exit::ThresholdCrossed,
+            exit => exit,
         }
     }
 }
@@ -160,11 +161,11 @@ fn message<A>(
     format!("{head} (waited {waited}); wrote {}", out.display())
 }
 
-/// Exit code of a wait: 0 complete, 3 otherwise.
-pub fn wait_exit_code(outcome: &WaitOutcome) -> u8 {
+/// How a wait exits: complete (0) when something was measured, not complete (3) otherwise.
+pub fn wait_exit(outcome: &WaitOutcome) -> contract::cli::Exit {
     match outcome.state {
-        WaitState::Complete if outcome.processed > 0 => 0,
-        _ => 3,
+        WaitState::Complete if outcome.processed > 0 => contract::cli::Exit::Success,
+        _ => contract::cli::Exit::NotComplete,
     }
 }
 

@@ -1,51 +1,29 @@
-//! `collector`: parse, run, print, exit (0 done, 3 drained short / over-counted / timed out /
-//! lost, 2 bad flags, 1 error).
+//! `collector`: parse, run, print, exit (`contract::cli::Exit`: 0 done, 3 drained short /
+//! over-counted / timed out / lost, 99 a threshold or gate crossed, 2 bad flags or refused
+//! input, 1 error, 130 Ctrl-C).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use collector::opts::{Command, Opts};
+use contract::cli::Exit;
+
+const PROGRAM: &str = "collector";
 
 fn main() -> ExitCode {
-    let opts = match contract::cli::parse::<Opts>("collector") {
+    let opts = match contract::cli::parse::<Opts>(PROGRAM) {
         Ok(opts) => opts,
         Err(code) => return code,
     };
     match opts.command {
-        Command::Stats(stats) => match collector::run_stats(&stats) {
-            Ok((text, passed)) => {
-                // A closed pipe (`| head`) is not an error.
-                let _ = std::io::stdout().lock().write_all(text.as_bytes());
-                if passed {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(99)
-                }
-            }
-            Err(e) => {
-                eprintln!("collector: {e:#}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Compare(compare) => match collector::run_compare(&compare) {
-            Ok((text, passed)) => {
-                let _ = std::io::stdout().lock().write_all(text.as_bytes());
-                ExitCode::from(if passed { 0 } else { 99 })
-            }
-            Err(e) => {
-                eprintln!("collector: {e:#}");
-                ExitCode::from(if e.is::<collector::Refused>() { 2 } else { 1 })
-            }
-        },
+        Command::Stats(stats) => printed(collector::run_stats(&stats)),
+        Command::Compare(compare) => printed(collector::run_compare(&compare)),
         Command::Report(report) => match collector::run_report(&report) {
             Ok(message) => {
-                eprintln!("collector: {message}");
-                ExitCode::SUCCESS
+                eprintln!("{PROGRAM}: {message}");
+                Exit::Success.into()
             }
-            Err(e) => {
-                eprintln!("collector: {e:#}");
-                ExitCode::from(1)
-            }
+            Err(e) => failed(e),
         },
         Command::Audit(mut opts) => {
             let checked = opts.check();
@@ -58,8 +36,12 @@ fn main() -> ExitCode {
                 collector::run_audit(&opts, &table).await
             };
             aws_command(checked, work, |audit| {
-                eprintln!("collector: {}", collector::audit::summary(&audit));
-                ExitCode::from(if audit.complete() { 0 } else { 3 })
+                eprintln!("{PROGRAM}: {}", collector::audit::summary(&audit));
+                if audit.complete() {
+                    Exit::Success
+                } else {
+                    Exit::NotComplete
+                }
             })
         }
         Command::Wait(mut wait) => {
@@ -70,27 +52,54 @@ fn main() -> ExitCode {
                 collector::run_wait(&wait, api, collector::epoch_ms()).await
             };
             aws_command(checked, work, |waited| {
-                eprintln!("collector: {}", waited.message);
+                eprintln!("{PROGRAM}: {}", waited.message);
                 eprint!("{}", collector::thresholds::render(&waited.thresholds));
-                ExitCode::from(waited.exit_code())
+                waited.exit()
             })
         }
     }
 }
 
+/// A command whose result is text for stdout and whether its thresholds or gates held.
+fn printed(result: anyhow::Result<(String, bool)>) -> ExitCode {
+    match result {
+        Ok((text, passed)) => {
+            // A closed pipe (`| head`) is not an error.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            if passed {
+                Exit::Success.into()
+            } else {
+                Exit::ThresholdCrossed.into()
+            }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// An error on one line: exit 2 for input the command refuses to judge, 1 otherwise.
+fn failed(error: anyhow::Error) -> ExitCode {
+    eprintln!("{PROGRAM}: {error:#}");
+    if error.is::<collector::Refused>() {
+        Exit::BadInput.into()
+    } else {
+        Exit::Error.into()
+    }
+}
+
 /// Runs a command that calls AWS: a failed check is exit 2; then `work` until it ends or Ctrl-C
-/// (exit 130), an error one line on stderr (exit 1), and `done` says what its result means.
+/// (exit 130), an error one line on stderr, and `done` says what its result means.
 fn aws_command<T>(
     checked: Result<(), String>,
     work: impl std::future::Future<Output = anyhow::Result<T>>,
-    done: impl FnOnce(T) -> ExitCode,
+    done: impl FnOnce(T) -> Exit,
 ) -> ExitCode {
     if let Err(reason) = checked {
-        eprintln!("collector: {reason}");
-        return ExitCode::from(2);
+        eprintln!("{PROGRAM}: {reason}");
+        return Exit::BadInput.into();
     }
-    let Some(runtime) = runtime() else {
-        return ExitCode::from(1);
+    let runtime = match contract::cli::runtime(PROGRAM, None) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         tokio::select! {
@@ -99,23 +108,11 @@ fn aws_command<T>(
         }
     });
     match result {
-        Ok(Some(value)) => done(value),
+        Ok(Some(value)) => done(value).into(),
         Ok(None) => {
-            eprintln!("collector: interrupted");
-            ExitCode::from(130)
+            eprintln!("{PROGRAM}: interrupted");
+            Exit::Interrupted.into()
         }
-        Err(e) => {
-            eprintln!("collector: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => failed(e),
     }
-}
-
-/// The runtime the AWS commands run on; says why when it cannot start.
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| eprintln!("collector: starting the runtime: {e}"))
-        .ok()
 }

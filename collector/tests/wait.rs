@@ -347,7 +347,10 @@ async fn nothing_published_says_what_to_check_and_exits_3() {
         outcome, message, ..
     } = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
     assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 0));
-    assert_eq!(collector::wait_exit_code(&outcome), 3);
+    assert_eq!(
+        collector::wait_exit(&outcome),
+        contract::cli::Exit::NotComplete
+    );
     assert!(message.starts_with(r#"nothing was published for run id "sim" in namespace "NS": check that the stack is deployed"#), "{message}");
     let export = LatencyExport::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!((export.run.processed, export.histogram.count()), (0, 0));
@@ -429,7 +432,11 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
             (false, Some(10.0))
         ]
     );
-    assert_eq!(waited.exit_code(), 99, "complete, but thresholds crossed");
+    assert_eq!(
+        waited.exit(),
+        contract::cli::Exit::ThresholdCrossed,
+        "complete, but thresholds crossed"
+    );
     let printed = collector::thresholds::render(&waited.thresholds);
     assert!(
         printed.contains("✓ latency:p(99)<150 (was 129"),
@@ -515,7 +522,10 @@ async fn more_measured_than_accepted_is_over_counted_never_complete() {
         (outcome.state, outcome.processed),
         (WaitState::OverCounted, 101)
     );
-    assert_eq!(collector::wait_exit_code(&outcome), 3);
+    assert_eq!(
+        collector::wait_exit(&outcome),
+        contract::cli::Exit::NotComplete
+    );
 }
 
 /// An API that fails (`Err`) or never answers (`None`) for its first `bad` calls, then answers
@@ -623,7 +633,10 @@ async fn the_timeout_between_two_answered_polls_ends_as_timed_out_not_as_an_erro
     let outcome = wait::wait(&metrics, &cfg, clock).await.unwrap();
     assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 0));
     assert_eq!(started.elapsed(), Duration::from_secs(12));
-    assert_eq!(collector::wait_exit_code(&outcome), 3);
+    assert_eq!(
+        collector::wait_exit(&outcome),
+        contract::cli::Exit::NotComplete
+    );
 }
 
 #[test]

@@ -1,8 +1,73 @@
-//! The command lines' shared rule (feature `cli`): `--help` and `--version` print and exit 0; a
+//! The command lines' shared rules (feature `cli`): `--help` and `--version` print and exit 0; a
 //! bad flag is one line on stderr, `<program>: <what is wrong>`, and exit code 2; an error is one
-//! line too ([`one_line`]).
+//! line too ([`one_line`]); every tool exits with one of [`Exit`]'s codes and runs on a runtime
+//! built by [`runtime`].
 
 use std::process::ExitCode;
+
+/// The exit codes of every command of the toolkit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done, and the verdict is good.
+    Success,
+    /// An error stopped the command.
+    Error,
+    /// A bad flag or input, refused before any work.
+    BadInput,
+    /// Done, and the verdict is not good: drained short, over-counted, timed out, lost, not
+    /// sustained.
+    NotComplete,
+    /// A threshold (or a comparison's gate) was crossed, as in k6.
+    ThresholdCrossed,
+    /// The run was cut short by a signal and reports what it did until then, as in k6.
+    Aborted,
+    /// Interrupted (Ctrl-C) before there was a result to report.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process's exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Error => 1,
+            Exit::BadInput => 2,
+            Exit::NotComplete => 3,
+            Exit::ThresholdCrossed => 99,
+            Exit::Aborted => 105,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// Says `error` (its whole chain) on one line as `program: ...` and returns [`Exit::Error`].
+pub fn fail(program: &str, error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{program}: {error:#}");
+    Exit::Error.into()
+}
+
+/// The tokio runtime a command runs on: `threads` worker threads (`None`: one, on the calling
+/// thread). A runtime that cannot start is said on one line, with [`Exit::Error`].
+pub fn runtime(program: &str, threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = match threads {
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| fail(program, format_args!("starting the runtime: {e}")))
+}
 
 /// Parses this process's arguments into `P`, or says why not and returns the exit code for
 /// `main` to return.
@@ -22,7 +87,7 @@ pub fn parse_from<P: clap::Parser>(
             return ExitCode::SUCCESS;
         }
         eprintln!("{program}: {}", first_line(&e.render().to_string()));
-        ExitCode::from(2)
+        Exit::BadInput.into()
     })
 }
 

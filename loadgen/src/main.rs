@@ -1,42 +1,43 @@
-//! `loadgen`: parse, run, print, exit (0 passed, 99 a threshold crossed, 2 bad flags, 1 error).
+//! `loadgen`: parse, run, print, exit (`contract::cli::Exit`: 0 passed, 99 a threshold crossed,
+//! 105 cut short by a signal, 2 bad flags, 1 error). `loadgen merge` adds up a distributed
+//! run's run files.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use loadgen::opts::{MergeOpts, Opts};
+use contract::cli::Exit;
+use loadgen::opts::{Cli, Command, MergeOpts, Opts};
 
 fn main() -> ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "merge") {
-        return merge();
-    }
-    let opts = match contract::cli::parse::<Opts>("loadgen") {
-        Ok(opts) => opts,
+    let cli = match contract::cli::parse::<Cli>("loadgen") {
+        Ok(cli) => cli,
         Err(code) => return code,
     };
+    match cli.command {
+        Some(Command::Merge(opts)) => merge(&opts),
+        None => run(cli.run),
+    }
+}
+
+/// A run: until its schedule ends, or the first Ctrl-C or SIGTERM (then no new iterations; a
+/// second abandons the requests in flight). Either way the summary is printed and the export
+/// written.
+fn run(opts: Opts) -> ExitCode {
     let config = match opts.into_config(|var| std::env::var(var).ok(), loadgen::epoch_ms()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("loadgen: {e}");
-            return ExitCode::from(2);
+            return Exit::BadInput.into();
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.threads)
-        .enable_all()
-        .build()
-    {
+    let runtime = match contract::cli::runtime("loadgen", Some(config.threads)) {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("loadgen: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let json = config.json;
     let stop = loadgen::Stop::new();
     let signal = stop.clone();
     let result = runtime.block_on(async move {
-        // First Ctrl-C or SIGTERM: no new iterations; second: abandon requests in flight.
-        // Either way the summary is printed and the export written.
         tokio::spawn(async move {
             use tokio::signal::unix::{signal as unix_signal, SignalKind};
             let mut term = unix_signal(SignalKind::terminate()).ok();
@@ -72,66 +73,59 @@ fn main() -> ExitCode {
             for failure in failures {
                 eprintln!("loadgen: {failure}");
             }
-            if code == ExitCode::SUCCESS {
-                ExitCode::from(1)
+            // A partial run is an error, unless something worse is to be said.
+            if code == Exit::Success {
+                Exit::Error.into()
             } else {
-                code
+                code.into()
             }
         }
-        result => report("loadgen", result.map(|(summary, _)| summary), json),
+        result => report("loadgen", result.map(|(summary, _)| summary), json).into(),
     }
 }
 
 /// `loadgen merge FILE...`: the whole run from its workers' run files.
-fn merge() -> ExitCode {
-    let opts = match contract::cli::parse_from::<MergeOpts>(
-        "loadgen merge",
-        std::env::args_os().skip(1),
-    ) {
-        Ok(opts) => opts,
-        Err(code) => return code,
-    };
-    match loadgen::merge_files(&opts) {
+fn merge(opts: &MergeOpts) -> ExitCode {
+    match loadgen::merge_files(opts) {
         Err(e) if e.downcast_ref::<loadgen::error::ConfigError>().is_some() => {
             eprintln!("loadgen merge: {e:#}");
-            ExitCode::from(2)
+            Exit::BadInput.into()
         }
-        result => report("loadgen merge", result, opts.json),
+        result => report("loadgen merge", result, opts.json).into(),
     }
 }
 
 /// Prints the summary (or with `json`, the run file) and says what the exit code is: 0 passed,
 /// 99 a threshold crossed, 105 cut short by a signal (k6's code for an aborted run), 1 an
 /// error.
-fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -> ExitCode {
-    match result {
-        Ok(summary) => {
-            let mut stdout = std::io::stdout().lock();
-            let written = if json {
-                writeln!(stdout, "{}", summary.run_file().to_json())
-            } else {
-                summary.render(&mut stdout)
-            };
-            // A closed pipe (`| head`) is not an error.
-            if let Err(e) = written {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    eprintln!("{program}: writing the summary: {e}");
-                    return ExitCode::from(1);
-                }
-            }
-            if let Some(why) = &summary.aborted {
-                eprintln!("{program}: the run was aborted: {why}");
-                ExitCode::from(105)
-            } else if summary.passed() {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("{program}: some thresholds have been crossed");
-                ExitCode::from(99)
-            }
-        }
+fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -> Exit {
+    let summary = match result {
+        Ok(summary) => summary,
         Err(e) => {
             eprintln!("{program}: {e:#}");
-            ExitCode::from(1)
+            return Exit::Error;
         }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = if json {
+        writeln!(stdout, "{}", summary.run_file().to_json())
+    } else {
+        summary.render(&mut stdout)
+    };
+    // A closed pipe (`| head`) is not an error.
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("{program}: writing the summary: {e}");
+            return Exit::Error;
+        }
+    }
+    if let Some(why) = &summary.aborted {
+        eprintln!("{program}: the run was aborted: {why}");
+        Exit::Aborted
+    } else if summary.passed() {
+        Exit::Success
+    } else {
+        eprintln!("{program}: some thresholds have been crossed");
+        Exit::ThresholdCrossed
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Executor, LambdaFanOut, Stage};
 use crate::endpoint::{self, Endpoint};
@@ -16,6 +16,26 @@ use crate::segment::Segment;
 ///
 /// The URL comes from the argument, --url, --outputs (a `cdk deploy --outputs-file` JSON),
 /// API_ENDPOINT or APIGW_ENDPOINT, in that order.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Another command than a run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// A run's flags.
+    #[command(flatten)]
+    pub run: Opts,
+}
+
+/// loadgen's commands besides a run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add up the run files of a distributed run's workers (`--segment I/N`) into the whole
+    /// run's, and print its summary.
+    Merge(MergeOpts),
+}
+
+/// A run's flags (`loadgen [OPTIONS] [URL]`).
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 pub struct Opts {
@@ -132,8 +152,7 @@ pub struct Opts {
 }
 
 /// `loadgen merge`: the run files of a distributed run's workers added up into the whole run's.
-#[derive(Debug, Parser)]
-#[command(name = "loadgen merge", version)]
+#[derive(Debug, clap::Args)]
 pub struct MergeOpts {
     /// The workers' run files (`--summary-export` of `loadgen --segment I/N`).
     #[arg(value_name = "RUN.json", required = true)]

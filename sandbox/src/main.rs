@@ -82,16 +82,13 @@ fn kill_spec(text: &str) -> Result<(String, f64), String> {
 }
 
 /// A command's outcome as one line on stderr: exit 0 with its message, or 1 with its error.
-fn said(result: anyhow::Result<String>) -> ExitCode {
+fn outcome(result: anyhow::Result<String>) -> ExitCode {
     match result {
         Ok(message) => {
             eprintln!("sandbox: {message}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("sandbox: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => contract::cli::fail("sandbox", e),
     }
 }
 
@@ -102,14 +99,11 @@ fn main() -> ExitCode {
     };
     let root = match std::env::current_dir() {
         Ok(dir) => dir,
-        Err(e) => {
-            eprintln!("sandbox: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return contract::cli::fail("sandbox", e),
     };
     match opts.command {
-        Command::Wait { state, timeout } => said(sandbox::instance::wait_ready(&state, timeout)),
-        Command::Down { state } => said(sandbox::instance::stop_running(&state)),
+        Command::Wait { state, timeout } => outcome(sandbox::instance::wait_ready(&state, timeout)),
+        Command::Down { state } => outcome(sandbox::instance::stop_running(&state)),
         Command::Up {
             port,
             deploy,
@@ -120,16 +114,9 @@ fn main() -> ExitCode {
             kill_workers,
             seed,
         } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let runtime = match contract::cli::runtime("sandbox", Some(2)) {
                 Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("sandbox: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             let config = sandbox::up::UpConfig {
                 dist: root.join(dist),
@@ -144,10 +131,7 @@ fn main() -> ExitCode {
             };
             let instance = match sandbox::instance::Instance::claim(&config.state) {
                 Ok(instance) => instance,
-                Err(e) => {
-                    eprintln!("sandbox: {e:#}");
-                    return ExitCode::from(1);
-                }
+                Err(e) => return contract::cli::fail("sandbox", e),
             };
             let result = runtime.block_on(async {
                 let shutdown = async {
@@ -162,10 +146,7 @@ fn main() -> ExitCode {
             drop(instance);
             match result {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("sandbox: {e:#}");
-                    ExitCode::from(1)
-                }
+                Err(e) => contract::cli::fail("sandbox", e),
             }
         }
     }
