@@ -1,4 +1,6 @@
-//! A validated run configuration: what [`crate::run`] executes.
+//! A validated run configuration: what [`crate::run`] executes. It is data (serde): the Lambda
+//! fan-out sends each worker its configuration as it is, so that every setting reaches the
+//! workers without being spelled out again as flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use crate::segment::Segment;
 use crate::threshold::Threshold;
 
 /// One ramping stage: reach `target` VUs, linearly, over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stage {
     /// How long the ramp takes.
     pub duration: Duration,
@@ -18,7 +20,8 @@ pub struct Stage {
 }
 
 /// How iterations are scheduled (k6's executors, as data).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "executor")]
 pub enum Executor {
     /// `vus` loops for `duration` (k6's default).
     ConstantVus {
@@ -129,9 +132,10 @@ impl Executor {
 }
 
 /// Everything a run needs, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
-    /// Where to POST.
+    /// Where to POST (as data: the whole URL, credentials included).
+    #[serde(with = "crate::endpoint::as_url")]
     pub endpoint: Endpoint,
     /// The schedule.
     pub executor: Executor,
@@ -141,7 +145,8 @@ pub struct Config {
     pub message: String,
     /// The duration check's limit.
     pub max_duration: Duration,
-    /// Pass/fail criteria.
+    /// Pass/fail criteria (judged where the run is whole: never sent to a worker).
+    #[serde(skip)]
     pub thresholds: Vec<Threshold>,
     /// Where to write the run file.
     pub summary_export: Option<PathBuf>,
@@ -166,7 +171,7 @@ pub struct Config {
 }
 
 /// `--lambda N`: the load from N invocations of the loadgen worker function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LambdaFanOut {
     /// How many workers (each runs a 1/N segment).
     pub workers: u64,

@@ -145,6 +145,24 @@ pub fn output(path: &Path, stack: Option<&str>, name: &str) -> Result<String, Co
     outputs.get(name).map(str::to_owned).map_err(fail)
 }
 
+/// An [`Endpoint`] as data: its whole URL (credentials included), parsed again when read.
+pub mod as_url {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Endpoint;
+
+    /// Writes the whole URL.
+    pub fn serialize<S: Serializer>(endpoint: &Endpoint, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&endpoint.uri.to_string())
+    }
+
+    /// Reads a URL as `Endpoint::parse` does.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Endpoint, D::Error> {
+        let url = String::deserialize(deserializer)?;
+        Endpoint::parse(&url).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

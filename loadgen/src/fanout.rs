@@ -1,7 +1,7 @@
 //! `loadgen --lambda N`: the run from N invocations of the loadgen worker function
 //! (`loadgen-worker`, deployed by the CDK app with `LOADGEN_WORKER=true`). Each invocation gets
-//! the same flags with its own `--segment I/N` and the shared `--start-at` (three seconds ahead
-//! unless given), and answers with its run file; the files are merged ([`crate::merge`]) into
+//! the run's configuration as data ([`WorkerEvent`]) with its own segment and the shared start
+//! (three seconds ahead unless `--start-at` says), and answers with its run file; the files are merged ([`crate::merge`]) into
 //! this run's. A worker that fails or times out is named with its share of the load, which the
 //! totals then lack: the summary says the run is partial, and the exit code is 1.
 //!
@@ -24,66 +24,33 @@ use crate::{epoch_ms, Summary};
 /// How far ahead of now the workers start, unless `--start-at` says when.
 pub const START_DELAY: Duration = Duration::from_secs(3);
 
-/// The flags for worker `segment` that reproduce `config`'s load: the URL, the executor, the
-/// run id and the checks, with the shared start. Thresholds are judged on the merged run here.
-pub fn worker_args(config: &Config, segment: Segment, start_at_ms: i64) -> Vec<String> {
-    let ms = |d: Duration| format!("{}ms", d.as_millis());
-    // The whole URL, credentials included: the workers send what this process would.
-    let mut args: Vec<String> = vec!["--url".into(), config.endpoint.uri.to_string()];
-    let mut flag = |name: &str, value: String| {
-        args.push(name.into());
-        args.push(value);
-    };
-    match &config.executor {
-        Executor::ConstantVus { vus, duration } => {
-            flag("--vus", vus.to_string());
-            flag("--duration", ms(*duration));
-        }
-        Executor::SharedIterations {
-            vus,
-            iterations,
-            max_duration,
-        } => {
-            flag("--iterations", iterations.to_string());
-            flag("--vus", vus.to_string());
-            flag("--duration", ms(*max_duration));
-        }
-        Executor::RampingVus { start_vus, stages } => {
-            if *start_vus > 0 {
-                flag("--vus", start_vus.to_string());
-            }
-            for s in stages {
-                flag("--stage", format!("{}:{}", ms(s.duration), s.target));
-            }
-        }
-        Executor::ConstantArrivalRate {
-            rate,
-            duration,
-            max_vus,
-        } => {
-            flag("--rate", rate.to_string());
-            flag("--duration", ms(*duration));
-            flag("--max-vus", max_vus.to_string());
-        }
-        Executor::RampingArrivalRate { schedule, max_vus } => {
-            flag("--rate", schedule.start_rate.to_string());
-            for s in &schedule.stages {
-                flag("--stage", format!("{}:{}", ms(s.duration), s.target));
-            }
-            flag("--max-vus", max_vus.to_string());
-        }
+/// What the coordinator sends each worker: its configuration, as data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerEvent {
+    /// This format's version ([`WORKER_EVENT_VERSION`]): a worker refuses another.
+    pub version: u32,
+    /// The worker's run.
+    pub config: Config,
+}
+
+/// Version of [`WorkerEvent`].
+pub const WORKER_EVENT_VERSION: u32 = 2;
+
+/// Worker `segment`'s configuration: `config` as it is (URL and credentials, the load, the run
+/// id, the checks' limits, timeouts: everything, with nothing to spell out again), with its own
+/// segment and the shared start; without what only the coordinator does (fan out, write the
+/// run file, judge the thresholds, draw progress).
+pub fn worker_config(config: &Config, segment: Segment, start_at_ms: i64) -> Config {
+    Config {
+        segment,
+        start_at_ms: Some(start_at_ms),
+        summary_export: None,
+        lambda: None,
+        thresholds: Vec::new(),
+        progress: false,
+        json: false,
+        ..config.clone()
     }
-    flag("--run-id", config.run_id.clone());
-    flag("--message", config.message.clone());
-    flag("--max-duration", ms(config.max_duration));
-    flag("--timeout", ms(config.timeout));
-    flag("--graceful-stop", ms(config.graceful_stop));
-    flag("--segment", segment.to_string());
-    flag("--start-at", start_at_ms.to_string());
-    if config.insecure {
-        args.push("--insecure".into());
-    }
-    args
 }
 
 /// What a worker's share is, in the executor's terms (for a worker that failed).
@@ -122,11 +89,14 @@ pub async fn run(config: &Config) -> anyhow::Result<(Summary, Vec<String>)> {
     let mut invocations = Vec::new();
     for i in 1..=fan.workers {
         let segment = Segment::new(i, fan.workers).map_err(anyhow::Error::msg)?;
-        let event = serde_json::json!({ "args": worker_args(config, segment, start_at) });
+        let event = WorkerEvent {
+            version: WORKER_EVENT_VERSION,
+            config: worker_config(config, segment, start_at),
+        };
         let call = client
             .invoke()
             .function_name(&fan.function)
-            .payload(Blob::new(event.to_string()));
+            .payload(Blob::new(serde_json::to_vec(&event)?));
         invocations.push((segment, tokio::spawn(call.send())));
     }
     let mut parts = Vec::new();
@@ -228,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn a_workers_flags_reproduce_the_load_with_its_segment() {
+    fn a_worker_gets_the_whole_configuration_as_data() {
         for args in [
             &["--vus", "8", "--duration", "90s"][..],
             &["--iterations", "1000", "--vus", "9", "--duration", "2m"],
@@ -253,32 +223,53 @@ mod tests {
                 "--timeout",
                 "5s",
                 "-k",
+                "--threads",
+                "3",
             ],
         ] {
-            let whole = config(&[args, &["--run-id", "fan", "--message", "hi there"]].concat());
+            let settings = [
+                args,
+                &[
+                    "--run-id",
+                    "fan",
+                    "--message",
+                    "hi there",
+                    "--graceful-stop",
+                    "7s",
+                ],
+            ];
+            let whole = config(&settings.concat());
             let segment = Segment::new(2, 4).unwrap();
-            let worker_flags = worker_args(&whole, segment, 5_000);
-            let mut argv = vec!["loadgen".to_owned()];
-            argv.extend(worker_flags);
-            let worker = Opts::try_parse_from(argv)
-                .unwrap()
-                .into_config(|_| None, 1_000)
-                .unwrap();
-            assert_eq!(worker.executor, whole.executor, "{args:?}");
-            assert_eq!((worker.segment, worker.start_at_ms), (segment, Some(5_000)));
-            assert_eq!(
-                (&worker.run_id, &worker.message),
-                (&whole.run_id, &whole.message)
-            );
-            assert_eq!(
-                (worker.max_duration, worker.timeout, worker.graceful_stop),
-                (whole.max_duration, whole.timeout, whole.graceful_stop)
-            );
+            let event = WorkerEvent {
+                version: WORKER_EVENT_VERSION,
+                config: worker_config(&whole, segment, 5_000),
+            };
+            let sent: WorkerEvent =
+                serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
+            // Every setting arrives as it was, whatever flags loadgen grows: the configuration
+            // is compared whole, with only the worker's own parts changed.
+            let expected = Config {
+                segment,
+                start_at_ms: Some(5_000),
+                progress: false,
+                ..whole.clone()
+            };
+            assert_eq!(sent.config, expected, "{args:?}");
             // Credentials included: the workers send what this process would.
-            assert_eq!(worker.endpoint, whole.endpoint);
-            assert!(worker.endpoint.authorization.is_some());
-            assert_eq!(worker.insecure, whole.insecure);
+            assert!(sent.config.endpoint.authorization.is_some());
         }
+        // What only the coordinator does stays with it.
+        let whole = config(&[
+            "--vus",
+            "2",
+            "--summary-export",
+            "/tmp/run.json",
+            "--threshold",
+            "http_req_duration:p(95)<500",
+        ]);
+        let worker = worker_config(&whole, Segment::new(1, 2).unwrap(), 1);
+        assert_eq!(worker.summary_export, None);
+        assert!(worker.thresholds.is_empty() && worker.lambda.is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 /// One stage of the rate curve: reach `target` iterations per second, linearly, over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateStage {
     /// How long the ramp takes.
     pub duration: Duration,
@@ -17,7 +17,7 @@ pub struct RateStage {
 }
 
 /// A piecewise-linear arrival rate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateSchedule {
     /// Iterations per second at the start.
     pub start_rate: f64,

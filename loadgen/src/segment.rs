@@ -11,8 +11,11 @@ use std::fmt;
 /// Most workers one run is split into.
 pub const MAX_WORKERS: u64 = 10_000;
 
-/// Worker `index + 1` of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Worker `index + 1` of `count`; as data, `"I/N"`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Segment {
     index: u64,
     count: u64,
@@ -104,6 +107,19 @@ impl Segment {
     /// The run-wide number of this worker's `local`-th VU or iteration (0-based).
     pub fn global(&self, local: u64) -> u64 {
         local * self.count + self.index
+    }
+}
+
+impl TryFrom<String> for Segment {
+    type Error = String;
+    fn try_from(text: String) -> Result<Segment, String> {
+        Segment::parse(&text)
+    }
+}
+
+impl From<Segment> for String {
+    fn from(segment: Segment) -> String {
+        segment.to_string()
     }
 }
 

@@ -1,21 +1,15 @@
 //! `loadgen-worker`: loadgen as an AWS Lambda function, the worker `loadgen --lambda N` invokes.
-//! The event is `{"args": [...]}`, loadgen's flags as the coordinator gives them (the URL, the
-//! load, the run id, this worker's `--segment` and the shared `--start-at`); the answer is the
-//! run file (`contract::runfile`). Refused before they start: a run that would not end before
-//! the invocation's deadline, a worker invoked more than [`LATE_MS`] after the shared start (its
-//! share would run out of step with the others', and the merged run would claim a rate it never
-//! offered), and flags that write files or fan out again.
+//! The event is the run's configuration as data (`loadgen::fanout::WorkerEvent`: the URL, the
+//! load, the run id, this worker's segment and the shared start, every setting as it is); the
+//! answer is the run file (`contract::runfile`). Refused before they start: an event of another
+//! version, a run that would not end before the invocation's deadline, a worker invoked more
+//! than [`LATE_MS`] after the shared start (its share would run out of step with the others',
+//! and the merged run would claim a rate it never offered), and a configuration that writes
+//! files or fans out again.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde::Deserialize;
 
-use loadgen::opts::Opts;
-
-/// What the coordinator sends.
-#[derive(Debug, Deserialize)]
-struct Event {
-    args: Vec<String>,
-}
+use loadgen::fanout::{WorkerEvent, WORKER_EVENT_VERSION};
 
 /// Time kept free at the end of the invocation, after the run, to answer.
 const MARGIN_MS: i64 = 2_000;
@@ -44,25 +38,19 @@ fn timing(start_at: Option<i64>, now: i64, planned: i64, deadline: i64) -> Resul
     Ok(())
 }
 
-async fn handle(event: LambdaEvent<Event>) -> Result<contract::runfile::RunFile, Error> {
-    let mut argv = vec!["loadgen".to_owned()];
-    argv.extend(event.payload.args);
-    argv.push("--quiet".to_owned());
-    let opts = <Opts as clap::Parser>::try_parse_from(argv).map_err(|e| {
-        e.render()
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    })?;
-    if opts.summary_export.is_some() || opts.lambda.is_some() {
-        return Err(
-            "a worker neither writes files nor fans out (--summary-export, --lambda)".into(),
-        );
+async fn handle(event: LambdaEvent<WorkerEvent>) -> Result<contract::runfile::RunFile, Error> {
+    let WorkerEvent { version, config } = event.payload;
+    if version != WORKER_EVENT_VERSION {
+        return Err(format!(
+            "an event of version {version}: this worker reads version {WORKER_EVENT_VERSION} \
+             (deploy the worker built with the loadgen that invokes it)"
+        )
+        .into());
+    }
+    if config.summary_export.is_some() || config.lambda.is_some() {
+        return Err("a worker neither writes files nor fans out".into());
     }
     let now = loadgen::epoch_ms();
-    let config = opts.into_config(|_| None, now)?;
     let planned = (config.executor.duration() + config.graceful_stop).as_millis() as i64;
     timing(
         config.start_at_ms,
