@@ -6,7 +6,8 @@
 //! prints tables from that export, or from the original's bare array of per-second averages.
 //!
 //! # Layout
-//! - [`opts`]: the flags (clap), with the AWS CLI's `--region`, `--profile`, `--endpoint-url`.
+//! - [`opts`]: the flags (clap), with the AWS CLI's `--region`, `--profile`, `--endpoint-url`;
+//!   [`config`]: the AWS subcommands' flags validated into what they run.
 //! - [`api`]: GetMetricData as a small trait; [`aws`] implements it over the SDK.
 //! - [`query`]: fetching within the API's limits (queries, datapoints, pages, throttling) and
 //!   the run's numbers built from it.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod audit;
 pub mod aws;
 mod compare;
+pub mod config;
 mod describe;
 pub mod opts;
 pub mod query;
@@ -37,19 +39,13 @@ use contract::export::{LatencyExport, WaitState};
 use contract::runfile::RunFile;
 
 use crate::api::MetricsApi;
-use crate::opts::{AuditOpts, CompareOpts, InputOpts, ReportOpts, StatsOpts, WaitOpts};
+use crate::opts::{CompareOpts, InputOpts, ReportOpts, StatsOpts};
 use crate::query::RunMetrics;
-use crate::wait::{Clock, WaitConfig, WaitOutcome};
-
-/// Slack before a run file's start, ms: clocks on the way may differ a little.
-pub const START_SLACK_MS: i64 = contract::runfile::CLOCK_SLACK_MS;
+use crate::wait::{Clock, WaitOutcome};
 
 /// Reads a run file, saying which file was wrong.
 pub fn read_run_file(path: &Path) -> anyhow::Result<RunFile> {
-    let text = contract::file::read_text(path)
-        .with_context(|| format!("reading the run file {}", path.display()))?;
-    RunFile::from_json(&text)
-        .with_context(|| format!("{} is not a loadgen run file", path.display()))
+    config::read_run_file(path).map_err(anyhow::Error::msg)
 }
 
 /// What `collector wait` came to.
@@ -77,51 +73,25 @@ impl Waited {
 /// `collector wait` over any metrics API: waits, writes the export, judges the thresholds, and
 /// says how it ended.
 pub async fn run_wait<A: MetricsApi>(
-    opts: &WaitOpts,
+    config: &config::Wait,
     api: A,
     now_ms: i64,
 ) -> anyhow::Result<Waited> {
-    let run = opts.run.as_deref().map(read_run_file).transpose()?;
-    let (run_id, since_ms, expected) = match &run {
-        Some(file) => (
-            file.run.run_id.clone(),
-            file.run.start_ms - START_SLACK_MS,
-            Some(file.run.requests_accepted),
-        ),
-        None => (
-            opts.run_id
-                .clone()
-                .context("--run-id or --run is required")?,
-            opts.since.context("--since is required with --run-id")?,
-            opts.expected,
-        ),
-    };
     let metrics = RunMetrics {
         api,
-        namespace: opts
-            .namespace
-            .clone()
-            .unwrap_or_else(|| contract::metrics::NAMESPACE.to_owned()),
-        run_id,
+        namespace: config.namespace.clone(),
+        run_id: config.run_id.clone(),
     };
-    let config = WaitConfig {
-        since_ms,
-        until_ms: opts.until,
-        expected,
-        poll: opts.poll,
-        quiet: opts.quiet,
-        timeout: opts.timeout,
-        progress: !opts.no_progress,
-    };
+    let run = config.run.as_ref();
     let (outcome, export) =
-        wait::drain(&metrics, &config, run.as_ref(), Clock::starting_at(now_ms)).await?;
-    std::fs::write(&opts.out, export.to_json())
-        .with_context(|| format!("writing {}", opts.out.display()))?;
-    let run = contract::run::Run::new(&export, run.as_ref(), None);
+        wait::drain(&metrics, &config.wait, run, Clock::starting_at(now_ms)).await?;
+    std::fs::write(&config.out, export.to_json())
+        .with_context(|| format!("writing {}", config.out.display()))?;
+    let model = contract::run::Run::new(&export, run, None);
     Ok(Waited {
         outcome,
-        message: message(&outcome, expected, &metrics, &opts.out),
-        thresholds: thresholds::judge(&opts.thresholds, run),
+        message: message(&outcome, config.wait.expected, &metrics, &config.out),
+        thresholds: thresholds::judge(&config.thresholds, model),
     })
 }
 
@@ -329,14 +299,13 @@ pub fn run_report(opts: &ReportOpts) -> anyhow::Result<String> {
 
 /// `collector audit` over any table: the audit, also written to `--out` when given.
 pub async fn run_audit<T: audit::ItemKeys>(
-    opts: &AuditOpts,
+    config: &config::Audit,
     table: &T,
 ) -> anyhow::Result<audit::Audit> {
-    let run = read_run_file(&opts.run)?;
-    let result = audit::audit(&run, table)
+    let result = audit::audit(&config.run, table)
         .await
-        .with_context(|| format!("auditing table {}", opts.table.as_deref().unwrap_or("-")))?;
-    if let Some(out) = &opts.out {
+        .with_context(|| format!("auditing table {}", config.table))?;
+    if let Some(out) = &config.out {
         std::fs::write(out, serde_json::to_string_pretty(&result)? + "\n")
             .with_context(|| format!("writing {}", out.display()))?;
     }

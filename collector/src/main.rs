@@ -25,17 +25,20 @@ fn main() -> ExitCode {
             }
             Err(e) => failed(e),
         },
-        Command::Audit(mut opts) => {
-            let checked = opts.check();
+        Command::Audit(opts) => {
+            let config = match opts.into_config() {
+                Ok(config) => config,
+                Err(reason) => return refused(&reason),
+            };
             let work = async {
-                let sdk = collector::aws::sdk_config(&opts.aws).await;
+                let sdk = collector::aws::sdk_config(&config.aws).await;
                 let table = collector::aws::DynamoKeys::new(
                     aws_sdk_dynamodb::Client::new(&sdk),
-                    opts.table.clone().unwrap_or_default(),
+                    config.table.clone(),
                 );
-                collector::run_audit(&opts, &table).await
+                collector::run_audit(&config, &table).await
             };
-            aws_command(checked, work, |audit| {
+            aws_command(work, |audit| {
                 eprintln!("{PROGRAM}: {}", collector::audit::summary(&audit));
                 if audit.complete() {
                     Exit::Success
@@ -44,14 +47,17 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Wait(mut wait) => {
-            let checked = wait.check();
-            let work = async {
-                let sdk = collector::aws::sdk_config(&wait.aws).await;
-                let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
-                collector::run_wait(&wait, api, collector::epoch_ms()).await
+        Command::Wait(opts) => {
+            let config = match opts.into_config() {
+                Ok(config) => config,
+                Err(reason) => return refused(&reason),
             };
-            aws_command(checked, work, |waited| {
+            let work = async {
+                let sdk = collector::aws::sdk_config(&config.aws).await;
+                let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
+                collector::run_wait(&config, api, collector::epoch_ms()).await
+            };
+            aws_command(work, |waited| {
                 eprintln!("{PROGRAM}: {}", waited.message);
                 eprint!("{}", collector::thresholds::render(&waited.thresholds));
                 waited.exit()
@@ -86,17 +92,18 @@ fn failed(error: anyhow::Error) -> ExitCode {
     }
 }
 
-/// Runs a command that calls AWS: a failed check is exit 2; then `work` until it ends or Ctrl-C
-/// (exit 130), an error one line on stderr, and `done` says what its result means.
+/// Flags that did not validate: one line, exit 2.
+fn refused(reason: &str) -> ExitCode {
+    eprintln!("{PROGRAM}: {reason}");
+    Exit::BadInput.into()
+}
+
+/// Runs a command that calls AWS: `work` until it ends or Ctrl-C (exit 130), an error one line
+/// on stderr, and `done` says what its result means.
 fn aws_command<T>(
-    checked: Result<(), String>,
     work: impl std::future::Future<Output = anyhow::Result<T>>,
     done: impl FnOnce(T) -> Exit,
 ) -> ExitCode {
-    if let Err(reason) = checked {
-        eprintln!("{PROGRAM}: {reason}");
-        return Exit::BadInput.into();
-    }
     let runtime = match contract::cli::runtime(PROGRAM, None) {
         Ok(runtime) => runtime,
         Err(code) => return code,

@@ -345,7 +345,9 @@ async fn nothing_published_says_what_to_check_and_exits_3() {
     ]);
     let collector::Waited {
         outcome, message, ..
-    } = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    } = collector::run_wait(&opts.into_config().unwrap(), &pipeline, EPOCH)
+        .await
+        .unwrap();
     assert_eq!((outcome.state, outcome.processed), (WaitState::TimedOut, 0));
     assert_eq!(
         collector::wait_exit(&outcome),
@@ -409,7 +411,9 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
         "--threshold",
         "loops_per_s:value>1000",
     ]);
-    let waited = collector::run_wait(&opts, &pipeline, EPOCH).await.unwrap();
+    let waited = collector::run_wait(&opts.into_config().unwrap(), &pipeline, EPOCH)
+        .await
+        .unwrap();
     let collector::Waited {
         outcome, message, ..
     } = &waited;
@@ -457,7 +461,7 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
     );
     assert_eq!(
         export.run.window_start_ms,
-        EPOCH - collector::START_SLACK_MS
+        EPOCH - contract::runfile::CLOCK_SLACK_MS
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -679,14 +683,14 @@ fn decide_is_the_whole_policy() {
 
 #[test]
 fn a_window_that_ends_before_it_starts_a_zero_poll_or_a_missing_folder_is_refused() {
-    let mut opts = wait_opts(&["--run-id", RUN, "--since", "2000", "--until", "1000"]);
-    let err = opts.check().unwrap_err();
+    let opts = wait_opts(&["--run-id", RUN, "--since", "2000", "--until", "1000"]);
+    let err = opts.into_config().unwrap_err();
     assert!(
         err.contains("--until (1000) must be after --since (2000)"),
         "{err}"
     );
     // Said before the wait, not after it with the export lost.
-    let mut opts = wait_opts(&[
+    let opts = wait_opts(&[
         "--run-id",
         RUN,
         "--since",
@@ -695,12 +699,12 @@ fn a_window_that_ends_before_it_starts_a_zero_poll_or_a_missing_folder_is_refuse
         "/nonexistent/t.json",
     ]);
     assert_eq!(
-        opts.check().unwrap_err(),
+        opts.into_config().unwrap_err(),
         "--out /nonexistent/t.json: /nonexistent is not a directory"
     );
-    let mut opts = wait_opts(&["--run-id", RUN, "--since", "1", "--out", "/tmp"]);
+    let opts = wait_opts(&["--run-id", RUN, "--since", "1", "--out", "/tmp"]);
     assert_eq!(
-        opts.check().unwrap_err(),
+        opts.into_config().unwrap_err(),
         "--out /tmp is a directory: name a file"
     );
     let err = Opts::try_parse_from([
