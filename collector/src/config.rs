@@ -10,6 +10,7 @@ use contract::runfile::{RunFile, CLOCK_SLACK_MS};
 use contract::threshold::Threshold;
 
 use crate::opts::{apply_outputs, AuditOpts, AwsOpts, WaitOpts};
+use crate::push::{RemoteWrite, OUTPUT};
 use crate::wait::WaitConfig;
 
 /// `collector wait`, validated.
@@ -29,6 +30,8 @@ pub struct Wait {
     pub wait: WaitConfig,
     /// Judged on the export once the wait is over.
     pub thresholds: Vec<Threshold>,
+    /// Where to push the pipeline's series, when asked.
+    pub push: Option<RemoteWrite>,
 }
 
 /// `collector audit`, validated.
@@ -83,6 +86,11 @@ impl WaitOpts {
                 return Err(format!("--until ({until}) must be after --since ({since})"));
             }
         }
+        let push = match self.output.as_deref() {
+            None => None,
+            Some(OUTPUT) => Some(RemoteWrite::from_env(&|name| std::env::var(name).ok())?),
+            Some(other) => return Err(format!("--output {other:?}: the outputs are {OUTPUT}")),
+        };
         let run = self.run.as_deref().map(read_run_file).transpose()?;
         let (run_id, since_ms, expected) = match &run {
             Some(file) => (
@@ -114,6 +122,7 @@ impl WaitOpts {
                 progress: !self.no_progress,
             },
             thresholds: self.thresholds,
+            push,
         })
     }
 }

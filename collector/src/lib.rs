@@ -18,6 +18,8 @@
 //! - [`compare`]: two runs (or sets of runs) number by number against the noise, and the gate.
 //! - [`thresholds`]: k6-style thresholds on the pipeline's numbers (`--threshold`).
 //! - [`audit`]: the run's items in DynamoDB against the accepted ids (`collector audit`).
+//! - [`push`]: the pipeline's series into Prometheus while waiting (`collector wait -o
+//!   experimental-prometheus-rw`).
 
 pub mod api;
 pub mod audit;
@@ -26,6 +28,7 @@ mod compare;
 pub mod config;
 mod describe;
 pub mod opts;
+pub mod push;
 pub mod query;
 pub mod report;
 pub mod stats;
@@ -57,6 +60,8 @@ pub struct Waited {
     pub message: String,
     /// The thresholds, judged on the export.
     pub thresholds: Vec<thresholds::Judged>,
+    /// How the pushes to Prometheus went, when asked for.
+    pub pushed: Option<push::Pushed>,
 }
 
 impl Waited {
@@ -83,15 +88,56 @@ pub async fn run_wait<A: MetricsApi>(
         run_id: config.run_id.clone(),
     };
     let run = config.run.as_ref();
-    let (outcome, export) =
-        wait::drain(&metrics, &config.wait, run, Clock::starting_at(now_ms)).await?;
+    let clock = Clock::starting_at(now_ms);
+    let (processed, watching) = tokio::sync::watch::channel(0);
+    let waiting = async move {
+        let outcome = wait::wait_watched(&metrics, &config.wait, clock, &processed).await;
+        drop(processed);
+        (outcome, metrics)
+    };
+    let mut pusher = config
+        .push
+        .clone()
+        .map(|output| push::Pusher::new(output, &config.run_id));
+    let ((outcome, metrics), ()) = match &mut pusher {
+        Some(pusher) => tokio::join!(waiting, pusher.follow(watching, config.wait.expected)),
+        None => (waiting.await, ()),
+    };
+    let outcome = outcome.context("polling CloudWatch")?;
+    let export = wait::export(&metrics, &outcome, config.wait.expected, run)
+        .await
+        .context("fetching the run's latencies")?;
     std::fs::write(&config.out, export.to_json())
         .with_context(|| format!("writing {}", config.out.display()))?;
     let model = contract::run::Run::new(&export, run, None);
+    let mut message = message(&outcome, config.wait.expected, &metrics, &config.out);
+    if let Some(pusher) = &mut pusher {
+        let hop_seconds = metrics
+            .hop_seconds(outcome.window, &export.hops)
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!(
+                    "collector: {}: each hop's seconds: {e}; pushed without them",
+                    push::OUTPUT
+                );
+                Default::default()
+            });
+        pusher
+            .push(push::run_series(&model, &hop_seconds, contract::epoch_ms()))
+            .await;
+        let pushed = pusher.pushed;
+        message.push_str(&format!(
+            "; {}: {} pushes, {} failed",
+            push::OUTPUT,
+            pushed.ok + pushed.failed,
+            pushed.failed
+        ));
+    }
     Ok(Waited {
         outcome,
-        message: message(&outcome, config.wait.expected, &metrics, &config.out),
+        message,
         thresholds: thresholds::judge(&config.thresholds, model),
+        pushed: pusher.map(|p| p.pushed),
     })
 }
 

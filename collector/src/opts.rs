@@ -144,6 +144,11 @@ pub struct WaitOpts {
     /// with 99.
     #[arg(long = "threshold", value_name = "METRIC:EXPR", value_parser = crate::thresholds::parse)]
     pub thresholds: Vec<Threshold>,
+    /// Push the pipeline's series live while waiting, as k6's `-o experimental-prometheus-rw`
+    /// does the load's (configured by K6_PROMETHEUS_RW_SERVER_URL and
+    /// K6_PROMETHEUS_RW_PUSH_INTERVAL).
+    #[arg(short = 'o', long = "output", value_name = "NAME")]
+    pub output: Option<String>,
     /// AWS flags.
     #[command(flatten)]
     pub aws: AwsOpts,

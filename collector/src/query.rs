@@ -292,6 +292,41 @@ impl<A: MetricsApi> RunMetrics<A> {
         Ok(histograms)
     }
 
+    /// Each hop's latencies second by second (by the second's start, epoch ms), for windows of
+    /// up to [`PER_SECOND_HISTOGRAMS_UP_TO_S`] (longer ones give none): the same bucket queries
+    /// as [`Self::hop_histograms`], at a one-second period.
+    pub async fn hop_seconds(
+        &self,
+        window: Window,
+        hops: &BTreeMap<String, StatSummary>,
+    ) -> Result<BTreeMap<String, BTreeMap<i64, LatencyHistogram>>, ApiError> {
+        let mut all = BTreeMap::new();
+        if window.end_ms - window.start_ms > PER_SECOND_HISTOGRAMS_UP_TO_S * 1000 {
+            return Ok(all);
+        }
+        for (hop, summary) in hops.iter().filter(|(_, s)| s.count > 0) {
+            let counts = self
+                .bucket_counts(
+                    HOP_LATENCY_BUCKET,
+                    &[(DIM_HOP, hop.clone())],
+                    window,
+                    (summary.min_ms, summary.max_ms),
+                    1,
+                )
+                .await?;
+            let seconds: &mut BTreeMap<i64, LatencyHistogram> = all.entry(hop.clone()).or_default();
+            for (bucket, points) in counts {
+                for (t, count) in points {
+                    let count = count.round() as u64;
+                    if count > 0 {
+                        seconds.entry(t).or_default().add(bucket, count);
+                    }
+                }
+            }
+        }
+        Ok(all)
+    }
+
     /// Count, sum, minimum and maximum of each hop's metric.
     pub async fn hops(&self, window: Window) -> Result<BTreeMap<String, StatSummary>, ApiError> {
         let mut hops = BTreeMap::new();

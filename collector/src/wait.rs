@@ -145,6 +145,16 @@ pub async fn wait<A: MetricsApi>(
     config: &WaitConfig,
     clock: Clock,
 ) -> Result<WaitOutcome, ApiError> {
+    wait_watched(metrics, config, clock, &tokio::sync::watch::Sender::new(0)).await
+}
+
+/// [`wait`], with each poll's processed count sent to `processed` (for a live output).
+pub async fn wait_watched<A: MetricsApi>(
+    metrics: &RunMetrics<A>,
+    config: &WaitConfig,
+    clock: Clock,
+    processed_so_far: &tokio::sync::watch::Sender<u64>,
+) -> Result<WaitOutcome, ApiError> {
     let started = Instant::now();
     let bar = progress_bar(config);
     let say = |note: String| match &bar {
@@ -204,6 +214,7 @@ pub async fn wait<A: MetricsApi>(
                 continue;
             }
         };
+        processed_so_far.send_replace(processed);
         if processed > 0 && last.is_none_or(|(seen, _)| seen != processed) {
             last = Some((processed, Instant::now()));
         }

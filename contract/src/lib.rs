@@ -15,11 +15,14 @@
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`file`]: reading those files with bounded memory.
+//! - `remote_write`: Prometheus remote write's messages and encoding (feature `remote-write`).
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features
 //! - `dynamodb`: [`item::Item`] to and from aws-sdk-dynamodb attribute maps.
 //! - `streams`: [`item::Item`] from DynamoDB stream images (serde_dynamo, as aws_lambda_events has them).
+//! - `cli`: the command lines' shared handling of flags and exit codes.
+//! - `remote-write`: Prometheus remote write, for the live outputs of loadgen and the collector.
 
 pub mod buckets;
 pub mod capacity;
@@ -33,6 +36,8 @@ pub mod metrics;
 pub mod outputs;
 pub mod payload;
 pub mod record;
+#[cfg(feature = "remote-write")]
+pub mod remote_write;
 pub mod run;
 pub mod runfile;
 pub mod threshold;

@@ -1,11 +1,13 @@
 //! The run file: `loadgen --summary-export run.json`, read by `collector`.
 //!
-//! k6's summary-export shape (`metrics.<name>.{avg,min,med,max,p(90),p(95),p(99)}` for trends,
-//! `{count,rate}` for counters, `{rate,passes,fails}` for rates, `{value,min,max}` for gauges),
-//! plus what the collector needs: the run's id, window, endpoint, sent and accepted counts, the
-//! merged request-duration histogram and a per-second timeline of the load.
+//! From version 6 it is, key for key, the file k6 1.1.0 writes with `--summary-export` (`metrics`
+//! in k6's shapes and JSON types, `root_group` with the checks), so that a k6 user's scripts and
+//! tools read it unchanged; what loadgen adds has keys of its own, which k6's readers pass over:
+//! `version`, `run` (the run's id, window, endpoint, sent and accepted counts, failures by kind),
+//! `trends` (each k6 timing trend as a histogram, per response status), `timeline` (the load
+//! second by second), `accepted_ids` and `unaccepted_ids`.
 //!
-//! Durations in `metrics` are milliseconds, as in k6's export; the histogram is in microseconds.
+//! Durations in `metrics` are milliseconds, as in k6's export; histograms are in microseconds.
 //!
 //! Versions: 2 adds `accepted_ids`, the ids of the accepted requests as ranges, which
 //! `collector audit` checks against the table, and `run.interrupted_iterations`. Version 3 adds,
@@ -17,15 +19,17 @@
 //! Version 5 adds `unaccepted_ids`: the requests sent and not answered 2xx, which the API may
 //! have taken all the same (an answer lost after the record was written), so that the audit
 //! can say which of them reached the table; and `run.aborted`, why a run ended before its
-//! schedule did. Files of versions 1 to 4 are still read (the new
-//! fields absent).
+//! schedule did. Version 6 writes `metrics` in k6's own shapes (a rate's `value`, integers as
+//! integers, every timing trend k6 writes, `thresholds` as k6 writes them) with `root_group`,
+//! and replaces `histogram` (one histogram of request durations) with `trends` (every trend, per
+//! status), with the counts merging needs in `run`. Files of versions 1 to 5 are still read.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const RUN_FILE_VERSION: u32 = 5;
+pub const RUN_FILE_VERSION: u32 = 6;
 
 /// The whole run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,10 +38,21 @@ pub struct RunFile {
     pub version: u32,
     /// What the collector needs to find and judge the run's metrics.
     pub run: RunInfo,
-    /// k6-style metric summaries by name (`http_req_duration`, `http_reqs`, ...).
-    pub metrics: BTreeMap<String, MetricSummary>,
-    /// Request durations (send to last response byte), merged over every VU.
-    pub histogram: DurationHistogram,
+    /// k6's summary-export `root_group`: the checks, with their ids (version 6 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_group: Option<serde_json::Value>,
+    /// k6's summary-export metrics by name (`http_req_duration`, `http_reqs`, ...), in k6's
+    /// shapes: `{avg, min, med, max, p(90), p(95)}` for a trend, `{count, rate}` for a counter,
+    /// `{passes, fails, value}` for a rate, `{value, min, max}` for a gauge, with `thresholds`
+    /// (`{"p(95)<500": crossed}`). Before version 6, loadgen's own shapes.
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Each k6 timing trend as a histogram, per response status (version 6 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trends: Option<TrendHistograms>,
+    /// Request durations (send to last response byte), merged over every VU (before version 6;
+    /// `trends` holds them since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<DurationHistogram>,
     /// The load, second by second.
     pub timeline: Vec<LoadSample>,
     /// Which requests were accepted (version 2 on; `None` in version 1 files).
@@ -161,9 +176,21 @@ pub struct RunInfo {
     /// received SIGINT (interrupt) 3.0 s into the run`. The counts are the run's up to then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// Requests k6 counts as failed (`http_req_failed`: no answer, or a status outside
+    /// 200-399), version 6 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_failed: Option<u64>,
+    /// Request bytes sent and response bytes received (`data_sent`, `data_received`), version 6
+    /// on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_bytes: Option<[u64; 2]>,
+    /// The fewest and most VUs iterating at once (`vus`' min and max), version 6 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus_seen: Option<[u64; 2]>,
 }
 
-/// One metric's summary, in k6's export shape; which fields are set depends on the metric type.
+/// One metric's summary as loadgen wrote it before version 6 (read with
+/// [`RunFile::legacy_metric`]); which fields are set depends on the metric type.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MetricSummary {
     /// Counter: total.
@@ -202,6 +229,19 @@ pub struct MetricSummary {
     /// Trend: 99th percentile.
     #[serde(default, rename = "p(99)", skip_serializing_if = "Option::is_none")]
     pub p99: Option<f64>,
+}
+
+/// Every k6 timing trend of the run as a sparse histogram, per response status (`"200"`, and
+/// `"0"` for requests without an answer).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TrendHistograms {
+    /// Unit of the values: always `us`.
+    pub unit: String,
+    /// HdrHistogram precision the buckets were recorded with.
+    pub significant_figures: u8,
+    /// Status → trend name (`http_req_duration`, `http_req_waiting`, ...) → `[value_us, count]`,
+    /// ascending by value.
+    pub by_status: BTreeMap<String, BTreeMap<String, Vec<[u64; 2]>>>,
 }
 
 /// A sparse histogram: every non-empty HdrHistogram bucket as `[value_us, count]`, where
@@ -251,6 +291,11 @@ impl RunInfo {
 }
 
 impl RunFile {
+    /// A metric of a file before version 6, in loadgen's own shape of then.
+    pub fn legacy_metric(&self, name: &str) -> Option<MetricSummary> {
+        serde_json::from_value(self.metrics.get(name)?.clone()).ok()
+    }
+
     /// Parses a run file, saying what is wrong with one that is not.
     pub fn from_json(text: &str) -> Result<RunFile, serde_json::Error> {
         serde_json::from_str(text)
@@ -288,43 +333,53 @@ mod tests {
     }
 
     #[test]
-    fn version_1_files_are_read() {
+    fn version_1_and_5_files_are_read() {
         let mut file = sample();
         file.version = 1;
         file.accepted_ids = None;
         file.unaccepted_ids = None;
+        file.root_group = None;
+        file.trends = None;
+        file.histogram = Some(DurationHistogram {
+            unit: "us".into(),
+            significant_figures: 3,
+            buckets: vec![[1000, 4], [9000, 1]],
+        });
+        file.metrics = [(
+            "http_req_failed".to_owned(),
+            serde_json::json!({"rate": 0.2, "passes": 1, "fails": 4}),
+        )]
+        .into();
         let json = file.to_json();
-        assert!(!json.contains("accepted_ids"));
-        assert_eq!(RunFile::from_json(&json).unwrap(), file);
+        assert!(!json.contains("accepted_ids") && !json.contains("trends"));
+        let read = RunFile::from_json(&json).unwrap();
+        assert_eq!(read, file);
+        let failed = read.legacy_metric("http_req_failed").unwrap();
+        assert_eq!((failed.passes, failed.rate), (Some(1), Some(0.2)));
     }
 
     #[test]
-    fn round_trips_and_uses_k6_names() {
+    fn round_trips_with_k6s_number_types() {
         let file = sample();
         let json = file.to_json();
-        assert!(json.contains(r#""p(95)": 3.0"#), "{json}");
-        assert!(
-            !json.contains("\"count\""),
-            "unset fields are left out: {json}"
-        );
+        // An integer stays an integer, as in k6's export.
+        assert!(json.contains(r#""count": 14292"#), "{json}");
+        assert!(json.contains(r#""p(95)": 3.5"#), "{json}");
         assert_eq!(RunFile::from_json(&json).unwrap(), file);
     }
 
     fn sample() -> RunFile {
-        let mut metrics = BTreeMap::new();
-        metrics.insert(
-            "http_req_duration".to_owned(),
-            MetricSummary {
-                avg: Some(1.5),
-                min: Some(1.0),
-                med: Some(1.4),
-                max: Some(9.0),
-                p90: Some(2.0),
-                p95: Some(3.0),
-                p99: Some(8.0),
-                ..Default::default()
-            },
-        );
+        let metrics = [
+            (
+                "http_req_duration".to_owned(),
+                serde_json::json!({"avg": 1.5, "min": 1, "med": 1.4, "max": 9, "p(90)": 2, "p(95)": 3.5}),
+            ),
+            (
+                "http_reqs".to_owned(),
+                serde_json::json!({"count": 14292, "rate": 1426.6}),
+            ),
+        ]
+        .into();
         RunFile {
             version: RUN_FILE_VERSION,
             run: RunInfo {
@@ -345,13 +400,24 @@ mod tests {
                 checks: None,
                 max_duration_ms: None,
                 aborted: None,
+                http_failed: Some(1),
+                data_bytes: Some([500, 100]),
+                vus_seen: Some([10, 10]),
             },
+            root_group: Some(
+                serde_json::json!({"name": "", "path": "", "groups": {}, "checks": {}}),
+            ),
             metrics,
-            histogram: DurationHistogram {
+            trends: Some(TrendHistograms {
                 unit: "us".into(),
                 significant_figures: 3,
-                buckets: vec![[1000, 4], [9000, 1]],
-            },
+                by_status: [(
+                    "200".to_owned(),
+                    [("http_req_duration".to_owned(), vec![[1000, 4], [9000, 1]])].into(),
+                )]
+                .into(),
+            }),
+            histogram: None,
             timeline: vec![LoadSample {
                 t_ms: 1,
                 vus: 10,

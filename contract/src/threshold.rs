@@ -199,6 +199,14 @@ impl Threshold {
         })
     }
 
+    /// The expression without its metric, as k6 keys a threshold (`p(95)<500`).
+    pub fn expression(&self) -> &str {
+        self.source
+            .split_once(':')
+            .map_or(self.source.as_str(), |(_, e)| e)
+            .trim()
+    }
+
     /// Whether the run passes this threshold, and the value it was judged on. A metric the run
     /// has no data for fails.
     pub fn evaluate(&self, source: &impl MetricSource) -> (bool, Option<f64>) {

@@ -25,6 +25,8 @@ pub struct Client {
     /// An HTTP/1.1 request up to its `Content-Length` value, the same for every request.
     h1_head: Vec<u8>,
     full_uri: Uri,
+    /// Every request's headers besides Host, Authorization and Content-Length (for HTTP/2).
+    headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 /// A live connection, owned by one VU.
@@ -37,11 +39,18 @@ pub enum Connection {
     Http2(http2::SendRequest<Full<Bytes>>),
 }
 
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
-
 impl Client {
-    /// A client for `endpoint`; `insecure` accepts any certificate.
+    /// A client POSTing JSON to `endpoint`; `insecure` accepts any certificate.
     pub fn new(endpoint: &Endpoint, insecure: bool) -> Result<Client, String> {
+        Client::with_headers(endpoint, insecure, &[("Content-Type", "application/json")])
+    }
+
+    /// A client POSTing to `endpoint` with `headers` on every request.
+    pub fn with_headers(
+        endpoint: &Endpoint,
+        insecure: bool,
+        headers: &[(&'static str, &'static str)],
+    ) -> Result<Client, String> {
         let tls = if endpoint.tls {
             let config = tls_config(insecure)?;
             let name = ServerName::try_from(endpoint.host.clone())
@@ -54,9 +63,12 @@ impl Client {
             Some(value) => format!("Authorization: {value}\r\n"),
             None => String::new(),
         };
+        let lines: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let h1_head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\n{authorization}Content-Type: application/json\r\n\
-             Content-Length: ",
+            "POST {} HTTP/1.1\r\nHost: {}\r\n{authorization}{lines}Content-Length: ",
             endpoint.path, endpoint.authority
         )
         .into_bytes();
@@ -65,11 +77,19 @@ impl Client {
             tls,
             h1_head,
             full_uri: endpoint.uri_without_credentials.clone(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    let name = header::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|e| format!("header {name:?}: {e}"))?;
+                    Ok((name, HeaderValue::from_static(value)))
+                })
+                .collect::<Result<_, String>>()?,
         })
     }
 
-    /// Opens a connection.
-    pub async fn connect(&self) -> Result<Connection, FailureKind> {
+    /// Opens a connection; `timings` gets how long the TCP connect and the TLS handshake took.
+    pub async fn connect(&self, timings: &mut ConnectTimings) -> Result<Connection, FailureKind> {
         let mut addrs = tokio::net::lookup_host((self.endpoint.host.as_str(), self.endpoint.port))
             .await
             .map_err(|_| FailureKind::Dns)?;
@@ -78,7 +98,10 @@ impl Client {
             let Some(addr) = addrs.next() else {
                 return Err(last);
             };
-            match TcpStream::connect(addr).await {
+            let started = std::time::Instant::now();
+            let connected = TcpStream::connect(addr).await;
+            timings.connecting += started.elapsed();
+            match connected {
                 Ok(stream) => break stream,
                 Err(e) => last = FailureKind::from_io(&e).unwrap_or(FailureKind::Connect),
             }
@@ -87,10 +110,10 @@ impl Client {
         match &self.tls {
             None => Ok(Connection::Http1(H1::new(stream))),
             Some((connector, name)) => {
-                let tls = connector
-                    .connect(name.clone(), stream)
-                    .await
-                    .map_err(|e| FailureKind::from_io(&e).unwrap_or(FailureKind::Tls))?;
+                let started = std::time::Instant::now();
+                let tls = connector.connect(name.clone(), stream).await;
+                timings.tls_handshaking += started.elapsed();
+                let tls = tls.map_err(|e| FailureKind::from_io(&e).unwrap_or(FailureKind::Tls))?;
                 if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
                     http2_handshake(tls).await
                 } else {
@@ -112,8 +135,10 @@ impl Client {
             Connection::Http2(sender) => {
                 let mut request = Request::builder()
                     .method(Method::POST)
-                    .uri(self.full_uri.clone())
-                    .header(header::CONTENT_TYPE, JSON);
+                    .uri(self.full_uri.clone());
+                for (name, value) in &self.headers {
+                    request = request.header(name, value);
+                }
                 if let Some(value) = &self.endpoint.authorization {
                     request = request.header(header::AUTHORIZATION, value);
                 }
@@ -121,11 +146,12 @@ impl Client {
                     .body(Full::new(body))
                     .map_err(|_| FailureKind::Protocol)?;
                 sender.ready().await.map_err(|e| classify(&e))?;
+                let start = std::time::Instant::now();
                 let response = sender
                     .send_request(request)
                     .await
                     .map_err(|e| classify(&e))?;
-                read_http2(response).await
+                read_http2(response, start.elapsed()).await
             }
         }
     }
@@ -143,10 +169,21 @@ impl Connection {
     }
 }
 
+/// How long opening a connection took, as k6 splits it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectTimings {
+    /// The TCP connect (`http_req_connecting`).
+    pub connecting: std::time::Duration,
+    /// The TLS handshake (`http_req_tls_handshaking`).
+    pub tls_handshaking: std::time::Duration,
+}
+
 /// Reads an HTTP/2 response's body to its end, counting its bytes.
 async fn read_http2(
     response: http::Response<hyper::body::Incoming>,
+    waiting: std::time::Duration,
 ) -> Result<Response, FailureKind> {
+    let first_byte = std::time::Instant::now();
     let status = response.status().as_u16();
     let mut body = response.into_body();
     let mut body_bytes = 0;
@@ -156,7 +193,14 @@ async fn read_http2(
             body_bytes += data.len();
         }
     }
-    Ok(Response { status, body_bytes })
+    Ok(Response {
+        status,
+        body_bytes,
+        // hyper sends and waits in one call: the whole of it counts as waiting.
+        sending: std::time::Duration::ZERO,
+        waiting,
+        receiving: first_byte.elapsed(),
+    })
 }
 
 /// HTTP/2 over `tls`: its connection runs in a task of its own, since streams share it.

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::endpoint::Endpoint;
+use crate::prometheus::RemoteWrite;
 use crate::schedule::RateSchedule;
 use crate::segment::Segment;
+use crate::summary::{SummaryMode, TrendStat};
 use crate::threshold::Threshold;
 
 /// One ramping stage: reach `target` VUs, linearly, over `duration`.
@@ -168,6 +170,36 @@ pub struct Config {
     pub start_at_ms: Option<i64>,
     /// Run the load from copies of the worker function on AWS Lambda instead of here.
     pub lambda: Option<LambdaFanOut>,
+    /// What the run reports besides the run file.
+    pub reports: Reports,
+}
+
+/// What a run reports besides its run file. The default is k6's: the compact summary with
+/// its trend statistics, and nothing else.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reports {
+    /// The end-of-test summary's form.
+    pub mode: SummaryMode,
+    /// The statistics each trend shows (k6's summaryTrendStats).
+    pub trend_stats: Vec<TrendStat>,
+    /// Where to write the handleSummary data.
+    pub summary_json: Option<PathBuf>,
+    /// Where to write the request durations' interval log.
+    pub hdr_log: Option<PathBuf>,
+    /// The live output to push to.
+    pub remote_write: Option<RemoteWrite>,
+}
+
+impl Default for Reports {
+    fn default() -> Reports {
+        Reports {
+            mode: SummaryMode::default(),
+            trend_stats: TrendStat::defaults(),
+            summary_json: None,
+            hdr_log: None,
+            remote_write: None,
+        }
+    }
 }
 
 /// `--lambda N`: the load from N invocations of the loadgen worker function.

@@ -16,7 +16,7 @@ use anyhow::Context;
 use aws_sdk_lambda::primitives::Blob;
 use contract::runfile::RunFile;
 
-use crate::config::{Config, Executor};
+use crate::config::{Config, Executor, Reports};
 use crate::merge::{self, Part, Tolerate};
 use crate::segment::Segment;
 use crate::{epoch_ms, Summary};
@@ -49,6 +49,12 @@ pub fn worker_config(config: &Config, segment: Segment, start_at_ms: i64) -> Con
         thresholds: Vec::new(),
         progress: false,
         json: false,
+        reports: Reports {
+            summary_json: None,
+            hdr_log: None,
+            remote_write: None,
+            ..config.reports.clone()
+        },
         ..config.clone()
     }
 }
@@ -138,11 +144,9 @@ pub async fn run(config: &Config) -> anyhow::Result<(Summary, Vec<String>)> {
         anything: false,
     };
     let mut summary = merge::merge(&parts, tolerate).map_err(anyhow::Error::msg)?;
+    summary.trend_stats = config.reports.trend_stats.clone();
     summary.judge(&config.thresholds);
-    if let Some(path) = &config.summary_export {
-        std::fs::write(path, summary.run_file().to_json())
-            .with_context(|| format!("writing the run file {}", path.display()))?;
-    }
+    crate::write_reports(&summary, config)?;
     Ok((summary, failures))
 }
 
@@ -254,6 +258,7 @@ mod tests {
                 progress: false,
                 ..whole.clone()
             };
+            assert_eq!(sent.config.reports.trend_stats, whole.reports.trend_stats);
             assert_eq!(sent.config, expected, "{args:?}");
             // Credentials included: the workers send what this process would.
             assert!(sent.config.endpoint.authorization.is_some());
@@ -270,6 +275,7 @@ mod tests {
         let worker = worker_config(&whole, Segment::new(1, 2).unwrap(), 1);
         assert_eq!(worker.summary_export, None);
         assert!(worker.thresholds.is_empty() && worker.lambda.is_none());
+        assert!(worker.reports.summary_json.is_none() && worker.reports.remote_write.is_none());
     }
 
     #[test]

@@ -74,6 +74,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
     /// Sends `head` (the request line and headers up to `Content-Length: `) with `body`, and
     /// reads the whole answer.
     pub async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<Response, FailureKind> {
+        let start = std::time::Instant::now();
         self.reusable = false;
         self.out.clear();
         self.out.extend_from_slice(head);
@@ -86,8 +87,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
             .await
             .map_err(|e| io_failure(&e))?;
         self.io.flush().await.map_err(|e| io_failure(&e))?;
+        let sent = std::time::Instant::now();
         self.buf.clear();
         self.at = 0;
+        self.fill().await?;
+        let first_byte = std::time::Instant::now();
 
         let (status, framing, keep_alive) = self.read_head().await?;
         let body_bytes = match framing {
@@ -98,7 +102,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> H1<IO> {
         };
         // Bytes past the answer were not asked for: the connection is not reused.
         self.reusable = keep_alive && !matches!(framing, Framing::ToEof) && self.unread() == 0;
-        Ok(Response { status, body_bytes })
+        Ok(Response {
+            status,
+            body_bytes,
+            sending: sent - start,
+            waiting: first_byte - sent,
+            receiving: first_byte.elapsed(),
+        })
     }
 
     fn unread(&self) -> usize {
@@ -326,7 +336,7 @@ mod tests {
         answers: &[&[u8]],
         piece: usize,
         close_after: bool,
-    ) -> (Vec<Result<Response, FailureKind>>, Vec<bool>, String) {
+    ) -> (Vec<Result<(u16, usize), FailureKind>>, Vec<bool>, String) {
         let (client, mut server) = duplex(1 << 16);
         let answers: Vec<Vec<u8>> = answers.iter().map(|a| a.to_vec()).collect();
         let count = answers.len();
@@ -356,7 +366,7 @@ mod tests {
         let mut results = Vec::new();
         let mut open = Vec::new();
         for _ in 0..count {
-            results.push(h1.send(HEAD, b"{\"id\":\"a\"}").await);
+            results.push(shape(h1.send(HEAD, b"{\"id\":\"a\"}").await));
             open.push(h1.reusable);
         }
         drop(h1);
@@ -372,8 +382,13 @@ mod tests {
         }
     }
 
-    fn ok(status: u16, body_bytes: usize) -> Result<Response, FailureKind> {
-        Ok(Response { status, body_bytes })
+    /// What the tests compare of an answer: its status and body length (not its timings).
+    fn shape(result: Result<Response, FailureKind>) -> Result<(u16, usize), FailureKind> {
+        result.map(|r| (r.status, r.body_bytes))
+    }
+
+    fn ok(status: u16, body_bytes: usize) -> Result<(u16, usize), FailureKind> {
+        Ok((status, body_bytes))
     }
 
     #[tokio::test]
@@ -510,7 +525,7 @@ mod tests {
                 .unwrap();
             server
         });
-        assert_eq!(h1.send(HEAD, b"{\"id\":\"a\"}").await, ok(200, 0));
+        assert_eq!(shape(h1.send(HEAD, b"{\"id\":\"a\"}").await), ok(200, 0));
         let server = serve.await.unwrap();
         assert!(h1.is_open().await, "an idle connection is open");
         drop(server);
@@ -534,7 +549,10 @@ mod tests {
             server
         });
         let mut h1 = H1::new(client);
-        assert_eq!(h1.send(HEAD, b"{\"id\":\"a\"}").await, ok(200, 1_000_000));
+        assert_eq!(
+            shape(h1.send(HEAD, b"{\"id\":\"a\"}").await),
+            ok(200, 1_000_000)
+        );
         assert!(h1.buf.capacity() <= 4 * READ_CHUNK, "{}", h1.buf.capacity());
         drop(serve.await.unwrap());
     }

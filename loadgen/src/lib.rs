@@ -1,9 +1,10 @@
-//! loadgen: a native load generator for the pipeline's API that speaks k6's flags.
+//! loadgen: a native load generator for the pipeline's API that speaks k6's flags and writes
+//! k6's files.
 //!
 //! Each VU owns one keep-alive connection and loops: build the contract's payload (id
-//! `<run_id>-<vu>-<iteration>`, timestamp in ms at send), POST it, count the outcome. Durations go
-//! into one HdrHistogram for the run, so memory stays flat however long the run, and a VU costs
-//! tens of kilobytes.
+//! `<run_id>-<vu>-<iteration>`, timestamp in ms at send), POST it, count the outcome and time its
+//! phases as k6 does. The timings go into one set of HdrHistograms for the run, so memory stays
+//! flat however long the run, and a VU costs tens of kilobytes.
 //!
 //! # Layout
 //! - [`opts`]: the flags (clap) and their validation into a [`config::Config`].
@@ -11,16 +12,18 @@
 //! - [`endpoint`]: the URL, from the flags, the environment or a `cdk deploy` outputs file.
 //! - [`schedule`]: the arrival-rate curve and when each iteration starts.
 //! - [`segment`]: one worker's share of a run spread over several (`--segment I/N`).
-//! - [`engine`]: the VU loop, the per-executor gates, the arrival-rate dispatcher, the timeline.
-//! - [`client`]: connections and requests over hyper (HTTP/1.1, HTTP/2 over TLS).
-//! - [`outcome`]: what one request came to: a response or a failure's kind.
-//! - [`stats`]: per-VU counts, and the run's duration histogram.
-//! - [`summary`]: the k6-style end-of-test summary and the run file.
+//! - `engine`: the VU loop, the per-executor gates, the arrival-rate dispatcher, the timeline.
+//! - `client`: connections and requests (its own HTTP/1.1 in `h1`; hyper for HTTP/2 over TLS).
+//! - `outcome`: what one request came to: a response or a failure's kind.
+//! - [`stats`]: per-VU counts; [`trends`]: every request's timings, per status.
+//! - `summary`: the run as k6 reports it, its end-of-test text (compact, full, legacy), the run
+//!   file (`--summary-export`, k6's shape) and the handleSummary data (`--summary-json`).
+//! - `hdrlog`: request durations as an HdrHistogram interval log (`--hdr-log`).
+//! - [`prometheus`]: the metrics pushed live to Prometheus, as k6's `experimental-prometheus-rw`.
 //! - [`merge`]: a distributed run's run files added up (`loadgen merge`).
 //! - `fanout`: the run from N copies of the worker function on AWS Lambda (`--lambda N`; with
 //!   the `lambda` feature).
-//! - [`threshold`]: k6 thresholds.
-//! - [`error`]: configuration errors.
+//! - `threshold`: k6 thresholds; [`error`]: configuration errors.
 
 mod client;
 pub mod config;
@@ -30,15 +33,18 @@ pub mod error;
 #[cfg(feature = "lambda")]
 pub mod fanout;
 mod h1;
+mod hdrlog;
 pub mod merge;
 pub mod opts;
 mod outcome;
 mod progress;
+pub mod prometheus;
 pub mod schedule;
 pub mod segment;
 pub mod stats;
 mod summary;
 mod threshold;
+pub mod trends;
 
 use std::sync::Arc;
 
@@ -46,13 +52,67 @@ use anyhow::Context;
 
 pub use config::Config;
 pub use engine::Stop;
-pub use summary::Summary;
+pub use summary::{Summary, SummaryMode, TrendStat};
 
 pub use contract::epoch_ms;
 
+/// The live output of a run under way: the task pushing, and what it shares with the last push.
+struct Live {
+    follow: tokio::task::JoinHandle<()>,
+    client: Arc<client::Client>,
+    source: Arc<prometheus::Source>,
+    state: Arc<tokio::sync::Mutex<(Option<client::Connection>, prometheus::Pushed, bool)>>,
+    output: prometheus::RemoteWrite,
+}
+
+impl Live {
+    /// Starts pushing `output` from the run's counters.
+    fn start(output: &prometheus::RemoteWrite, source: prometheus::Source) -> anyhow::Result<Live> {
+        let client = Arc::new(
+            prometheus::client(output)
+                .map_err(anyhow::Error::msg)
+                .context("setting up experimental-prometheus-rw")?,
+        );
+        let source = Arc::new(source);
+        let state = Arc::new(tokio::sync::Mutex::new((None, Default::default(), false)));
+        let follow = tokio::spawn(prometheus::follow(
+            output.clone(),
+            client.clone(),
+            source.clone(),
+            state.clone(),
+        ));
+        Ok(Live {
+            follow,
+            client,
+            source,
+            state,
+            output: output.clone(),
+        })
+    }
+
+    /// Stops the pushes under way and makes the last one, of the whole run; how they went.
+    async fn finish(self) -> prometheus::Pushed {
+        self.follow.abort();
+        let _ = self.follow.await;
+        let mut state = self.state.lock().await;
+        let (connection, pushed, said) = &mut *state;
+        prometheus::push(
+            &self.client,
+            connection,
+            &self.source,
+            &self.output,
+            pushed,
+            said,
+        )
+        .await;
+        *pushed
+    }
+}
+
 /// Runs the load described by `config` until it is done or `stop` is raised, judges the
-/// thresholds, writes the run file if asked, and returns the summary. Failed requests are data,
-/// not errors: this fails only when the client cannot be built or the run file not written.
+/// thresholds, writes the run file and the other reports asked for, and returns the summary.
+/// Failed requests are data, not errors: this fails only when the client cannot be built or a
+/// report not written.
 pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     let client = client::Client::new(&config.endpoint, config.insecure)
         .map_err(anyhow::Error::msg)
@@ -66,7 +126,35 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     } else {
         None
     };
-    let result = engine::execute(config.clone(), client, stop.clone(), live).await;
+    let origin = std::time::Instant::now();
+    let reports = &config.reports;
+    let trends = trends::Trends::new(reports.hdr_log.is_some().then_some(origin));
+    let hdr_log = match &reports.hdr_log {
+        Some(path) => Some(
+            hdrlog::HdrLog::create(path, origin, std::time::SystemTime::now())
+                .with_context(|| format!("writing the interval log {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let hdr_log = Arc::new(tokio::sync::Mutex::new(hdr_log));
+    let following = tokio::spawn(hdrlog::follow(hdr_log.clone(), trends.clone()));
+    let live_output = match &reports.remote_write {
+        Some(output) => Some(Live::start(
+            output,
+            prometheus::Source {
+                live: live.clone(),
+                trends: trends.clone(),
+                url: config.endpoint.to_string(),
+                vus_max: config.segment.share(config.executor.max_vus()),
+                max_duration_us: config.max_duration.as_micros() as u64,
+                duration_check: summary::duration_check(config.max_duration),
+                arrival: config.executor.arrival_schedule().is_some(),
+                testid: config.run_id.clone(),
+            },
+        )?),
+        None => None,
+    };
+    let result = engine::execute(config.clone(), client, stop.clone(), live, trends.clone()).await;
     let aborted = stop.cause().map(|(cause, at_ms)| {
         format!(
             "{cause} {:.1} s into the run",
@@ -76,6 +164,15 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     if let Some(progress) = progress {
         progress.finish();
     }
+    following.abort();
+    if let Some(log) = hdr_log.lock().await.take() {
+        log.finish(&trends)
+            .context("writing the interval log (--hdr-log)")?;
+    }
+    let pushed = match live_output {
+        Some(live_output) => Some(live_output.finish().await),
+        None => None,
+    };
     let mut summary = Summary {
         run_id: config.run_id.clone(),
         endpoint: config.endpoint.to_string(),
@@ -88,7 +185,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         },
         vus_seen: result.vus_seen,
         stats: result.stats,
-        durations_us: result.durations_us,
+        trends: trends.by_status(),
         elapsed: result.elapsed,
         start_ms: result.start_ms,
         end_ms: result.end_ms,
@@ -101,13 +198,31 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         max_duration: config.max_duration,
         thresholds: Vec::new(),
         aborted,
+        trend_stats: config.reports.trend_stats.clone(),
+        pushed,
     };
     summary.judge(&config.thresholds);
+    write_reports(&summary, &config)?;
+    Ok(summary)
+}
+
+/// Writes the run file (`--summary-export`) and the handleSummary data (`--summary-json`).
+pub fn write_reports(summary: &Summary, config: &Config) -> anyhow::Result<()> {
     if let Some(path) = &config.summary_export {
         std::fs::write(path, summary.run_file().to_json())
             .with_context(|| format!("writing the run file {}", path.display()))?;
     }
-    Ok(summary)
+    if let Some(path) = &config.reports.summary_json {
+        use std::io::IsTerminal;
+        let tty = (
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        );
+        let data = serde_json::to_string_pretty(&summary.handle_summary(tty))?;
+        std::fs::write(path, data + "\n")
+            .with_context(|| format!("writing the summary data {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `loadgen merge`: reads the workers' run files, adds them up, judges the thresholds on the

@@ -34,7 +34,7 @@ fn run(opts: Opts) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let json = config.json;
+    let (json, mode) = (config.json, config.reports.mode);
     let stop = loadgen::Stop::new();
     let signal = stop.clone();
     let result = runtime.block_on(async move {
@@ -69,7 +69,7 @@ fn run(opts: Opts) -> ExitCode {
     });
     match result {
         Ok((summary, failures)) if !failures.is_empty() => {
-            let code = report("loadgen", Ok(summary), json);
+            let code = report("loadgen", Ok(summary), json, mode);
             for failure in failures {
                 eprintln!("loadgen: {failure}");
             }
@@ -80,7 +80,7 @@ fn run(opts: Opts) -> ExitCode {
                 code.into()
             }
         }
-        result => report("loadgen", result.map(|(summary, _)| summary), json).into(),
+        result => report("loadgen", result.map(|(summary, _)| summary), json, mode).into(),
     }
 }
 
@@ -91,14 +91,19 @@ fn merge(opts: &MergeOpts) -> ExitCode {
             eprintln!("loadgen merge: {e:#}");
             Exit::BadInput.into()
         }
-        result => report("loadgen merge", result, opts.json).into(),
+        result => report("loadgen merge", result, opts.json, opts.summary_mode).into(),
     }
 }
 
 /// Prints the summary (or with `json`, the run file) and says what the exit code is: 0 passed,
 /// 99 a threshold crossed, 105 cut short by a signal (k6's code for an aborted run), 1 an
 /// error.
-fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -> Exit {
+fn report(
+    program: &str,
+    result: anyhow::Result<loadgen::Summary>,
+    json: bool,
+    mode: loadgen::SummaryMode,
+) -> Exit {
     let summary = match result {
         Ok(summary) => summary,
         Err(e) => {
@@ -110,7 +115,7 @@ fn report(program: &str, result: anyhow::Result<loadgen::Summary>, json: bool) -
     let written = if json {
         writeln!(stdout, "{}", summary.run_file().to_json())
     } else {
-        summary.render(&mut stdout)
+        summary.render(mode, &mut stdout)
     };
     // A closed pipe (`| head`) is not an error.
     if let Err(e) = written {

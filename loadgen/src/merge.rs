@@ -15,8 +15,9 @@ use contract::runfile::{LoadSample, RunFile};
 
 use crate::outcome::FailureKind;
 use crate::segment::Segment;
-use crate::stats::{duration_histogram, Stats};
-use crate::summary::{Summary, STATUS_CHECK};
+use crate::stats::Stats;
+use crate::summary::{Summary, TrendStat, STATUS_CHECK};
+use crate::trends::{Trend, TrendSet};
 
 /// What `merge` tolerates.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,7 +41,7 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
     let first = parts.first().ok_or("no run files to merge")?;
     let segments = check(parts, tolerate)?;
     let mut stats = Stats::default();
-    let mut histogram = duration_histogram();
+    let mut trends: BTreeMap<u16, TrendSet> = BTreeMap::new();
     let mut timeline: BTreeMap<i64, LoadSample> = BTreeMap::new();
     let (mut vus_max, mut vus_min_seen, mut vus_max_seen) = (0, 0, 0);
     let (mut dropped, mut scheduled) = (0, None::<u64>);
@@ -56,12 +57,19 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
                 .ok_or_else(|| format!("{name}: unknown failure kind {label:?}"))?;
             *stats.failures.entry(kind).or_default() += n;
         }
-        let metric = |metric: &str| file.metrics.get(metric);
-        stats.http_failed += metric("http_req_failed")
-            .and_then(|m| m.passes)
-            .unwrap_or(0);
-        stats.bytes_sent += metric("data_sent").and_then(|m| m.count).unwrap_or(0.0) as u64;
-        stats.bytes_received += metric("data_received").and_then(|m| m.count).unwrap_or(0.0) as u64;
+        // Version 6 has these counts in `run`; before, loadgen's own metric shapes held them.
+        let metric = |metric: &str| file.legacy_metric(metric);
+        stats.http_failed += run.http_failed.unwrap_or_else(|| {
+            metric("http_req_failed")
+                .and_then(|m| m.passes)
+                .unwrap_or(0)
+        });
+        let [sent, received] = run.data_bytes.unwrap_or_else(|| {
+            let count = |name| metric(name).and_then(|m| m.count).unwrap_or(0.0) as u64;
+            [count("data_sent"), count("data_received")]
+        });
+        stats.bytes_sent += sent;
+        stats.bytes_received += received;
         for (check, [passes, fails]) in run.checks.iter().flatten() {
             let counts = if check == STATUS_CHECK {
                 &mut stats.status_check
@@ -77,11 +85,7 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         if let Some(ids) = &file.unaccepted_ids {
             stats.unaccepted_ids.merge(ids);
         }
-        for [value, count] in &file.histogram.buckets {
-            histogram
-                .record_n(*value, *count)
-                .map_err(|e| format!("{name}: histogram value {value}: {e}"))?;
-        }
+        add_trends(&mut trends, file).map_err(|e| format!("{name}: {e}"))?;
         for sample in &file.timeline {
             let merged = timeline.entry(sample.t_ms).or_insert(LoadSample {
                 t_ms: sample.t_ms,
@@ -98,9 +102,16 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
             }
         }
         vus_max += run.vus_max;
-        let vus = metric("vus");
-        vus_min_seen += vus.and_then(|m| m.min).unwrap_or(0.0) as u64;
-        vus_max_seen += vus.and_then(|m| m.max).unwrap_or(0.0) as u64;
+        let [min, max] = run.vus_seen.unwrap_or_else(|| {
+            let vus = metric("vus");
+            let of = |v: Option<f64>| v.unwrap_or(0.0) as u64;
+            [
+                of(vus.as_ref().and_then(|m| m.min)),
+                of(vus.as_ref().and_then(|m| m.max)),
+            ]
+        });
+        vus_min_seen += min;
+        vus_max_seen += max;
         dropped += run.dropped_iterations;
         if let Some(n) = run.scheduled_iterations {
             *scheduled.get_or_insert(0) += n;
@@ -125,7 +136,7 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         vus_max,
         vus_seen,
         stats,
-        durations_us: histogram,
+        trends,
         elapsed: Duration::from_millis(end_ms.saturating_sub(start_ms).max(0) as u64),
         start_ms,
         end_ms,
@@ -135,6 +146,8 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         max_duration: Duration::from_millis(first.file.run.max_duration_ms.unwrap_or(4000)),
         thresholds: Vec::new(),
         segments,
+        trend_stats: TrendStat::defaults(),
+        pushed: None,
         aborted: {
             let aborted: Vec<String> = parts
                 .iter()
@@ -143,6 +156,36 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
             (!aborted.is_empty()).then(|| aborted.join("; "))
         },
     })
+}
+
+/// Adds a run file's timings to `trends`: every trend per status (version 6), or, before, the
+/// request durations (counted as the duration and the iteration of a 200).
+fn add_trends(trends: &mut BTreeMap<u16, TrendSet>, file: &RunFile) -> Result<(), String> {
+    let mut add = |status: u16, trend: Trend, buckets: &[[u64; 2]]| -> Result<(), String> {
+        let histogram = trends.entry(status).or_default().get_mut(trend);
+        for [value, count] in buckets {
+            histogram
+                .record_n(*value, *count)
+                .map_err(|e| format!("{} value {value}: {e}", trend.name()))?;
+        }
+        Ok(())
+    };
+    if let Some(all) = &file.trends {
+        for (status, by_trend) in &all.by_status {
+            let status: u16 = status
+                .parse()
+                .map_err(|_| format!("status {status:?} is not a number"))?;
+            for (name, buckets) in by_trend {
+                if let Some(trend) = Trend::named(name) {
+                    add(status, trend, buckets)?;
+                }
+            }
+        }
+    } else if let Some(histogram) = &file.histogram {
+        add(200, Trend::Duration, &histogram.buckets)?;
+        add(200, Trend::Iteration, &histogram.buckets)?;
+    }
+    Ok(())
 }
 
 /// The checks before adding up: one run, one configuration, each share once, every share.
@@ -232,11 +275,13 @@ fn executor_name(name: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use contract::runfile::{DurationHistogram, MetricSummary, RunInfo, RUN_FILE_VERSION};
+    use contract::runfile::{DurationHistogram, RunInfo};
 
     use super::*;
+    use crate::trends::duration_histogram;
 
-    /// A worker's run file holding `durations_us`.
+    /// A worker's run file of version 5 (one histogram of request durations) holding
+    /// `durations_us`.
     fn part(segment: &str, durations_us: &[u64]) -> Part {
         let mut histogram = duration_histogram();
         for d in durations_us {
@@ -245,7 +290,7 @@ mod tests {
         Part {
             name: segment.into(),
             file: RunFile {
-                version: RUN_FILE_VERSION,
+                version: 5,
                 run: RunInfo {
                     run_id: "r".into(),
                     endpoint: "http://127.0.0.1:1/".into(),
@@ -264,16 +309,21 @@ mod tests {
                     checks: None,
                     max_duration_ms: Some(4000),
                     aborted: None,
+                    http_failed: None,
+                    data_bytes: None,
+                    vus_seen: None,
                 },
+                root_group: None,
                 metrics: BTreeMap::new(),
-                histogram: DurationHistogram {
+                trends: None,
+                histogram: Some(DurationHistogram {
                     unit: "us".into(),
-                    significant_figures: crate::stats::SIGNIFICANT_FIGURES,
+                    significant_figures: crate::trends::SIGNIFICANT_FIGURES,
                     buckets: histogram
                         .iter_recorded()
                         .map(|v| [v.value_iterated_to(), v.count_at_value()])
                         .collect(),
-                },
+                }),
                 timeline: Vec::new(),
                 accepted_ids: None,
                 unaccepted_ids: None,
@@ -296,15 +346,16 @@ mod tests {
         for v in &all {
             one.record(*v).unwrap();
         }
-        assert_eq!(merged.durations_us.len(), one.len());
+        let merged_durations = merged.all_trends().get(Trend::Duration).clone();
+        assert_eq!(merged_durations.len(), one.len());
         for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
             assert_eq!(
-                merged.durations_us.value_at_quantile(q),
+                merged_durations.value_at_quantile(q),
                 one.value_at_quantile(q),
                 "quantile {q}"
             );
         }
-        assert_eq!(merged.durations_us.mean(), one.mean());
+        assert_eq!(merged_durations.mean(), one.mean());
         assert_eq!(merged.stats.requests, all.len() as u64);
     }
 
@@ -317,11 +368,7 @@ mod tests {
             failures: 0,
             offered: None,
         };
-        let gauge = |min, max| MetricSummary {
-            min: Some(min),
-            max: Some(max),
-            ..MetricSummary::default()
-        };
+        let gauge = |min: f64, max: f64| serde_json::json!({"min": min, "max": max});
         // Worker 1 peaks in the first second, worker 2 in the second: 5 at most at once, not
         // the 6 their own peaks add up to.
         let mut one = part("1/2", &[5]);

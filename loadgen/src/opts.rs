@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, Executor, LambdaFanOut, Stage};
+use crate::config::{Config, Executor, LambdaFanOut, Reports, Stage};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ConfigError;
 use crate::schedule::{RateSchedule, RateStage};
 use crate::segment::Segment;
+use crate::summary::{SummaryMode, TrendStat};
 
 /// POST the pipeline's payload to an API as fast as the schedule says, then print a k6-style
 /// summary.
@@ -127,6 +128,36 @@ pub struct Opts {
     #[arg(long)]
     pub json: bool,
 
+    /// The end-of-test summary's form, as k6 1.x has it: compact (thresholds, checks, metrics
+    /// by group), full (every timing trend too) or legacy (k6 0.x's one line per metric).
+    #[arg(long, value_name = "MODE", value_enum, default_value = "compact")]
+    pub summary_mode: SummaryMode,
+
+    /// The statistics each trend shows in the summaries and exports, k6's summaryTrendStats
+    /// (avg, min, med, max, count, p(N)), comma-separated.
+    #[arg(
+        long,
+        value_name = "STATS",
+        default_value = "avg,min,med,max,p(90),p(95)"
+    )]
+    pub summary_trend_stats: String,
+
+    /// Write the data k6 hands a script's handleSummary() to FILE, as JSON (what k6's
+    /// reporters, k6-html-reporter among them, read).
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Write request durations to FILE as an HdrHistogram interval log, one interval a second
+    /// (wrk2's and HdrHistogram's tools read it).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Send the metrics live to an output, as k6 does: experimental-prometheus-rw (configured
+    /// by K6_PROMETHEUS_RW_SERVER_URL, K6_PROMETHEUS_RW_PUSH_INTERVAL,
+    /// K6_PROMETHEUS_RW_TREND_STATS).
+    #[arg(short = 'o', long = "out", value_name = "OUTPUT")]
+    pub outputs_live: Vec<String>,
+
     /// Run worker I's share of the load, one of N workers running the same command (k6's
     /// execution segments in equal shares: 2/4, or 1/4:2/4); `loadgen merge` adds their run
     /// files up into the whole run's.
@@ -178,6 +209,10 @@ pub struct MergeOpts {
     /// Print the merged run file's JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+
+    /// The end-of-test summary's form: compact, full or legacy.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "compact")]
+    pub summary_mode: SummaryMode,
 }
 
 /// Most VUs one loadgen runs (each costs a task, a connection and its buffers).
@@ -330,6 +365,7 @@ impl Opts {
             )));
         }
         let lambda = self.lambda_fan_out(&env, executor.max_vus())?;
+        let reports = self.reports(&env)?;
         if let Some(at) = self.start_at {
             if at > now_ms + 24 * 3600 * 1000 {
                 return Err(ConfigError::Invalid(format!(
@@ -369,6 +405,50 @@ impl Opts {
             segment,
             start_at_ms: self.start_at,
             lambda,
+            reports,
+        })
+    }
+
+    /// What the run reports besides its summary and run file: the summary's form, the
+    /// handleSummary data, the interval log, the live output.
+    fn reports(&self, env: &impl Fn(&str) -> Option<String>) -> Result<Reports, ConfigError> {
+        let trend_stats = self
+            .summary_trend_stats
+            .split(',')
+            .map(TrendStat::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid(format!("--summary-trend-stats: {e}")))?;
+        for (flag, path) in [
+            ("--summary-json", &self.summary_json),
+            ("--hdr-log", &self.hdr_log),
+        ] {
+            if let Some(path) = path {
+                contract::file::check_writable(path)
+                    .map_err(|e| ConfigError::Invalid(format!("{flag} {e}")))?;
+            }
+        }
+        let mut remote_write = None;
+        for output in &self.outputs_live {
+            match output.as_str() {
+                "experimental-prometheus-rw" => {
+                    remote_write = Some(
+                        crate::prometheus::RemoteWrite::from_env(env)
+                            .map_err(ConfigError::Invalid)?,
+                    )
+                }
+                other => {
+                    return Err(ConfigError::Invalid(format!(
+                        "--out {other:?}: the outputs are experimental-prometheus-rw"
+                    )))
+                }
+            }
+        }
+        Ok(Reports {
+            mode: self.summary_mode,
+            trend_stats,
+            summary_json: self.summary_json.clone(),
+            hdr_log: self.hdr_log.clone(),
+            remote_write,
         })
     }
 

@@ -1,13 +1,19 @@
 //! What one request came to: a response, or why it failed. The client produces them and the
 //! statistics count them.
 
-/// What came back for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What came back for one request, and how long its exchange took, as k6 splits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Response {
     /// HTTP status.
     pub status: u16,
     /// Body bytes received.
     pub body_bytes: usize,
+    /// Writing the request (k6's `http_req_sending`).
+    pub sending: std::time::Duration,
+    /// From the request written to the answer's first byte (`http_req_waiting`).
+    pub waiting: std::time::Duration,
+    /// From the first byte to the last (`http_req_receiving`).
+    pub receiving: std::time::Duration,
 }
 
 /// Why a request failed.

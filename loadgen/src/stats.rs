@@ -1,105 +1,13 @@
-//! What each VU counts (outcomes by kind, checks, bytes, accepted ids), merged at the end; and
-//! request durations, in one HdrHistogram for the whole run ([`Durations`]): memory grows with
-//! neither the run's length nor, beyond a few hundred bytes each, the number of VUs.
+//! What each VU counts (outcomes by kind, checks, bytes, accepted ids), merged at the end. The
+//! timings go to [`crate::trends`].
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contract::runfile::IdRanges;
-use hdrhistogram::Histogram;
 
 pub use crate::outcome::FailureKind;
 use crate::outcome::Response;
-
-/// Highest duration the histograms track, µs (longer ones are counted as this).
-pub const MAX_TRACKED_US: u64 = 3_600_000_000;
-/// HdrHistogram precision: 3 significant figures (0.1 % relative error).
-pub const SIGNIFICANT_FIGURES: u8 = 3;
-
-/// A new, empty duration histogram (1 µs to [`MAX_TRACKED_US`], [`SIGNIFICANT_FIGURES`]).
-pub fn duration_histogram() -> Histogram<u64> {
-    // Bounds are constants within HdrHistogram's limits: construction cannot fail.
-    Histogram::new_with_bounds(1, MAX_TRACKED_US, SIGNIFICANT_FIGURES)
-        .unwrap_or_else(|_| Histogram::new(SIGNIFICANT_FIGURES).unwrap_or_else(|_| unreachable!()))
-}
-
-/// The run's request durations, µs: from send (or, for arrival rate, the scheduled start) to the
-/// last response byte. One histogram for every VU (a histogram of this range and precision is
-/// 190 KB: one per VU made 10,000 VUs cost 2 GB); each VU adds through a [`DurationBuffer`].
-#[derive(Debug)]
-pub struct Durations {
-    histogram: Mutex<Histogram<u64>>,
-}
-
-impl Durations {
-    /// No durations yet.
-    pub fn new() -> Arc<Durations> {
-        Arc::new(Durations {
-            histogram: Mutex::new(duration_histogram()),
-        })
-    }
-
-    /// A VU's buffer into this histogram.
-    pub fn buffer(self: &Arc<Self>) -> DurationBuffer {
-        DurationBuffer {
-            shared: self.clone(),
-            pending: Vec::with_capacity(DurationBuffer::CAPACITY),
-        }
-    }
-
-    /// Every duration added so far.
-    pub fn snapshot(&self) -> Histogram<u64> {
-        self.histogram
-            .lock()
-            .map(|h| h.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-}
-
-/// One VU's durations on their way to the run's histogram: added under its lock a few dozen at a
-/// time, and when the VU ends (dropped).
-#[derive(Debug)]
-pub struct DurationBuffer {
-    shared: Arc<Durations>,
-    pending: Vec<u64>,
-}
-
-impl DurationBuffer {
-    /// Durations held before they are added.
-    pub const CAPACITY: usize = 32;
-
-    /// Records one request's duration.
-    pub fn record(&mut self, elapsed: Duration) {
-        self.pending
-            .push((elapsed.as_micros() as u64).clamp(1, MAX_TRACKED_US));
-        if self.pending.len() == Self::CAPACITY {
-            self.flush();
-        }
-    }
-
-    /// Adds what is held to the run's histogram.
-    pub fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut histogram = self
-            .shared
-            .histogram
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for us in self.pending.drain(..) {
-            // In range by the clamp in `record`.
-            let _ = histogram.record(us);
-        }
-    }
-}
-
-impl Drop for DurationBuffer {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
 
 /// One VU's counts, or the merge of several.
 #[derive(Debug, Clone, Default)]
@@ -229,6 +137,7 @@ mod tests {
         let ok = Ok(Response {
             status: 200,
             body_bytes: 21,
+            ..Default::default()
         });
         let mut a = Stats::default();
         a.record(&ok, Duration::from_millis(3), 100, max);
@@ -236,6 +145,7 @@ mod tests {
             &Ok(Response {
                 status: 500,
                 body_bytes: 5,
+                ..Default::default()
             }),
             Duration::from_millis(5),
             100,
@@ -245,6 +155,7 @@ mod tests {
             &Ok(Response {
                 status: 302,
                 body_bytes: 0,
+                ..Default::default()
             }),
             Duration::from_secs(5),
             100,
@@ -276,28 +187,5 @@ mod tests {
         assert_eq!(a.duration_check, (4, 1));
         assert_eq!((a.bytes_sent, a.bytes_received), (300, 26));
         assert_eq!(FailureKind::Status(503).label(), "status_503");
-    }
-
-    #[test]
-    fn every_vu_s_durations_reach_the_one_histogram() {
-        let durations = Durations::new();
-        let mut buffers: Vec<DurationBuffer> = (0..3).map(|_| durations.buffer()).collect();
-        for (vu, buffer) in buffers.iter_mut().enumerate() {
-            for i in 0..100u64 {
-                buffer.record(Duration::from_micros(1000 * (vu as u64 + 1) + i));
-            }
-        }
-        // Full buffers were added as they filled; the rest waits for the VU's end.
-        assert_eq!(durations.snapshot().len(), 3 * 96);
-        buffers[0].flush();
-        drop(buffers);
-        let all = durations.snapshot();
-        assert_eq!(all.len(), 300);
-        assert_eq!(all.min(), 1000);
-        assert!(all.max() >= 3099 && all.max() <= 3101, "{}", all.max());
-        let mut long = durations.buffer();
-        long.record(Duration::from_secs(7200));
-        drop(long);
-        assert!(durations.snapshot().max() <= MAX_TRACKED_US + MAX_TRACKED_US / 1000);
     }
 }

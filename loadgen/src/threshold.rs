@@ -2,9 +2,10 @@
 //!
 //! | metric | kind | aggregations |
 //! | --- | --- | --- |
-//! | `http_req_duration`, `iteration_duration` | trend (ms) | `avg` `min` `med` `max` `p(N)` |
+//! | `http_req_duration`, `iteration_duration`, `http_req_blocked`, `http_req_connecting`, `http_req_tls_handshaking`, `http_req_sending`, `http_req_waiting`, `http_req_receiving` | trend (ms) | `avg` `min` `med` `max` `p(N)` |
 //! | `http_req_failed`, `checks` | rate (0..1) | `rate` |
-//! | `http_reqs`, `iterations`, `dropped_iterations` | counter | `count` `rate` (per second) |
+//! | `http_reqs`, `iterations`, `dropped_iterations`, `data_sent`, `data_received` | counter | `count` `rate` (per second) |
+//! | `vus`, `vus_max` | gauge | `value` |
 
 use contract::threshold::Kind;
 pub use contract::threshold::{Aggregation, MetricSource, Threshold};
@@ -12,14 +13,24 @@ pub use contract::threshold::{Aggregation, MetricSource, Threshold};
 use crate::error::ConfigError;
 
 /// The metrics a loadgen threshold may name.
-pub const METRICS: [(&str, Kind); 7] = [
+pub const METRICS: [(&str, Kind); 17] = [
     ("http_req_duration", Kind::Trend),
     ("iteration_duration", Kind::Trend),
+    ("http_req_blocked", Kind::Trend),
+    ("http_req_connecting", Kind::Trend),
+    ("http_req_tls_handshaking", Kind::Trend),
+    ("http_req_sending", Kind::Trend),
+    ("http_req_waiting", Kind::Trend),
+    ("http_req_receiving", Kind::Trend),
     ("http_req_failed", Kind::Rate),
     ("checks", Kind::Rate),
     ("http_reqs", Kind::Counter),
     ("iterations", Kind::Counter),
     ("dropped_iterations", Kind::Counter),
+    ("data_sent", Kind::Counter),
+    ("data_received", Kind::Counter),
+    ("vus", Kind::Gauge),
+    ("vus_max", Kind::Gauge),
 ];
 
 /// Parses a threshold on loadgen's metrics.

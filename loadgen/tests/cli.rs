@@ -41,6 +41,11 @@ fn a_bad_flag_is_one_line_on_stderr_and_exit_2() {
         (&["--rate", "1", "--stage", "1s:2e6", "http://127.0.0.1:1/"][..], "loadgen: --stage target must be at most 1000000/s"),
         (&["--stage", "1s:-3", "http://127.0.0.1:1/"][..], "is not a number from 0 up"),
         (&["--threads", "100000", "http://127.0.0.1:1/"][..], "loadgen: --threads must be at most 1024"),
+        (&["-o", "influxdb", "http://127.0.0.1:1/"][..], "loadgen: --out \"influxdb\": the outputs are experimental-prometheus-rw"),
+        (&["--hdr-log", "/nonexistent/run.hlog", "http://127.0.0.1:1/"][..], "loadgen: --hdr-log /nonexistent/run.hlog: /nonexistent is not a directory"),
+        (&["--summary-json", "/nonexistent/s.json", "http://127.0.0.1:1/"][..], "loadgen: --summary-json /nonexistent/s.json: /nonexistent is not a directory"),
+        (&["--summary-mode", "short", "http://127.0.0.1:1/"][..], "loadgen: invalid value 'short' for '--summary-mode"),
+        (&["--summary-trend-stats", "avg,p(101)", "http://127.0.0.1:1/"][..], "p(101)"),
     ] {
         let output = loadgen(args);
         let text = stderr(&output);
@@ -68,12 +73,15 @@ async fn thresholds_decide_the_exit_code_like_k6() {
     .unwrap();
     assert_eq!(passing.status.code(), Some(0), "{}", stderr(&passing));
     let summary = String::from_utf8_lossy(&passing.stdout);
+    // k6 1.x's compact summary: the threshold under its metric, with the value judged.
     assert!(
-        summary.contains("✓ http_reqs:count==10 (was 10)"),
+        summary.contains("    http_reqs\n    ✓ 'count==10' count=10\n"),
         "{summary}"
     );
     assert!(
-        summary.contains("failures.......................: status_500=5"),
+        summary
+            .lines()
+            .any(|l| l.starts_with("    failures....") && l.ends_with(": status_500=5")),
         "{summary}"
     );
 
@@ -91,6 +99,91 @@ async fn thresholds_decide_the_exit_code_like_k6() {
     .unwrap();
     assert_eq!(failing.status.code(), Some(99));
     assert!(stderr(&failing).contains("some thresholds have been crossed"));
+}
+
+#[test]
+fn a_bad_remote_write_setting_is_one_line_and_exit_2_before_the_run() {
+    for (var, value, message) in [
+        (
+            "K6_PROMETHEUS_RW_SERVER_URL",
+            "ftp://x/",
+            "loadgen: K6_PROMETHEUS_RW_SERVER_URL \"ftp://x/\": scheme ftp is not http or https",
+        ),
+        (
+            "K6_PROMETHEUS_RW_PUSH_INTERVAL",
+            "0s",
+            "loadgen: K6_PROMETHEUS_RW_PUSH_INTERVAL \"0s\" is not a duration above 0",
+        ),
+        (
+            "K6_PROMETHEUS_RW_TREND_STATS",
+            "p99",
+            "loadgen: K6_PROMETHEUS_RW_TREND_STATS: ",
+        ),
+        (
+            "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM",
+            "true",
+            "native histograms are not supported",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["-o", "experimental-prometheus-rw", "http://127.0.0.1:1/"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{var}={value}: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(message), "{var}={value}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_remote_write_endpoint_is_counted_and_the_run_goes_on() {
+    let server = Server::start(Mode::Ok).await;
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args([
+                &url,
+                "--iterations",
+                "20",
+                "-o",
+                "experimental-prometheus-rw",
+            ])
+            .env(
+                "K6_PROMETHEUS_RW_SERVER_URL",
+                format!("http://127.0.0.1:{}/api/v1/write", common::closed_port()),
+            )
+            .env("K6_PROMETHEUS_RW_PUSH_INTERVAL", "100ms")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("accepted (2xx)"), "{summary}");
+    let line = summary
+        .lines()
+        .find(|l| l.contains("experimental-prometheus-rw: "))
+        .unwrap_or_default();
+    let (pushes, failed) = line
+        .split_once(": experimental-prometheus-rw: ")
+        .and_then(|(_, rest)| rest.split_once(" pushes, "))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(pushes.parse::<u64>().unwrap() >= 1, "{line}");
+    assert_eq!(
+        failed,
+        format!("{pushes} failed"),
+        "every push failed: {line}"
+    );
+    // One line on stderr, not one per push.
+    assert_eq!(
+        stderr(&output).matches("a push to").count(),
+        1,
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,11 +264,13 @@ async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
         );
         let summary = String::from_utf8_lossy(&output.stdout);
         assert!(
-            summary.contains("http_reqs......................:"),
+            summary.contains("    http_reqs....."),
             "{signal}: {summary}"
         );
         assert!(
-            summary.contains("aborted........................: loadgen received"),
+            summary
+                .lines()
+                .any(|l| l.starts_with("    aborted....") && l.contains(": loadgen received")),
             "{summary}"
         );
         let file =

@@ -274,7 +274,9 @@ async fn server_errors_closed_connections_timeouts_and_refusals_are_counted_by_k
         (Some(3), 0)
     );
     let mut text = Vec::new();
-    summary.render(&mut text).unwrap();
+    summary
+        .render(loadgen::SummaryMode::Compact, &mut text)
+        .unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
         text.contains("0 of 0 sent (3 attempted, 3 never sent: no connection)"),
@@ -326,7 +328,9 @@ async fn credentials_in_the_url_are_sent_as_basic_auth_and_never_printed() {
         );
     }
     let mut text = Vec::new();
-    summary.render(&mut text).unwrap();
+    summary
+        .render(loadgen::SummaryMode::Compact, &mut text)
+        .unwrap();
     let text = String::from_utf8(text).unwrap();
     let file = serde_json::to_string(&summary.run_file()).unwrap();
     for shown in [&text, &file] {
@@ -367,14 +371,27 @@ async fn the_run_file_round_trips_with_what_the_collector_needs() {
     );
     assert_eq!(file.run.vus_max, 2);
     assert!(file.run.start_ms <= file.run.end_ms);
+    let trends = file.trends.as_ref().expect("version 6 has every trend");
+    let requests: u64 = trends
+        .by_status
+        .values()
+        .map(|t| t["http_req_duration"].iter().map(|[_, n]| n).sum::<u64>())
+        .sum();
+    assert_eq!(requests, 50);
+    assert_eq!(trends.by_status.keys().collect::<Vec<_>>(), ["200", "500"]);
+    // k6's shapes and number types: a count is an integer, a rate's fraction is `value`.
+    assert_eq!(file.metrics["http_reqs"]["count"], serde_json::json!(50));
     assert_eq!(
-        file.histogram.buckets.iter().map(|[_, n]| n).sum::<u64>(),
-        50
+        file.metrics["http_req_failed"]["passes"],
+        serde_json::json!(10)
     );
-    assert_eq!(file.metrics["http_reqs"].count, Some(50.0));
-    assert_eq!(file.metrics["http_req_failed"].passes, Some(10));
-    let p95 = file.metrics["http_req_duration"].p95.unwrap();
-    assert!(p95 > 0.0 && p95 <= file.metrics["http_req_duration"].max.unwrap());
+    assert_eq!(
+        file.metrics["http_req_failed"]["value"],
+        serde_json::json!(0.2)
+    );
+    let p95 = file.metrics["http_req_duration"]["p(95)"].as_f64().unwrap();
+    let max = file.metrics["http_req_duration"]["max"].as_f64().unwrap();
+    assert!(p95 > 0.0 && p95 <= max);
     assert_eq!(file.timeline.iter().map(|s| s.requests).sum::<u64>(), 50);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -107,10 +107,13 @@ async fn three_workers_share_the_iterations_exactly_and_merge_into_the_whole() {
     assert!(output.status.success(), "{}", text(&output));
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(
-        summary.contains("segments.......................: 1/3 2/3 3/3 (all 3 workers)"),
+        summary.contains(": 1/3 2/3 3/3 (all 3 workers)\n"),
         "{summary}"
     );
-    assert!(summary.contains("✓ http_reqs:count==100"), "{summary}");
+    assert!(
+        summary.contains("    http_reqs\n    ✓ 'count==100' count=100\n"),
+        "{summary}"
+    );
     let merged = read(&merged_file);
     assert_eq!(merged.run.run_id, "dist");
     assert_eq!(merged.run.requests_sent, 100);
@@ -120,8 +123,13 @@ async fn three_workers_share_the_iterations_exactly_and_merge_into_the_whole() {
         merged.run.segments,
         Some(vec!["1/3".into(), "2/3".into(), "3/3".into()])
     );
-    let histogram_count: u64 = merged.histogram.buckets.iter().map(|b| b[1]).sum();
+    let histogram_count: u64 = merged.trends.as_ref().unwrap().by_status["200"]
+        ["http_req_duration"]
+        .iter()
+        .map(|b| b[1])
+        .sum();
     assert_eq!(histogram_count, 100);
+    assert_eq!(merged.metrics["http_reqs"]["count"], serde_json::json!(100));
     assert_eq!(merged.timeline.iter().map(|s| s.requests).sum::<u64>(), 100);
     // Every id the server saw is in the merged accepted ids, once: no two workers sent the same.
     let seen: Vec<String> = server

@@ -879,3 +879,162 @@ fn a_signal_during_the_deploy_stops_the_cdk_cli_and_all_it_started() {
         }
     }
 }
+
+/// loadgen and `collector wait` both pushing to one Prometheus: the load's k6 series and the
+/// pipeline's beside them, with the right counts, and every query of the shipped Grafana
+/// dashboard answering with data for the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_load_and_the_pipeline_from_one_prometheus() {
+    let sandbox = tokio::task::spawn_blocking(shared).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        let dir = sandbox.work.join("prometheus");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let prometheus = testkit::Prometheus::start(&dir);
+        let write = prometheus.write_url();
+        let env = [
+            ("K6_PROMETHEUS_RW_SERVER_URL", write.as_str()),
+            ("K6_PROMETHEUS_RW_PUSH_INTERVAL", "1s"),
+        ];
+        let run_file = sandbox.work.join("dash-run.json");
+        let export = sandbox.work.join("dash-timestamps.json");
+        let load = Command::new(function_binary("loadgen"))
+            .arg("--outputs")
+            .arg(&sandbox.outputs_file)
+            .args([
+                "--vus",
+                "3",
+                "--duration",
+                "5s",
+                "--run-id",
+                "up-dash",
+                "--quiet",
+            ])
+            .args(["-o", "experimental-prometheus-rw", "--summary-export"])
+            .arg(&run_file)
+            .envs(env)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            load.status.success(),
+            "loadgen: {}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        let waited = Command::new(function_binary("collector"))
+            .args(["wait", "--run"])
+            .arg(&run_file)
+            .arg("--outputs")
+            .arg(&sandbox.outputs_file)
+            .arg("--out")
+            .arg(&export)
+            .args([
+                "--poll",
+                "1s",
+                "--quiet",
+                "20s",
+                "--timeout",
+                "3m",
+                "--no-progress",
+            ])
+            .args(["-o", "experimental-prometheus-rw"])
+            .envs(env)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&waited.stderr);
+        assert!(waited.status.success(), "collector wait: {said}");
+        assert!(
+            said.contains("complete:") && said.contains("experimental-prometheus-rw: "),
+            "{said}"
+        );
+        assert!(said.contains(" 0 failed"), "{said}");
+
+        let run = read_run(&run_file);
+        let testid = "{testid=\"up-dash\"}";
+        assert_eq!(
+            prometheus.value(&format!("sum(k6_http_reqs_total{testid})")),
+            run.run.requests_sent as f64
+        );
+        assert_eq!(
+            prometheus.value(&format!("pipeline_processed_total{testid}")),
+            run.run.requests_accepted as f64
+        );
+        assert_eq!(
+            prometheus.value(&format!("pipeline_lost_total{testid}")),
+            0.0
+        );
+        // End to end and each of the three hops, second by second.
+        assert_eq!(
+            prometheus.value(&format!(
+                "count(last_over_time(pipeline_latency_p99{testid}[10m]))"
+            )),
+            4.0
+        );
+        let per_second = prometheus.api(
+            "/api/v1/query_range",
+            &[
+                ("query", &format!("pipeline_processed_per_second{testid}")),
+                ("start", &(run.run.start_ms / 1000 - 5).to_string()),
+                ("end", &(collector::epoch_ms() / 1000 + 5).to_string()),
+                ("step", "1"),
+            ],
+        );
+        let seconds: f64 = per_second["result"][0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[1].as_str().unwrap().parse::<f64>().unwrap())
+            .sum();
+        // Each second's sample is also read at the next few steps (Prometheus' lookback): the
+        // sum counts some twice; it cannot be below the run.
+        assert!(seconds >= run.run.requests_accepted as f64, "{per_second}");
+
+        let dashboard: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("dashboards/pipeline.json")).unwrap(),
+        )
+        .unwrap();
+        let query = dashboard["templating"]["list"][0]["definition"]
+            .as_str()
+            .unwrap();
+        assert_eq!(query, "label_values(k6_http_reqs_total, testid)");
+        let runs = prometheus.api(
+            "/api/v1/label/testid/values",
+            &[("match[]", "k6_http_reqs_total")],
+        );
+        assert!(
+            runs.as_array().unwrap().iter().any(|v| v == "up-dash"),
+            "{runs}"
+        );
+        let panels = dashboard["panels"].as_array().unwrap();
+        assert!(panels.len() >= 8);
+        for panel in panels {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$testid", "up-dash")
+                    .replace("$__rate_interval", "30s");
+                let data = prometheus.api(
+                    "/api/v1/query_range",
+                    &[
+                        ("query", &expr),
+                        ("start", &(run.run.start_ms / 1000 - 5).to_string()),
+                        ("end", &(collector::epoch_ms() / 1000 + 5).to_string()),
+                        ("step", "1"),
+                    ],
+                );
+                let result = data["result"].as_array().unwrap();
+                assert!(
+                    result
+                        .iter()
+                        .any(|s| !s["values"].as_array().unwrap().is_empty()),
+                    "panel {:?}: {expr} returned no data",
+                    panel["title"]
+                );
+            }
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -1,18 +1,21 @@
 //! Test support for the workspace's tests (a dev-dependency only): moto on a free loopback port,
-//! free ports, SDK configuration for an emulator, and the pipeline's stream and table.
+//! Prometheus, free ports, SDK configuration for an emulator, and the pipeline's stream and table.
 //!
 //! - [`MotoServer`]: the same moto the sandbox runs (`sandbox/moto_server.py` from the project's
 //!   venv), started for one test and stopped by PID;
 //! - [`aws`]: an SDK configuration for an endpoint, the pipeline's Kinesis stream and DynamoDB
-//!   table.
+//!   table;
+//! - [`Prometheus`]: Prometheus with its remote-write receiver, for the live outputs' tests.
 
 pub mod aws;
 mod moto;
+mod prometheus;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 
 pub use moto::MotoServer;
+pub use prometheus::Prometheus;
 
 /// The repository's root.
 pub fn root() -> PathBuf {

@@ -17,11 +17,12 @@ use bytes::Bytes;
 use contract::runfile::LoadSample;
 use tokio::sync::{mpsc, Notify};
 
-use crate::client::{Client, Connection, Response};
+use crate::client::{Client, ConnectTimings, Connection, Response};
 use crate::config::{Config, Executor};
 use crate::epoch_ms;
 use crate::schedule::RateSchedule;
-use crate::stats::{Durations, FailureKind, Stats};
+use crate::stats::{FailureKind, Stats};
+use crate::trends::{Timings, Trends};
 use timeline::{sample_vus, Seconds};
 
 mod timeline;
@@ -100,6 +101,12 @@ pub struct Live {
     pub dropped: AtomicU64,
     /// Arrival-rate starts scheduled so far, dropped ones included.
     pub offered: AtomicU64,
+    /// Request body bytes sent (for requests that got an answer).
+    pub bytes_sent: AtomicU64,
+    /// Response body bytes received.
+    pub bytes_received: AtomicU64,
+    /// Whether a connection speaks HTTP/2.
+    pub http2: AtomicBool,
 }
 
 /// What the VUs share.
@@ -115,8 +122,8 @@ struct Shared {
     idle: Mutex<Vec<usize>>,
     /// The message as a JSON string literal.
     message_json: String,
-    /// Every VU's request durations.
-    durations: Arc<Durations>,
+    /// Every VU's request timings.
+    trends: Arc<Trends>,
     /// The load second by second.
     seconds: Arc<Seconds>,
 }
@@ -125,8 +132,6 @@ struct Shared {
 pub struct RunResult {
     /// Every VU's counts, merged.
     pub stats: Stats,
-    /// Every request's duration, µs.
-    pub durations_us: hdrhistogram::Histogram<u64>,
     /// First request's send time, epoch ms.
     pub start_ms: i64,
     /// When the last VU finished, epoch ms.
@@ -141,12 +146,14 @@ pub struct RunResult {
     pub vus_seen: (u64, u64),
 }
 
-/// Runs `config`'s schedule against its endpoint until done or stopped.
+/// Runs `config`'s schedule against its endpoint until done or stopped; every request's timings
+/// go to `trends`.
 pub async fn execute(
     config: Config,
     client: Client,
     stop: Arc<Stop>,
     live: Arc<Live>,
+    trends: Arc<Trends>,
 ) -> RunResult {
     // This worker's share (the whole run unless --segment).
     let vus = config.segment.share(config.executor.max_vus()) as usize;
@@ -171,7 +178,7 @@ pub async fn execute(
         start,
         iterations_left: AtomicU64::new(iterations),
         idle: Mutex::new(Vec::with_capacity(vus)),
-        durations: Durations::new(),
+        trends,
         config,
     });
 
@@ -223,7 +230,6 @@ pub async fn execute(
     let (timeline, vus_seen) = seconds.samples(vus as u64, arrival.is_some());
     RunResult {
         stats,
-        durations_us: shared.durations.snapshot(),
         start_ms,
         end_ms: epoch_ms(),
         elapsed: start.elapsed(),
@@ -297,7 +303,7 @@ async fn next_iteration(
 
 async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
     let mut stats = Stats::default();
-    let mut durations = shared.durations.buffer();
+    let mut trends = shared.trends.buffer();
     let mut connection: Option<Connection> = None;
     let mut active = false;
     let mut iteration = 0u64;
@@ -312,8 +318,11 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
         let begin = scheduled.unwrap_or_else(Instant::now);
         let body = payload(&config.run_id, id, iteration, &shared.message_json);
         let sent = body.len();
-        let attempt =
-            tokio::time::timeout(config.timeout, send(&shared.client, &mut connection, body));
+        let mut connect = Connecting::default();
+        let attempt = tokio::time::timeout(
+            config.timeout,
+            send(&shared.client, &mut connection, body, &mut connect),
+        );
         let outcome = tokio::select! {
             result = attempt => result.unwrap_or(Err(FailureKind::Timeout)),
             _ = shared.stop.aborted() => {
@@ -325,9 +334,19 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
         if outcome.is_err() {
             connection = None;
         }
-        let elapsed = begin.elapsed();
-        stats.record(&outcome, elapsed, sent, config.max_duration);
-        durations.record(elapsed);
+        let done = Instant::now();
+        let timings = timings(&outcome, &connect, begin, done);
+        if let Ok(response) = &outcome {
+            let live = &shared.live;
+            live.bytes_sent.fetch_add(sent as u64, Ordering::Relaxed);
+            live.bytes_received
+                .fetch_add(response.body_bytes as u64, Ordering::Relaxed);
+            if connect.http2 {
+                live.http2.store(true, Ordering::Relaxed);
+            }
+        }
+        stats.record(&outcome, timings.duration(), sent, config.max_duration);
+        trends.record(done, timings);
         shared.live.requests.fetch_add(1, Ordering::Relaxed);
         let accepted = matches!(
             outcome,
@@ -366,12 +385,61 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
     stats
 }
 
-/// Sends one body, (re)connecting first when needed.
+/// How long a request waited for its connection, and when it started waiting.
+#[derive(Debug, Clone, Copy, Default)]
+struct Connecting {
+    /// When the request's turn came (`None`: it never came).
+    started: Option<Instant>,
+    /// When a connection was ready.
+    ready: Option<Instant>,
+    /// The TCP connect and TLS handshake, when a new connection was made.
+    opened: ConnectTimings,
+    /// Whether the connection speaks HTTP/2.
+    http2: bool,
+}
+
+/// One request's timings, as k6 splits them, from its outcome and its connection's.
+fn timings(
+    outcome: &Result<Response, FailureKind>,
+    connect: &Connecting,
+    begin: Instant,
+    done: Instant,
+) -> Timings {
+    let blocked = match (connect.started, connect.ready) {
+        (Some(started), Some(ready)) => ready - started,
+        _ => Duration::ZERO,
+    };
+    let base = Timings {
+        blocked,
+        connecting: connect.opened.connecting,
+        tls_handshaking: connect.opened.tls_handshaking,
+        iteration: done - begin,
+        ..Timings::default()
+    };
+    match outcome {
+        Ok(response) => Timings {
+            status: response.status,
+            sending: response.sending,
+            waiting: response.waiting,
+            receiving: response.receiving,
+            ..base
+        },
+        // No answer (k6's status 0): the time spent after the connection was ready, waiting.
+        Err(_) => Timings {
+            waiting: connect.ready.map_or(Duration::ZERO, |ready| done - ready),
+            ..base
+        },
+    }
+}
+
+/// Sends one body, (re)connecting first when needed; `connect` gets how long that took.
 async fn send(
     client: &Client,
     connection: &mut Option<Connection>,
     body: Bytes,
+    connect: &mut Connecting,
 ) -> Result<Response, FailureKind> {
+    connect.started = Some(Instant::now());
     let open = match connection.as_mut() {
         Some(open) => open.is_open().await,
         None => false,
@@ -380,11 +448,13 @@ async fn send(
         // Boxed: connecting (TLS, HTTP/2 handshakes) is the largest state a VU goes through, and
         // it is passed once per connection; on the heap only then, it leaves every VU's future
         // a fraction of its size.
-        *connection = Some(Box::pin(client.connect()).await?);
+        *connection = Some(Box::pin(client.connect(&mut connect.opened)).await?);
     }
     let Some(open) = connection.as_mut() else {
         return Err(FailureKind::Connect);
     };
+    connect.ready = Some(Instant::now());
+    connect.http2 = matches!(open, Connection::Http2(_));
     client.send(open, body).await
 }
 

@@ -1,78 +1,104 @@
-//! The run file (`--summary-export`, `contract::runfile`), built from the summary's numbers.
+//! The run file (`--summary-export`, `contract::runfile` version 6): key for key what k6 1.1.0's
+//! `--summary-export` writes (`root_group` with the checks, `metrics` in k6's shapes and number
+//! types), plus loadgen's own keys.
 
 use std::collections::BTreeMap;
 
-use contract::runfile::{DurationHistogram, MetricSummary, RunFile, RunInfo, RUN_FILE_VERSION};
+use contract::runfile::{RunFile, RunInfo, TrendHistograms, RUN_FILE_VERSION};
+use serde_json::{json, Map, Value};
 
+use super::k6::{id, number, Kind, Metric};
 use super::text::{duration_check, STATUS_CHECK};
 use super::Summary;
-use crate::stats::SIGNIFICANT_FIGURES;
-use crate::threshold::Aggregation;
+use crate::trends::{Trend, SIGNIFICANT_FIGURES};
+
+/// A metric as k6's summary export writes it: its values (a rate's fraction as `value`, after
+/// `passes` and `fails`), and its thresholds as `{expression: crossed}`.
+fn exported(metric: &Metric) -> Value {
+    let mut fields = Map::new();
+    for (key, value) in &metric.values {
+        let key = if metric.kind == Kind::Rate && key == "rate" {
+            "value"
+        } else {
+            key.as_str()
+        };
+        fields.insert(key.to_owned(), number(*value));
+    }
+    if !metric.thresholds.is_empty() {
+        let crossed: Map<String, Value> = metric
+            .thresholds
+            .iter()
+            .map(|j| (j.expression.clone(), Value::Bool(!j.passed)))
+            .collect();
+        fields.insert("thresholds".into(), Value::Object(crossed));
+    }
+    Value::Object(fields)
+}
 
 impl Summary {
+    /// The checks by name, with their passes and fails, in the order they run.
+    pub fn check_counts(&self) -> Vec<(String, u64, u64)> {
+        let s = &self.stats;
+        vec![
+            (STATUS_CHECK.to_owned(), s.status_check.0, s.status_check.1),
+            (
+                duration_check(self.max_duration),
+                s.duration_check.0,
+                s.duration_check.1,
+            ),
+        ]
+    }
+
+    /// k6's `root_group` of the summary export: no groups, the checks by name.
+    fn root_group(&self) -> Value {
+        let checks: Map<String, Value> = self
+            .check_counts()
+            .into_iter()
+            .map(|(name, passes, fails)| {
+                let path = format!("::{name}");
+                let check = json!({"id": id(&path), "passes": passes, "fails": fails,
+                                   "name": name, "path": path});
+                (name, check)
+            })
+            .collect();
+        json!({"groups": {}, "checks": checks, "name": "", "path": "", "id": id("")})
+    }
+
+    /// Every trend's histogram, per status, as sparse `[value_us, count]` buckets.
+    fn trend_histograms(&self) -> TrendHistograms {
+        let by_status = self
+            .trends
+            .iter()
+            .map(|(status, set)| {
+                let trends = Trend::ALL
+                    .iter()
+                    .map(|&trend| {
+                        let buckets = set
+                            .get(trend)
+                            .iter_recorded()
+                            .map(|v| [v.value_iterated_to(), v.count_at_value()])
+                            .collect();
+                        (trend.name().to_owned(), buckets)
+                    })
+                    .collect();
+                (status.to_string(), trends)
+            })
+            .collect();
+        TrendHistograms {
+            unit: "us".into(),
+            significant_figures: SIGNIFICANT_FIGURES,
+            by_status,
+        }
+    }
+
     /// The run file for `--summary-export`.
     pub fn run_file(&self) -> RunFile {
         let s = &self.stats;
-        let mut metrics = BTreeMap::new();
-        let trend = MetricSummary {
-            avg: self.duration_ms(Aggregation::Avg),
-            min: self.duration_ms(Aggregation::Min),
-            med: self.duration_ms(Aggregation::Med),
-            max: self.duration_ms(Aggregation::Max),
-            p90: self.duration_ms(Aggregation::Percentile(90.0)),
-            p95: self.duration_ms(Aggregation::Percentile(95.0)),
-            p99: self.duration_ms(Aggregation::Percentile(99.0)),
-            ..Default::default()
-        };
-        metrics.insert("http_req_duration".into(), trend.clone());
-        metrics.insert("iteration_duration".into(), trend);
-        let count = |n: u64| MetricSummary {
-            count: Some(n as f64),
-            rate: Some(self.per_second(n)),
-            ..Default::default()
-        };
-        metrics.insert("http_reqs".into(), count(s.requests));
-        metrics.insert("iterations".into(), count(s.requests));
-        metrics.insert("data_sent".into(), count(s.bytes_sent));
-        metrics.insert("data_received".into(), count(s.bytes_received));
-        if let Some(dropped) = self.dropped {
-            metrics.insert("dropped_iterations".into(), count(dropped));
-        }
-        let rate = |(yes, no): (u64, u64)| MetricSummary {
-            rate: Some(if yes + no == 0 {
-                0.0
-            } else {
-                yes as f64 / (yes + no) as f64
-            }),
-            passes: Some(yes),
-            fails: Some(no),
-            ..Default::default()
-        };
-        metrics.insert(
-            "http_req_failed".into(),
-            rate((s.http_failed, s.requests - s.http_failed)),
-        );
-        metrics.insert(
-            "checks".into(),
-            rate((
-                s.status_check.0 + s.duration_check.0,
-                s.status_check.1 + s.duration_check.1,
-            )),
-        );
-        let gauge = |value: u64, min: u64, max: u64| MetricSummary {
-            value: Some(value as f64),
-            min: Some(min as f64),
-            max: Some(max as f64),
-            ..Default::default()
-        };
-        metrics.insert(
-            "vus".into(),
-            gauge(self.vus_seen.1, self.vus_seen.0, self.vus_seen.1),
-        );
-        metrics.insert(
-            "vus_max".into(),
-            gauge(self.vus_max, self.vus_max, self.vus_max),
-        );
+        let metrics: BTreeMap<String, Value> = self
+            .k6_metrics()
+            .iter()
+            .map(|m| (m.name.clone(), exported(m)))
+            .collect();
         RunFile {
             version: RUN_FILE_VERSION,
             run: RunInfo {
@@ -92,31 +118,21 @@ impl Summary {
                 segments: (!self.segments.is_empty())
                     .then(|| self.segments.iter().map(ToString::to_string).collect()),
                 checks: Some(
-                    [
-                        (
-                            STATUS_CHECK.to_owned(),
-                            [s.status_check.0, s.status_check.1],
-                        ),
-                        (
-                            duration_check(self.max_duration),
-                            [s.duration_check.0, s.duration_check.1],
-                        ),
-                    ]
-                    .into(),
+                    self.check_counts()
+                        .into_iter()
+                        .map(|(name, passes, fails)| (name, [passes, fails]))
+                        .collect(),
                 ),
                 max_duration_ms: Some(self.max_duration.as_millis() as u64),
                 aborted: self.aborted.clone(),
+                http_failed: Some(s.http_failed),
+                data_bytes: Some([s.bytes_sent, s.bytes_received]),
+                vus_seen: Some([self.vus_seen.0, self.vus_seen.1]),
             },
+            root_group: Some(self.root_group()),
             metrics,
-            histogram: DurationHistogram {
-                unit: "us".into(),
-                significant_figures: SIGNIFICANT_FIGURES,
-                buckets: self
-                    .durations_us
-                    .iter_recorded()
-                    .map(|v| [v.value_iterated_to(), v.count_at_value()])
-                    .collect(),
-            },
+            trends: Some(self.trend_histograms()),
+            histogram: None,
             timeline: self.timeline.clone(),
             accepted_ids: Some(s.accepted_ids.clone()),
             unaccepted_ids: Some(s.unaccepted_ids.clone()),

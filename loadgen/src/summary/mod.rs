@@ -1,21 +1,118 @@
 //! What a finished run says: one model of the numbers ([`Summary`]), judged against the
-//! thresholds, rendered as k6's end-of-test text ([`text`]) and as the run file ([`export`]).
+//! thresholds; the same run as k6 reports it ([`k6`]: every metric k6 1.1.0 writes, with its
+//! values); and one renderer per format: the end-of-test text in k6's three modes ([`text`]:
+//! compact, full, legacy), the run file that `--summary-export` writes in k6's shape ([`export`]),
+//! the data k6 hands `handleSummary()` (`--summary-json`, [`handle`]).
 
 mod export;
+mod handle;
+pub mod k6;
 mod text;
 
-pub(crate) use text::STATUS_CHECK;
+pub(crate) use text::{duration_check, STATUS_CHECK};
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use contract::runfile::LoadSample;
-use hdrhistogram::Histogram;
 
 use crate::segment::Segment;
 use crate::stats::Stats;
 use crate::threshold::{Aggregation, MetricSource, Threshold};
+use crate::trends::{Trend, TrendSet};
 
-/// Everything the summary and the run file say about a finished run.
+/// How the end-of-test summary is printed (k6's `--summary-mode`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SummaryMode {
+    /// k6 1.x's default: thresholds, checks, and the metrics by group, timings in brief.
+    #[default]
+    Compact,
+    /// As compact, with every timing trend.
+    Full,
+    /// k6 0.x's summary: one line per metric.
+    Legacy,
+}
+
+/// One statistic of a trend in the summaries (k6's `summaryTrendStats`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum TrendStat {
+    /// `avg`.
+    Avg,
+    /// `min`.
+    Min,
+    /// `med`.
+    Med,
+    /// `max`.
+    Max,
+    /// `count`.
+    Count,
+    /// `p(N)`.
+    Percentile(f64),
+}
+
+impl TrendStat {
+    /// k6's default: `avg,min,med,max,p(90),p(95)`.
+    pub fn defaults() -> Vec<TrendStat> {
+        vec![
+            TrendStat::Avg,
+            TrendStat::Min,
+            TrendStat::Med,
+            TrendStat::Max,
+            TrendStat::Percentile(90.0),
+            TrendStat::Percentile(95.0),
+        ]
+    }
+
+    /// Reads `avg`, `min`, `med`, `max`, `count` or `p(N)`.
+    pub fn parse(text: &str) -> Result<TrendStat, String> {
+        Ok(match text.trim() {
+            "avg" => TrendStat::Avg,
+            "min" => TrendStat::Min,
+            "med" => TrendStat::Med,
+            "max" => TrendStat::Max,
+            "count" => TrendStat::Count,
+            p if p.starts_with("p(") && p.ends_with(')') => {
+                let n: f64 = p[2..p.len() - 1]
+                    .parse()
+                    .map_err(|_| format!("{p:?} is not a percentile like p(95)"))?;
+                if !(0.0..=100.0).contains(&n) {
+                    return Err(format!("{p:?}: a percentile is between p(0) and p(100)"));
+                }
+                TrendStat::Percentile(n)
+            }
+            other => {
+                return Err(format!(
+                    "{other:?} is not avg, min, med, max, count or p(N)"
+                ))
+            }
+        })
+    }
+
+    /// Its name in k6's summaries: `p(99.9)`, `avg`.
+    pub fn name(&self) -> String {
+        match self {
+            TrendStat::Avg => "avg".into(),
+            TrendStat::Min => "min".into(),
+            TrendStat::Med => "med".into(),
+            TrendStat::Max => "max".into(),
+            TrendStat::Count => "count".into(),
+            TrendStat::Percentile(p) => format!("p({})", contract::threshold::format_value(*p)),
+        }
+    }
+}
+
+/// Everything the summaries and the run file say about a finished run.
 #[derive(Debug, Clone)]
 pub struct Summary {
     /// The run id.
@@ -30,8 +127,8 @@ pub struct Summary {
     pub vus_seen: (u64, u64),
     /// Merged counts.
     pub stats: Stats,
-    /// Request durations, µs.
-    pub durations_us: Histogram<u64>,
+    /// Every request's timings, by response status (0: no answer).
+    pub trends: BTreeMap<u16, TrendSet>,
     /// Wall time.
     pub elapsed: Duration,
     /// First send, epoch ms.
@@ -53,6 +150,10 @@ pub struct Summary {
     /// Why the run ended before its schedule did, when it was cut short from outside (k6: "test
     /// run was aborted"); the exit code is then 105, as k6's.
     pub aborted: Option<String>,
+    /// The trend statistics the summaries show (k6's `summaryTrendStats`).
+    pub trend_stats: Vec<TrendStat>,
+    /// How the live output's pushes went, when there was one.
+    pub pushed: Option<crate::prometheus::Pushed>,
 }
 
 impl Summary {
@@ -81,9 +182,30 @@ impl Summary {
         }
     }
 
-    /// A request-duration aggregation, ms.
-    fn duration_ms(&self, aggregation: Aggregation) -> Option<f64> {
-        let h = &self.durations_us;
+    /// The timings of every request, whatever its status.
+    pub fn all_trends(&self) -> TrendSet {
+        let mut all = TrendSet::default();
+        for set in self.trends.values() {
+            all.add(set);
+        }
+        all
+    }
+
+    /// The timings of the requests k6 calls expected (`expected_response:true`: an answer with a
+    /// status from 200 to 399), when there are any.
+    pub fn expected_trends(&self) -> Option<TrendSet> {
+        let mut expected = TrendSet::default();
+        let mut any = false;
+        for (_, set) in self.trends.range(200..400) {
+            expected.add(set);
+            any = true;
+        }
+        any.then_some(expected)
+    }
+
+    /// A trend's aggregation over `set`, ms.
+    pub fn trend_ms(set: &TrendSet, trend: Trend, aggregation: Aggregation) -> Option<f64> {
+        let h = set.get(trend);
         if h.is_empty() {
             return None;
         }
@@ -97,25 +219,41 @@ impl Summary {
         };
         Some(us / 1000.0)
     }
+
+    /// The checks' passes and fails, both checks together.
+    pub fn checks(&self) -> (u64, u64) {
+        let s = &self.stats;
+        (
+            s.status_check.0 + s.duration_check.0,
+            s.status_check.1 + s.duration_check.1,
+        )
+    }
 }
 
 impl MetricSource for Summary {
     fn aggregate(&self, metric: &str, aggregation: Aggregation) -> Option<f64> {
         let s = &self.stats;
         let fraction = |yes: u64, total: u64| (total > 0).then(|| yes as f64 / total as f64);
+        let counter = |n: u64| match aggregation {
+            Aggregation::Count => Some(n as f64),
+            Aggregation::Rate => Some(self.per_second(n)),
+            _ => None,
+        };
+        if let Some(trend) = Trend::named(metric) {
+            return Summary::trend_ms(&self.all_trends(), trend, aggregation);
+        }
         match (metric, aggregation) {
-            ("http_req_duration" | "iteration_duration", agg) => self.duration_ms(agg),
             ("http_req_failed", Aggregation::Rate) => fraction(s.http_failed, s.requests),
             ("checks", Aggregation::Rate) => {
-                let yes = s.status_check.0 + s.duration_check.0;
-                fraction(yes, yes + s.status_check.1 + s.duration_check.1)
+                let (yes, no) = self.checks();
+                fraction(yes, yes + no)
             }
-            ("http_reqs" | "iterations", Aggregation::Count) => Some(s.requests as f64),
-            ("http_reqs" | "iterations", Aggregation::Rate) => Some(self.per_second(s.requests)),
-            ("dropped_iterations", Aggregation::Count) => Some(self.dropped.unwrap_or(0) as f64),
-            ("dropped_iterations", Aggregation::Rate) => {
-                Some(self.per_second(self.dropped.unwrap_or(0)))
-            }
+            ("http_reqs" | "iterations", _) => counter(s.requests),
+            ("dropped_iterations", _) => counter(self.dropped.unwrap_or(0)),
+            ("data_sent", _) => counter(s.bytes_sent),
+            ("data_received", _) => counter(s.bytes_received),
+            ("vus", Aggregation::Value) => Some(self.vus_seen.1 as f64),
+            ("vus_max", Aggregation::Value) => Some(self.vus_max as f64),
             _ => None,
         }
     }

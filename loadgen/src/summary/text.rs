@@ -1,12 +1,13 @@
-//! The end-of-test summary as k6 prints it: metric names, dotted columns,
-//! `avg min med max p(90) p(95)`, plus p(99), failures by kind and accepted vs sent.
+//! The end-of-test summary as k6 1.x prints it, from the k6 model ([`super::k6`]), in its three
+//! modes: compact (the default: thresholds, checks, the metrics in groups, the timing trends in
+//! brief), full (every timing trend) and legacy (k6 0.x's one line per metric). After k6's
+//! lines, what a pipeline benchmark adds: failures by kind, accepted against sent, the schedule,
+//! the run, the workers' shares, why the run was cut short.
 
 use std::io::{self, Write};
 
-use super::Summary;
-use crate::threshold::Aggregation;
-
-const NAME_WIDTH: usize = 31;
+use super::k6::{Kind, Metric};
+use super::{Summary, SummaryMode};
 
 /// The status check's name.
 pub(crate) const STATUS_CHECK: &str = "status is 200";
@@ -16,114 +17,174 @@ pub(crate) fn duration_check(max: std::time::Duration) -> String {
     format!("duration < {}", humantime::format_duration(max))
 }
 
+/// Where k6 1.x ends the dots of a metric's name, and of the checks' totals.
+const METRIC_WIDTH: usize = 72;
+const CHECKS_WIDTH: usize = 35;
+/// The legacy mode's name width.
+const LEGACY_WIDTH: usize = 31;
+
+/// The timing trends compact mode leaves out (full mode shows them).
+const DETAIL_TRENDS: [&str; 6] = [
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_receiving",
+    "http_req_sending",
+    "http_req_tls_handshaking",
+    "http_req_waiting",
+];
+
 impl Summary {
-    /// Renders the summary.
-    pub fn render(&self, out: &mut impl Write) -> io::Result<()> {
-        let s = &self.stats;
-        writeln!(out)?;
-        check_line(out, STATUS_CHECK, s.status_check)?;
-        check_line(out, &duration_check(self.max_duration), s.duration_check)?;
-        writeln!(out)?;
-        let rate_line = |(yes, no): (u64, u64)| {
-            let total = yes + no;
-            let pct = if total == 0 {
+    /// Renders the summary in `mode`.
+    pub fn render(&self, mode: SummaryMode, out: &mut impl Write) -> io::Result<()> {
+        let metrics = self.k6_metrics();
+        match mode {
+            SummaryMode::Legacy => self.render_legacy(&metrics, out)?,
+            mode => self.render_grouped(&metrics, mode == SummaryMode::Full, out)?,
+        }
+        self.render_additions(mode, out)
+    }
+
+    /// k6 1.x's compact and full modes.
+    fn render_grouped(
+        &self,
+        metrics: &[Metric],
+        full: bool,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
+        let judged: Vec<&Metric> = metrics
+            .iter()
+            .filter(|m| !m.thresholds.is_empty())
+            .collect();
+        if !judged.is_empty() {
+            writeln!(out, "  █ THRESHOLDS \n")?;
+            for metric in judged {
+                writeln!(out, "    {}", metric.name)?;
+                for j in &metric.thresholds {
+                    let mark = if j.passed { '✓' } else { '✗' };
+                    let (stat, _) = j
+                        .expression
+                        .split_once(['<', '>', '=', '!'])
+                        .unwrap_or((&j.expression, ""));
+                    let stat = stat.trim();
+                    let was = j.value.map_or("no data".to_owned(), |v| {
+                        format!("{stat}={}", value(metric, stat, v))
+                    });
+                    writeln!(out, "    {mark} '{}' {was}", j.expression)?;
+                }
+                writeln!(out)?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(out, "  █ TOTAL RESULTS \n")?;
+        let (passes, fails) = self.checks();
+        let total = passes + fails;
+        let pct = |n: u64| {
+            if total == 0 {
                 0.0
             } else {
-                yes as f64 * 100.0 / total as f64
-            };
-            format!("{:<6} ✓ {:<9} ✗ {}", format!("{pct:.2}%"), yes, no)
+                n as f64 * 100.0 / total as f64
+            }
         };
-        let checks = (
-            s.status_check.0 + s.duration_check.0,
-            s.status_check.1 + s.duration_check.1,
-        );
-        metric(out, "checks", &rate_line(checks))?;
-        metric(
-            out,
-            "data_received",
-            &format!(
-                "{:<6} {}/s",
-                bytes(s.bytes_received as f64),
-                bytes(self.per_second(s.bytes_received))
+        let rows = vec![
+            row(
+                "checks_total",
+                vec![
+                    total.to_string(),
+                    format!("{:.6}/s", self.per_second(total)),
+                ],
             ),
-        )?;
-        metric(
-            out,
-            "data_sent",
-            &format!(
-                "{:<6} {}/s",
-                bytes(s.bytes_sent as f64),
-                bytes(self.per_second(s.bytes_sent))
+            row(
+                "checks_succeeded",
+                vec![
+                    format!("{:.2}%", pct(passes)),
+                    format!("{passes} out of {total}"),
+                ],
             ),
-        )?;
-        if let Some(dropped) = self.dropped {
-            metric(
-                out,
-                "dropped_iterations",
-                &counter(dropped, self.per_second(dropped)),
-            )?;
-        }
-        if s.interrupted > 0 {
-            metric(
-                out,
-                "interrupted_iterations",
-                &format!(
-                    "{} (abandoned in flight: accepted or not, unknown)",
-                    s.interrupted
-                ),
-            )?;
-        }
-        let trend = match self.duration_ms(Aggregation::Avg) {
-            None => "no requests".to_owned(),
-            Some(_) => [
-                ("avg", Aggregation::Avg),
-                ("min", Aggregation::Min),
-                ("med", Aggregation::Med),
-                ("max", Aggregation::Max),
-                ("p(90)", Aggregation::Percentile(90.0)),
-                ("p(95)", Aggregation::Percentile(95.0)),
-                ("p(99)", Aggregation::Percentile(99.0)),
-            ]
-            .iter()
-            .map(|(name, agg)| {
-                format!("{name}={}", duration(self.duration_ms(*agg).unwrap_or(0.0)))
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        };
-        metric(out, "http_req_duration", &trend)?;
-        metric(
-            out,
-            "http_req_failed",
-            &rate_line((s.http_failed, s.requests - s.http_failed)),
-        )?;
-        metric(
-            out,
-            "http_reqs",
-            &counter(s.requests, self.per_second(s.requests)),
-        )?;
-        metric(
-            out,
-            "iterations",
-            &counter(s.requests, self.per_second(s.requests)),
-        )?;
-        metric(
-            out,
-            "vus",
-            &format!(
-                "{:<6} min={:<6} max={}",
-                self.vus_seen.1, self.vus_seen.0, self.vus_seen.1
+            row(
+                "checks_failed",
+                vec![
+                    format!("{:.2}%", pct(fails)),
+                    format!("{fails} out of {total}"),
+                ],
             ),
-        )?;
-        metric(
-            out,
-            "vus_max",
-            &format!(
-                "{:<6} min={:<6} max={}",
-                self.vus_max, self.vus_max, self.vus_max
-            ),
-        )?;
+        ];
+        section(out, None, &rows, CHECKS_WIDTH)?;
         writeln!(out)?;
+        for (name, passes, fails) in self.check_counts() {
+            check_line(out, "    ", &name, (passes, fails))?;
+        }
+        writeln!(out)?;
+        let group = |names: &[&str]| -> Vec<Row> {
+            metrics
+                .iter()
+                .filter(|m| {
+                    names
+                        .iter()
+                        .any(|n| m.name == *n || m.name.starts_with(&format!("{n}{{")))
+                })
+                .filter(|m| full || !DETAIL_TRENDS.contains(&m.name.as_str()))
+                .map(grouped_row)
+                .collect()
+        };
+        let http = group(&[
+            "http_req_blocked",
+            "http_req_connecting",
+            "http_req_duration",
+            "http_req_failed",
+            "http_req_receiving",
+            "http_req_sending",
+            "http_req_tls_handshaking",
+            "http_req_waiting",
+            "http_reqs",
+        ]);
+        let execution = group(&[
+            "dropped_iterations",
+            "iteration_duration",
+            "iterations",
+            "vus",
+            "vus_max",
+        ]);
+        let network = group(&["data_received", "data_sent"]);
+        section(out, Some("HTTP"), &http, METRIC_WIDTH)?;
+        writeln!(out)?;
+        section(out, Some("EXECUTION"), &execution, METRIC_WIDTH)?;
+        writeln!(out)?;
+        section(out, Some("NETWORK"), &network, METRIC_WIDTH)?;
+        writeln!(out)
+    }
+
+    /// k6 1.x's legacy mode: k6 0.x's one line per metric.
+    fn render_legacy(&self, metrics: &[Metric], out: &mut impl Write) -> io::Result<()> {
+        writeln!(out)?;
+        for (name, passes, fails) in self.check_counts() {
+            check_line(out, "     ", &name, (passes, fails))?;
+        }
+        writeln!(out)?;
+        let rows: Vec<Row> = metrics.iter().map(grouped_row).collect();
+        let aligned = Aligned::of(&rows);
+        for (metric, row) in metrics.iter().zip(&rows) {
+            let mark = match metric.thresholds.iter().all(|j| j.passed) {
+                _ if metric.thresholds.is_empty() => "  ",
+                true => "✓ ",
+                false => "✗ ",
+            };
+            let name = match metric.name.split_once('{') {
+                Some((_, tag)) => format!("  {{ {} }}", tag.trim_end_matches('}')),
+                None => metric.name.clone(),
+            };
+            writeln!(
+                out,
+                "   {mark}{}",
+                line(&name, &row.columns, aligned.widths(row), LEGACY_WIDTH)
+            )?;
+        }
+        writeln!(out)
+    }
+
+    /// What a pipeline benchmark adds to k6's summary.
+    fn render_additions(&self, mode: SummaryMode, out: &mut impl Write) -> io::Result<()> {
+        let s = &self.stats;
+        let mut rows = Vec::new();
         let failures = if s.failures.is_empty() {
             "none".to_owned()
         } else {
@@ -133,11 +194,10 @@ impl Summary {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        metric(out, "failures", &failures)?;
-        metric(
-            out,
+        rows.push(row("failures", vec![failures]));
+        rows.push(row(
             "accepted (2xx)",
-            &if s.unsent == 0 {
+            vec![if s.unsent == 0 {
                 format!("{} of {} sent", s.accepted, s.requests)
             } else {
                 format!(
@@ -147,8 +207,17 @@ impl Summary {
                     s.requests,
                     s.unsent
                 )
-            },
-        )?;
+            }],
+        ));
+        if s.interrupted > 0 {
+            rows.push(row(
+                "interrupted_iterations",
+                vec![format!(
+                    "{} (abandoned in flight: accepted or not, unknown)",
+                    s.interrupted
+                )],
+            ));
+        }
         if let Some(scheduled) = self.scheduled {
             let started = scheduled.saturating_sub(self.dropped.unwrap_or(0));
             let pct = if scheduled == 0 {
@@ -156,17 +225,20 @@ impl Summary {
             } else {
                 started as f64 * 100.0 / scheduled as f64
             };
-            metric(
-                out,
+            rows.push(row(
                 "schedule",
-                &format!("{started} of {scheduled} scheduled starts on time ({pct:.1}%)"),
-            )?;
+                vec![format!(
+                    "{started} of {scheduled} scheduled starts on time ({pct:.1}%)"
+                )],
+            ));
         }
-        metric(
-            out,
+        rows.push(row(
             "run",
-            &format!("{} {} {}", self.run_id, self.executor, self.endpoint),
-        )?;
+            vec![format!(
+                "{} {} {}",
+                self.run_id, self.executor, self.endpoint
+            )],
+        ));
         if let Some(first) = self.segments.first() {
             let of = first.count();
             let names: Vec<String> = self.segments.iter().map(ToString::to_string).collect();
@@ -175,45 +247,204 @@ impl Summary {
             } else {
                 format!("{} of {of} workers: not the whole run", self.segments.len())
             };
-            metric(out, "segments", &format!("{} ({whole})", names.join(" ")))?;
+            rows.push(row(
+                "segments",
+                vec![format!("{} ({whole})", names.join(" "))],
+            ));
+        }
+        if let Some(pushed) = &self.pushed {
+            rows.push(row(
+                "output",
+                vec![format!(
+                    "experimental-prometheus-rw: {} pushes, {} failed",
+                    pushed.ok + pushed.failed,
+                    pushed.failed
+                )],
+            ));
         }
         if let Some(why) = &self.aborted {
-            metric(
-                out,
+            rows.push(row(
                 "aborted",
-                &format!("{why}: the counts are the run's up to then"),
-            )?;
+                vec![format!("{why}: the counts are the run's up to then")],
+            ));
         }
-        if !self.thresholds.is_empty() {
-            writeln!(out)?;
-            writeln!(out, "     thresholds:")?;
-            for (threshold, passed, value) in &self.thresholds {
-                let mark = if *passed { '✓' } else { '✗' };
-                let seen =
-                    value.map_or("no data".to_owned(), |v| format_value(&threshold.metric, v));
-                writeln!(out, "       {mark} {} (was {seen})", threshold.source)?;
+        match mode {
+            SummaryMode::Legacy => {
+                let aligned = Aligned::of(&rows);
+                for r in &rows {
+                    writeln!(
+                        out,
+                        "     {}",
+                        line(&r.name, &r.columns, aligned.widths(r), LEGACY_WIDTH)
+                    )?;
+                }
             }
+            _ => section(out, Some("PIPELINE"), &rows, METRIC_WIDTH)?,
         }
         writeln!(out)
     }
 }
 
-fn metric(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
-    writeln!(out, "     {name:.<NAME_WIDTH$}: {value}")
+/// One line of a section: a name and its value columns.
+struct Row {
+    name: String,
+    columns: Vec<String>,
+    /// Trends align among themselves, apart from the other rows.
+    trend: bool,
 }
 
-fn check_line(out: &mut impl Write, name: &str, (passed, failed): (u64, u64)) -> io::Result<()> {
-    if failed == 0 {
-        writeln!(out, "     ✓ {name}")
-    } else {
-        let pct = passed * 100 / (passed + failed);
-        writeln!(out, "     ✗ {name}")?;
-        writeln!(out, "      ↳  {pct}% — ✓ {passed} / ✗ {failed}")
+fn row(name: &str, columns: Vec<String>) -> Row {
+    Row {
+        name: name.to_owned(),
+        columns,
+        trend: false,
     }
 }
 
-fn counter(n: u64, per_second: f64) -> String {
-    format!("{:<6} {}/s", n, trim(per_second, 2))
+/// A metric's line in k6 1.x: trends as `stat=value` columns, counters as count and rate, rates
+/// as percent and `N out of M`, gauges as value, min and max.
+fn grouped_row(metric: &Metric) -> Row {
+    let columns = match metric.kind {
+        Kind::Trend => metric
+            .values
+            .iter()
+            .map(|(stat, v)| format!("{stat}={}", value(metric, stat, *v)))
+            .collect(),
+        Kind::Counter => {
+            let count = metric.value("count").unwrap_or(0.0);
+            let rate = metric.value("rate").unwrap_or(0.0);
+            if metric.name.starts_with("data_") {
+                vec![bytes(count), format!("{}/s", bytes(rate))]
+            } else {
+                vec![format!("{count}"), format!("{rate:.6}/s")]
+            }
+        }
+        Kind::Rate => {
+            let passes = metric.value("passes").unwrap_or(0.0) as u64;
+            let fails = metric.value("fails").unwrap_or(0.0) as u64;
+            let rate = metric.value("rate").unwrap_or(0.0);
+            vec![
+                format!("{:.2}%", rate * 100.0),
+                format!("{passes} out of {}", passes + fails),
+            ]
+        }
+        Kind::Gauge => vec![
+            format!("{}", metric.value("value").unwrap_or(0.0)),
+            format!("min={}", metric.value("min").unwrap_or(0.0)),
+            format!("max={}", metric.value("max").unwrap_or(0.0)),
+        ],
+    };
+    let name = match metric.name.split_once('{') {
+        Some((_, tag)) => format!("  {{ {} }}", tag.trim_end_matches('}')),
+        None => metric.name.clone(),
+    };
+    Row {
+        name,
+        columns,
+        trend: metric.kind == Kind::Trend,
+    }
+}
+
+/// A value of `metric` (a time in ms, a rate, a count) as k6 prints it.
+fn value(metric: &Metric, stat: &str, v: f64) -> String {
+    match (metric.kind, stat) {
+        (_, "count") => format!("{v}"),
+        (Kind::Trend, _) => duration(v),
+        (Kind::Rate, _) => format!("{:.2}%", v * 100.0),
+        _ => trim(v, 6),
+    }
+}
+
+/// Column widths as k6 aligns them: the trends' among the trends, the other rows' among
+/// themselves.
+struct Aligned {
+    trends: Vec<usize>,
+    others: Vec<usize>,
+}
+
+impl Aligned {
+    fn of(rows: &[Row]) -> Aligned {
+        let group = |trend: bool| -> Vec<usize> {
+            let mut widths = Vec::new();
+            for r in rows.iter().filter(|r| r.trend == trend) {
+                for (i, c) in r.columns.iter().enumerate() {
+                    let w = c.chars().count();
+                    match widths.get_mut(i) {
+                        Some(max) => *max = w.max(*max),
+                        None => widths.push(w),
+                    }
+                }
+            }
+            widths
+        };
+        Aligned {
+            trends: group(true),
+            others: group(false),
+        }
+    }
+
+    fn widths(&self, row: &Row) -> &[usize] {
+        if row.trend {
+            &self.trends
+        } else {
+            &self.others
+        }
+    }
+}
+
+/// `name....: col  col ...`, the dots to `width`, each column but the last padded to its width.
+fn line(name: &str, columns: &[String], widths: &[usize], width: usize) -> String {
+    let last = columns.len().saturating_sub(1);
+    let cells: Vec<String> = columns
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(i, (c, w))| match i == last {
+            true => c.clone(),
+            false => format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))),
+        })
+        .collect();
+    let dots = width.saturating_sub(name.chars().count());
+    format!("{name}{}: {}", ".".repeat(dots), cells.join(" "))
+}
+
+/// A titled group of rows, columns aligned within it.
+fn section(
+    out: &mut impl Write,
+    title: Option<&str>,
+    rows: &[Row],
+    width: usize,
+) -> io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if let Some(title) = title {
+        writeln!(out, "    {title}")?;
+    }
+    let aligned = Aligned::of(rows);
+    for r in rows {
+        writeln!(
+            out,
+            "    {}",
+            line(&r.name, &r.columns, aligned.widths(r), width)
+        )?;
+    }
+    Ok(())
+}
+
+fn check_line(
+    out: &mut impl Write,
+    indent: &str,
+    name: &str,
+    (passed, failed): (u64, u64),
+) -> io::Result<()> {
+    if failed == 0 {
+        writeln!(out, "{indent}✓ {name}")
+    } else {
+        let pct = passed * 100 / (passed + failed);
+        writeln!(out, "{indent}✗ {name}")?;
+        writeln!(out, "{indent} ↳  {pct}% — ✓ {passed} / ✗ {failed}")
+    }
 }
 
 /// A number with at most `decimals` decimals, trailing zeros dropped (k6's style).
@@ -226,9 +457,13 @@ fn trim(x: f64, decimals: usize) -> String {
     }
 }
 
-/// A duration in ms as k6 prints it: `512.43µs`, `9.31ms`, `1.2s`, `1m30s`.
+/// A duration in ms as k6 prints it: `0s`, `850ns`, `512.43µs`, `9.31ms`, `1.2s`, `1m30s`.
 pub fn duration(ms: f64) -> String {
-    if ms < 1.0 {
+    if ms <= 0.0 {
+        "0s".to_owned()
+    } else if ms < 0.001 {
+        format!("{}ns", trim(ms * 1e6, 2))
+    } else if ms < 1.0 {
         format!("{}µs", trim(ms * 1000.0, 2))
     } else if ms < 1000.0 {
         format!("{}ms", trim(ms, 2))
@@ -258,14 +493,6 @@ pub fn bytes(n: f64) -> String {
     format!("{} {unit}", trim(value, if value < 10.0 { 1 } else { 0 }))
 }
 
-fn format_value(metric: &str, value: f64) -> String {
-    match metric {
-        "http_req_duration" | "iteration_duration" => duration(value),
-        "http_req_failed" | "checks" => format!("{:.2}%", value * 100.0),
-        _ => trim(value, 2),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,101 +500,16 @@ mod tests {
     #[test]
     fn formats_like_k6() {
         assert_eq!(duration(0.51243), "512.43µs");
+        assert_eq!(duration(0.00085), "850ns");
+        assert_eq!(duration(0.0), "0s");
         assert_eq!(duration(9.31), "9.31ms");
         assert_eq!(duration(8.4), "8.4ms");
         assert_eq!(duration(1200.0), "1.2s");
         assert_eq!(duration(90_000.0), "1m30s");
         assert_eq!(bytes(512.0), "512 B");
         assert_eq!(bytes(25_400.0), "25 kB");
+        assert_eq!(bytes(7_601.0), "7.6 kB");
         assert_eq!(bytes(1_234_567.0), "1.2 MB");
         assert_eq!(trim(20.0, 2), "20");
-    }
-}
-
-#[cfg(test)]
-mod snapshot {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::client::Response;
-    use crate::stats::{Durations, FailureKind, Stats};
-
-    #[test]
-    fn renders_exactly() {
-        let mut stats = Stats::default();
-        let durations = Durations::new();
-        let mut buffer = durations.buffer();
-        let max = Duration::from_secs(4);
-        let mut record = |outcome, elapsed| {
-            stats.record(&outcome, elapsed, 100, max);
-            buffer.record(elapsed);
-        };
-        for ms in 1..=100u64 {
-            record(
-                Ok(Response {
-                    status: 200,
-                    body_bytes: 21,
-                }),
-                Duration::from_millis(ms),
-            );
-        }
-        record(
-            Ok(Response {
-                status: 500,
-                body_bytes: 20,
-            }),
-            Duration::from_secs(5),
-        );
-        record(Err(FailureKind::Timeout), Duration::from_secs(60));
-        drop(buffer);
-        let mut summary = Summary {
-            run_id: "snap".into(),
-            endpoint: "http://127.0.0.1:4599/prod/".into(),
-            executor: "constant-vus",
-            vus_max: 10,
-            vus_seen: (10, 10),
-            stats,
-            durations_us: durations.snapshot(),
-            elapsed: Duration::from_secs(10),
-            start_ms: 0,
-            end_ms: 10_000,
-            dropped: None,
-            scheduled: None,
-            timeline: Vec::new(),
-            max_duration: max,
-            thresholds: Vec::new(),
-            segments: Vec::new(),
-            aborted: None,
-        };
-        summary.judge(&[crate::threshold::parse("http_req_duration:p(95)<500").unwrap()]);
-        let mut out = Vec::new();
-        summary.render(&mut out).unwrap();
-        let expected = "
-     ✗ status is 200
-      ↳  98% — ✓ 100 / ✗ 2
-     ✗ duration < 4s
-      ↳  99% — ✓ 101 / ✗ 1
-
-     checks.........................: 98.53% ✓ 201       ✗ 3
-     data_received..................: 2.1 kB 212 B/s
-     data_sent......................: 10 kB  1 kB/s
-     http_req_duration..............: avg=686.9ms min=1ms med=51.01ms max=1m0.03s p(90)=92.03ms p(95)=97.02ms p(99)=5s
-     http_req_failed................: 1.96%  ✓ 2         ✗ 100
-     http_reqs......................: 102    10.2/s
-     iterations.....................: 102    10.2/s
-     vus............................: 10     min=10     max=10
-     vus_max........................: 10     min=10     max=10
-
-     failures.......................: status_500=1 timeout=1
-     accepted (2xx).................: 100 of 102 sent
-     run............................: snap constant-vus http://127.0.0.1:4599/prod/
-
-     thresholds:
-       ✓ http_req_duration:p(95)<500 (was 97.02ms)
-
-";
-        // 102 samples: 1..=100 ms, 5 s, 60 s. Mean 686.8 ms; median rank 51 = 51 ms; p(99)
-        // rank 101 = 5 s (HdrHistogram reports each bucket's highest equivalent value).
-        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 }

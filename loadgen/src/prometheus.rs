@@ -1,0 +1,336 @@
+//! `-o experimental-prometheus-rw`: the run's metrics pushed live to a Prometheus remote-write
+//! endpoint, under the series names and labels k6's own output uses (`k6_http_reqs_total`,
+//! `k6_http_req_duration_p99`, `k6_vus`, `k6_checks_rate`, ...: read off real k6 1.1.0 pushing into
+//! Prometheus), so that a k6 user's dashboards and alerts keep working. Configured as k6 is, by
+//! its environment: `K6_PROMETHEUS_RW_SERVER_URL` (default `http://localhost:9090/api/v1/write`),
+//! `K6_PROMETHEUS_RW_PUSH_INTERVAL` (5s), `K6_PROMETHEUS_RW_TREND_STATS` (`p(99)`).
+//!
+//! Counters are totals since the start, trends their statistics over every request so far (in
+//! seconds, as k6 converts times), rates the fraction so far: each push is the run up to then.
+//! Pushing never slows the load: one task builds and sends one request at a time from the run's
+//! shared counters, a failed push is retried twice and then dropped and counted, and the last
+//! push, after the run, completes before the summary is printed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::client::{Client, ConnectTimings, Connection};
+use crate::endpoint::Endpoint;
+use crate::engine::Live;
+use crate::summary::TrendStat;
+use crate::trends::{Trend, TrendSet, Trends};
+
+use contract::remote_write::{self, TimeSeries};
+
+/// Where and how to push.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RemoteWrite {
+    /// The remote-write endpoint.
+    #[serde(with = "crate::endpoint::as_url")]
+    pub url: Endpoint,
+    /// Time between pushes.
+    pub push_interval: Duration,
+    /// The statistics each trend is pushed as (`k6_http_req_duration_p99`, `..._avg`, ...).
+    pub trend_stats: Vec<TrendStat>,
+}
+
+impl RemoteWrite {
+    /// The output as k6's environment configures it; the error is the one line to print.
+    pub fn from_env(env: &impl Fn(&str) -> Option<String>) -> Result<RemoteWrite, String> {
+        let url =
+            env(remote_write::URL_VAR).unwrap_or_else(|| remote_write::DEFAULT_URL.to_owned());
+        let url = Endpoint::parse(&url)
+            .map_err(|e| format!("K6_PROMETHEUS_RW_SERVER_URL {url:?}: {e}"))?;
+        let push_interval = match env(remote_write::INTERVAL_VAR) {
+            None => Duration::from_secs(5),
+            Some(text) => humantime::parse_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!("K6_PROMETHEUS_RW_PUSH_INTERVAL {text:?} is not a duration above 0")
+                })?,
+        };
+        let trend_stats = match env("K6_PROMETHEUS_RW_TREND_STATS") {
+            None => vec![TrendStat::Percentile(99.0)],
+            Some(text) => text
+                .split(',')
+                .map(TrendStat::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("K6_PROMETHEUS_RW_TREND_STATS: {e}"))?,
+        };
+        if env("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM").is_some_and(|v| v == "true") {
+            return Err(
+                "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true: native histograms are not \
+                 supported; trends are pushed as K6_PROMETHEUS_RW_TREND_STATS"
+                    .into(),
+            );
+        }
+        Ok(RemoteWrite {
+            url,
+            push_interval,
+            trend_stats,
+        })
+    }
+}
+
+/// How the pushes went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Pushes the endpoint took.
+    pub ok: u64,
+    /// Pushes dropped after their retries.
+    pub failed: u64,
+}
+
+/// What a push reads: the run's shared counters and trends, and what the run is.
+pub struct Source {
+    /// The live counters.
+    pub live: Arc<Live>,
+    /// The timings so far.
+    pub trends: Arc<Trends>,
+    /// The load's URL (the `url` and `name` labels).
+    pub url: String,
+    /// The VUs the run may use.
+    pub vus_max: u64,
+    /// The duration check's limit, µs.
+    pub max_duration_us: u64,
+    /// The duration check's name.
+    pub duration_check: String,
+    /// Whether the run has dropped iterations to report (an arrival-rate executor).
+    pub arrival: bool,
+    /// The run id, as the `testid` label every series carries (the tag k6's dashboards filter
+    /// on: `k6 run --tag testid=...`).
+    pub testid: String,
+}
+
+/// A trend statistic's suffix on a series name: `p99`, `p99.9` → `p999`, `avg`.
+fn suffix(stat: &TrendStat) -> String {
+    stat.name().replace(['(', ')', '.'], "")
+}
+
+/// A trend statistic of `histogram` (µs), in seconds (a count as it is).
+fn stat_value(histogram: &hdrhistogram::Histogram<u64>, stat: &TrendStat) -> f64 {
+    let us = match stat {
+        TrendStat::Avg => histogram.mean(),
+        TrendStat::Min => histogram.min() as f64,
+        TrendStat::Med => histogram.value_at_quantile(0.5) as f64,
+        TrendStat::Max => histogram.max() as f64,
+        TrendStat::Count => return histogram.len() as f64,
+        TrendStat::Percentile(p) => histogram.value_at_quantile(p / 100.0) as f64,
+    };
+    us / 1e6
+}
+
+impl Source {
+    /// Every series k6 pushes for this run so far, at `now_ms`.
+    pub fn series(&self, trend_stats: &[TrendStat], now_ms: i64) -> Vec<TimeSeries> {
+        let mut series = Vec::new();
+        let mut push = |name: String, labels: &[(&str, &str)], value: f64| {
+            let mut labels = labels.to_vec();
+            labels.push(("testid", &self.testid));
+            series.push(TimeSeries::one(&name, &labels, value, now_ms));
+        };
+        let scenario = [("scenario", "default")];
+        let proto = if self.live.http2.load(Ordering::Relaxed) {
+            "HTTP/2.0"
+        } else {
+            "HTTP/1.1"
+        };
+        let by_status = self.trends.by_status();
+        let mut all = TrendSet::default();
+        let (mut status_ok, mut quick, mut requests) = (0u64, 0u64, 0u64);
+        for (status, set) in &by_status {
+            all.add(set);
+            let status_text = status.to_string();
+            let expected = (200..400).contains(status).to_string();
+            let mut labels = vec![
+                ("expected_response", expected.as_str()),
+                ("method", "POST"),
+                ("name", self.url.as_str()),
+                ("proto", proto),
+                ("scenario", "default"),
+                ("status", status_text.as_str()),
+                ("url", self.url.as_str()),
+            ];
+            // k6's error_code tag: 1000 + the status for a 4xx or 5xx; a request without a
+            // response is 1000, k6's generic error (loadgen does not tell k6's network codes
+            // apart).
+            let error_code = match status {
+                0 => Some("1000".to_owned()),
+                400.. => Some((1000 + u32::from(*status)).to_string()),
+                _ => None,
+            };
+            if let Some(code) = &error_code {
+                labels.push(("error_code", code.as_str()));
+            }
+            let n = set.requests();
+            requests += n;
+            if *status == 200 {
+                status_ok += n;
+            }
+            let duration = set.get(Trend::Duration);
+            quick += if *status == 0 {
+                n
+            } else {
+                duration.count_between(0, self.max_duration_us.saturating_sub(1))
+            };
+            push("k6_http_reqs_total".into(), &labels, n as f64);
+            let failed = if *status == 0 || *status >= 400 {
+                1.0
+            } else {
+                0.0
+            };
+            push("k6_http_req_failed_rate".into(), &labels, failed);
+            for trend in Trend::ALL {
+                if trend == Trend::Iteration {
+                    continue;
+                }
+                for stat in trend_stats {
+                    let name = format!("k6_{}_{}", trend.name(), suffix(stat));
+                    push(name, &labels, stat_value(set.get(trend), stat));
+                }
+            }
+        }
+        if requests > 0 {
+            for stat in trend_stats {
+                let name = format!("k6_iteration_duration_{}", suffix(stat));
+                push(name, &scenario, stat_value(all.get(Trend::Iteration), stat));
+            }
+            let checks = [
+                ("status is 200".to_owned(), status_ok),
+                (self.duration_check.clone(), quick),
+            ];
+            for (check, passes) in checks {
+                let labels = [("check", check.as_str()), ("scenario", "default")];
+                push(
+                    "k6_checks_rate".into(),
+                    &labels,
+                    passes as f64 / requests as f64,
+                );
+            }
+        }
+        let live = &self.live;
+        push("k6_iterations_total".into(), &scenario, requests as f64);
+        let sent = live.bytes_sent.load(Ordering::Relaxed) as f64;
+        let received = live.bytes_received.load(Ordering::Relaxed) as f64;
+        push("k6_data_sent_total".into(), &scenario, sent);
+        push("k6_data_received_total".into(), &scenario, received);
+        if self.arrival {
+            let dropped = live.dropped.load(Ordering::Relaxed) as f64;
+            push("k6_dropped_iterations_total".into(), &scenario, dropped);
+        }
+        let vus = live.active_vus.load(Ordering::Relaxed) as f64;
+        push("k6_vus".into(), &[], vus);
+        push("k6_vus_max".into(), &[], self.vus_max as f64);
+        series
+    }
+}
+
+/// Pushes `series` as one remote-write request: snappy-compressed protobuf.
+pub async fn push_once(
+    client: &Client,
+    connection: &mut Option<Connection>,
+    series: Vec<TimeSeries>,
+) -> Result<(), String> {
+    let body = remote_write::encode(series);
+    let open = match connection.as_mut() {
+        Some(open) => open.is_open().await,
+        None => false,
+    };
+    if !open {
+        let mut timings = ConnectTimings::default();
+        *connection = Some(
+            client
+                .connect(&mut timings)
+                .await
+                .map_err(|kind| format!("cannot connect: {}", kind.label()))?,
+        );
+    }
+    let Some(open) = connection.as_mut() else {
+        return Err("no connection".into());
+    };
+    let sent = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.send(open, Bytes::from(body)),
+    )
+    .await
+    .map_err(|_| "no answer within 10 s".to_owned())
+    .and_then(|r| r.map_err(|kind| kind.label()));
+    match sent {
+        Ok(response) if (200..300).contains(&response.status) => Ok(()),
+        Ok(response) => {
+            *connection = None;
+            Err(format!("answered {}", response.status))
+        }
+        Err(e) => {
+            *connection = None;
+            Err(e)
+        }
+    }
+}
+
+/// The remote-write client: k6's headers.
+pub fn client(output: &RemoteWrite) -> Result<Client, String> {
+    Client::with_headers(
+        &output.url,
+        false,
+        &[
+            remote_write::HEADERS[0],
+            remote_write::HEADERS[1],
+            remote_write::HEADERS[2],
+            ("User-Agent", "loadgen"),
+        ],
+    )
+}
+
+/// A push with two retries; the pushes so far counted in `pushed`.
+pub async fn push(
+    client: &Client,
+    connection: &mut Option<Connection>,
+    source: &Source,
+    output: &RemoteWrite,
+    pushed: &mut Pushed,
+    said: &mut bool,
+) {
+    let series = source.series(&output.trend_stats, crate::epoch_ms());
+    for attempt in 0..3 {
+        match push_once(client, connection, series.clone()).await {
+            Ok(()) => {
+                pushed.ok += 1;
+                return;
+            }
+            Err(e) if attempt == 2 => {
+                pushed.failed += 1;
+                if !std::mem::replace(said, true) {
+                    eprintln!(
+                        "loadgen: experimental-prometheus-rw: a push to {} failed ({e}); the \
+                         run goes on, failed pushes are counted in the summary",
+                        output.url
+                    );
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await,
+        }
+    }
+}
+
+/// Pushes every `push_interval` until aborted; returns nothing (the final push and the count
+/// are [`finish`]'s).
+pub async fn follow(
+    output: RemoteWrite,
+    client: Arc<Client>,
+    source: Arc<Source>,
+    state: Arc<tokio::sync::Mutex<(Option<Connection>, Pushed, bool)>>,
+) {
+    let mut ticker = tokio::time::interval(output.push_interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let mut state = state.lock().await;
+        let (connection, pushed, said) = &mut *state;
+        push(&client, connection, &source, &output, pushed, said).await;
+    }
+}
