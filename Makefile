@@ -15,7 +15,7 @@ RELEASE_DIST := target/release/dist
 # Sub-makes run in parallel; each target's output is printed whole when it ends.
 PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: bench capacity capacity-smoke test compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-vus bench-segments bench-collector clean
+.PHONY: bench capacity capacity-smoke test compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing (the installs
@@ -200,6 +200,12 @@ bench-loadgen: .venv-bench/.installed
 	  npm install --prefix .bench-tools --no-audit --no-fund --loglevel=error artillery@$(ARTILLERY_VERSION)
 	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
 	.venv-bench/bin/python bench/loadgen_vs.py
+
+## bench-push: what pushing live to Prometheus costs loadgen and k6 (-o experimental-prometheus-rw),
+## each with and without, in turn, 3 rounds (README table)
+bench-push: .venv-bench/.installed prometheus
+	cargo build --release --locked -p loadgen --bin loadgen --example bench_target
+	PROMETHEUS=$(PROMETHEUS) .venv-bench/bin/python bench/push_cost.py
 
 ## bench-vus: loadgen's peak memory by VU count against the local target (docs/loadgen.md)
 bench-vus:

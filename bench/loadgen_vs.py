@@ -65,13 +65,14 @@ def start_target():
     return proc, f"http://{match.group(1)}/prod/"
 
 
-def loadgen(url, vus, seconds, tmp):
+def loadgen(url, vus, seconds, tmp, extra=()):
     def parse(out, _err):
         return json.loads(out)["run"]["requests_sent"]
-    return run_tool([LOADGEN, url, "--vus", str(vus), "--duration", f"{seconds}s", "--json", "--quiet"], parse)
+    return run_tool([LOADGEN, url, "--vus", str(vus), "--duration", f"{seconds}s", "--json", "--quiet",
+                     *extra], parse)
 
 
-def k6(url, vus, seconds, tmp):
+def k6(url, vus, seconds, tmp, extra=()):
     script = os.path.join(tmp, "k6.js")
     with open(script, "w") as f:
         f.write(
@@ -86,7 +87,7 @@ def k6(url, vus, seconds, tmp):
         with open(export) as f:
             return int(json.load(f)["metrics"]["http_reqs"]["count"])
     return run_tool([K6, "run", "--quiet", "--no-usage-report", "--vus", str(vus), "--duration", f"{seconds}s",
-                     "--summary-export", export, "-e", f"URL={url}", script], parse)
+                     "--summary-export", export, *extra, "-e", f"URL={url}", script], parse)
 
 
 def oha(url, vus, seconds, tmp, requests=None):
