@@ -34,6 +34,11 @@
    dimensions summed every run's RunId-dimensioned data), which AWS never does.
 9. A Kinesis PutRecord of more than 1 MiB of data is refused with AWS's ValidationException
    (moto checked the limit for PutRecords only).
+10. GetMetricData answers percentile statistics (`p50`, `p99`, `p99.9`) as CloudWatch does, from
+   the values published one by one (`Value`, or `Values` with `Counts`): moto answered them
+   with nothing. The sandbox publishes Lambda's `Duration` that way, and the collector reads its
+   `p99` with the same query it sends to AWS. The nearest rank is returned (CloudWatch's is an
+   estimate within a few percent).
 
 And it is served by waitress (a fixed pool of threads, keep-alive connections) instead of
 werkzeug's development server, which closes every connection and starts a thread for each.
@@ -41,7 +46,9 @@ SANDBOX_MOTO_HTTP=werkzeug serves it the way `moto_server` does, for comparison 
 """
 
 import logging
+import math
 import os
+import re
 import sys
 import threading
 from datetime import timedelta
@@ -126,6 +133,18 @@ Shard.get_records = _get_records
 
 _get_metric_data = CloudWatchBackend.get_metric_data
 
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+
+
+def _percentile(stat, data):
+    """CloudWatch's `pNN` of the datums' values (nearest rank); None without values."""
+    match = _PERCENTILE.match(stat)
+    values = sorted(d.value for d in data if hasattr(d, "value"))
+    if not match or not values:
+        return None
+    rank = math.ceil(float(match.group(1)) / 100 * len(values))
+    return values[min(max(rank, 1), len(values)) - 1]
+
 
 class _OnlyThese:
     """A CloudWatch backend whose stored metrics are the given ones."""
@@ -172,6 +191,12 @@ def _get_metric_data_by_metric(self, queries, start_time, end_time, scan_by="Tim
         values, timestamps = [], []
         for index in sorted(periods):
             period_start = start + index * delta
+            if _PERCENTILE.match(stat["Stat"]):
+                value = _percentile(stat["Stat"], periods[index])
+                if value is not None:
+                    values.append(value)
+                    timestamps.append(period_start)
+                continue
             one = _get_metric_data(_OnlyThese(self, periods[index]), [dict(query, ReturnData=True)],
                                    period_start, period_start + delta, "TimestampAscending")[0]
             values += one["values"]

@@ -83,8 +83,9 @@ class GetMetricData(unittest.TestCase):
                 metric = {"Namespace": rng.choice(["NS", "Other"]), "MetricName": rng.choice(names)}
                 if rng.random() < 0.6:
                     metric["Dimensions"] = rng.choice(dims[1:])
+                # Percentiles are the patch's own (moto answers none): see Percentiles.
                 query = {"Id": f"q{i}", "MetricStat": {"Metric": metric, "Period": rng.choice([1, 7, 60, 300]),
-                                                        "Stat": rng.choice(["SampleCount", "Sum", "Average", "Minimum", "Maximum", "p90"])}}
+                                                        "Stat": rng.choice(["SampleCount", "Sum", "Average", "Minimum", "Maximum"])}}
                 if rng.random() < 0.3:
                     query["MetricStat"]["Unit"] = rng.choice(["Milliseconds", "Count"])
                 if rng.random() < 0.2:
@@ -145,7 +146,45 @@ class ExactDimensions(unittest.TestCase):
         self.assertEqual(data([{"Name": "Other", "Value": "x"}]), [])
 
 
-class KinesisRecordSize(unittest.TestCase):
+class Percentiles(unittest.TestCase):
+    def test_percentiles_of_values_published_with_counts(self):
+        from datetime import datetime, timedelta, timezone
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        backend = CloudWatchBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+        t0 = datetime(2026, 12, 3, 10, 0, 0, tzinfo=timezone.utc)
+        dims = [{"Name": "FunctionName", "Value": "f"}]
+        # 1..100 ms, each once, in one datum; then one more second with 1000 ms, 5 times.
+        backend.put_metric_data("AWS/Lambda", [{"MetricName": "Duration", "Dimensions": dims,
+                                                "Values": [float(v) for v in range(1, 101)],
+                                                "Timestamp": t0, "Unit": "Milliseconds"}])
+        backend.put_metric_data("AWS/Lambda", [{"MetricName": "Duration", "Dimensions": dims,
+                                                "Values": [1000.0], "Counts": [5.0],
+                                                "Timestamp": t0 + timedelta(seconds=1)}])
+
+        def stat(name, period, seconds=60):
+            query = {"Id": "q", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+                                                         "MetricName": "Duration",
+                                                         "Dimensions": dims},
+                                              "Period": period, "Stat": name}}
+            return CloudWatchBackend.get_metric_data(
+                backend, [query], t0, t0 + timedelta(seconds=seconds))[0]["values"]
+
+        # 105 values: nearest ranks 53, 95 and 104.
+        self.assertEqual(stat("p50", 60), [53.0])
+        self.assertEqual(stat("p90", 60), [95.0])
+        self.assertEqual(stat("p99", 60), [1000.0])
+        self.assertEqual(stat("SampleCount", 60), [105.0], "moto's own statistics still answer")
+        # Second by second: each second its own percentile.
+        self.assertEqual(stat("p50", 1, seconds=2), [50.0, 1000.0])
+        later = {"Id": "q", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Duration",
+                                                     "Dimensions": dims}, "Period": 60, "Stat": "p99"}}
+        self.assertEqual(CloudWatchBackend.get_metric_data(
+            backend, [later], t0 + timedelta(seconds=60), t0 + timedelta(seconds=120))[0]["values"], [],
+            "a window without data has none")
+
+
     def test_a_record_over_one_mib_is_refused_as_aws_refuses_it(self):
         import base64
 

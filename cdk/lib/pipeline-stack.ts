@@ -133,6 +133,10 @@ export class PipelineStack extends cdk.Stack {
       description: 'the records of batches the event source mappings gave up',
     });
     new cdk.CfnOutput(this, 'Environment', { value: config.target });
+    // Lambda's own metrics (AWS/Lambda) are by function name: the collector reads these.
+    for (const [name, fn] of Object.entries(this.functions)) {
+      new cdk.CfnOutput(this, `${capitalize(name)}FunctionName`, { value: fn.functionName });
+    }
     if (config.loadgenWorker) {
       const worker = this.loadgenWorker(config);
       new cdk.CfnOutput(this, 'LoadgenWorkerFunctionName', {

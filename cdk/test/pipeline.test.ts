@@ -173,6 +173,9 @@ describe('default (AWS)', () => {
     template.hasOutput('DynamoDBTableName', { Value: { Ref: Match.stringLikeRegexp('^DynamoDBTable') } });
     template.hasOutput('Environment', { Value: 'AWS' });
     template.hasOutput('MetricNamespace', { Value: DEFAULT_NAMESPACE });
+    for (const name of ['Upstream', 'Midstream', 'Downstream']) {
+      template.hasOutput(`${name}FunctionName`, { Value: { Ref: Match.stringLikeRegexp(`^${name}`) } });
+    }
   });
 
   test('code comes from the prebuilt dist folder as an asset, and no VPC', () => {

@@ -17,6 +17,10 @@ pub enum Stat {
     Maximum,
     /// Mean of the samples.
     Average,
+    /// The median (CloudWatch's `p50`: computed by CloudWatch from the published values).
+    P50,
+    /// The 99th percentile (`p99`).
+    P99,
 }
 
 impl Stat {
@@ -28,6 +32,8 @@ impl Stat {
             Stat::Minimum => "Minimum",
             Stat::Maximum => "Maximum",
             Stat::Average => "Average",
+            Stat::P50 => "p50",
+            Stat::P99 => "p99",
         }
     }
 }

@@ -9,6 +9,7 @@ use contract::outputs::key;
 use contract::runfile::{RunFile, CLOCK_SLACK_MS};
 use contract::threshold::Threshold;
 
+use crate::lambda::Function;
 use crate::opts::{apply_outputs, AuditOpts, AwsOpts, WaitOpts};
 use crate::push::{RemoteWrite, OUTPUT};
 use crate::wait::WaitConfig;
@@ -32,6 +33,8 @@ pub struct Wait {
     pub thresholds: Vec<Threshold>,
     /// Where to push the pipeline's series, when asked.
     pub push: Option<RemoteWrite>,
+    /// The functions whose Lambda metrics the export carries.
+    pub functions: Vec<Function>,
 }
 
 /// `collector audit`, validated.
@@ -74,9 +77,28 @@ impl WaitOpts {
     /// the flags, else --outputs.
     pub fn into_config(mut self) -> Result<Wait, String> {
         let namespace = &mut self.namespace;
+        let mut functions: Vec<Function> = self
+            .functions
+            .iter()
+            .map(|name| Function {
+                role: name.clone(),
+                name: name.clone(),
+            })
+            .collect();
         apply_outputs(&mut self.aws, &self.stack, |outputs| {
             if namespace.is_none() {
                 *namespace = outputs.get(key::NAMESPACE).ok().map(str::to_owned);
+            }
+            if functions.is_empty() {
+                functions = contract::lambda::ROLES
+                    .iter()
+                    .filter_map(|(role, output)| {
+                        Some(Function {
+                            role: (*role).to_owned(),
+                            name: outputs.get(output).ok()?.to_owned(),
+                        })
+                    })
+                    .collect();
             }
             Ok(())
         })?;
@@ -123,6 +145,7 @@ impl WaitOpts {
             },
             thresholds: self.thresholds,
             push,
+            functions,
         })
     }
 }

@@ -18,6 +18,8 @@
 //! - [`compare`]: two runs (or sets of runs) number by number against the noise, and the gate.
 //! - [`thresholds`]: k6-style thresholds on the pipeline's numbers (`--threshold`).
 //! - [`audit`]: the run's items in DynamoDB against the accepted ids (`collector audit`).
+//! - [`lambda`]: Lambda's own metrics per function over the run's window (the export's
+//!   `lambda`).
 //! - [`push`]: the pipeline's series into Prometheus while waiting (`collector wait -o
 //!   experimental-prometheus-rw`).
 
@@ -27,6 +29,7 @@ pub mod aws;
 mod compare;
 pub mod config;
 mod describe;
+pub mod lambda;
 pub mod opts;
 pub mod push;
 pub mod query;
@@ -104,9 +107,10 @@ pub async fn run_wait<A: MetricsApi>(
         None => (waiting.await, ()),
     };
     let outcome = outcome.context("polling CloudWatch")?;
-    let export = wait::export(&metrics, &outcome, config.wait.expected, run)
+    let mut export = wait::export(&metrics, &outcome, config.wait.expected, run)
         .await
         .context("fetching the run's latencies")?;
+    export.lambda = Some(lambda::view(&metrics.api, &config.functions, outcome.window).await);
     std::fs::write(&config.out, export.to_json())
         .with_context(|| format!("writing {}", config.out.display()))?;
     let model = contract::run::Run::new(&export, run, None);

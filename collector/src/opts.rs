@@ -149,6 +149,10 @@ pub struct WaitOpts {
     /// K6_PROMETHEUS_RW_PUSH_INTERVAL).
     #[arg(short = 'o', long = "output", value_name = "NAME")]
     pub output: Option<String>,
+    /// A Lambda function whose own metrics (AWS/Lambda, LambdaInsights) the export carries for
+    /// the run's window; repeatable. Default: the three the stack's outputs name.
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
     /// AWS flags.
     #[command(flatten)]
     pub aws: AwsOpts,

@@ -94,7 +94,8 @@ pub async fn fetch<A: MetricsApi>(
     Ok(series)
 }
 
-async fn call<A: MetricsApi>(
+/// One call, throttling retried with backoff.
+pub(crate) async fn call<A: MetricsApi>(
     api: &A,
     request: &DataRequest,
 ) -> Result<crate::api::DataPage, ApiError> {

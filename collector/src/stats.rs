@@ -127,7 +127,10 @@ pub struct Report {
     pub latency: Option<LatencyRow>,
     /// Table 3.
     pub hops: Vec<HopRow>,
-    /// Table 4: describe of the per-second averages.
+    /// Table 4: Lambda's own metrics per function (exports from version 4 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<contract::lambda::LambdaView>,
+    /// Table 5: describe of the per-second averages.
     pub per_second_averages: Option<Describe>,
     /// Second by second: accepted, completed, backlog and p99 (charts and `--json` only).
     pub over_time: Vec<SecondPoint>,
@@ -141,6 +144,7 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
                 run: None,
                 latency: None,
                 hops: Vec::new(),
+                lambda: None,
                 per_second_averages: describe(averages),
                 over_time: Vec::new(),
             }
@@ -207,6 +211,7 @@ pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<
         run: Some(run_row),
         latency,
         hops,
+        lambda: export.lambda.clone(),
         per_second_averages: describe(&averages),
         over_time: model.over_time(),
     }
@@ -346,6 +351,7 @@ pub fn tables(report: &Report) -> Vec<TableData> {
             numeric: (1..9).collect(),
         });
     }
+    tables.extend(report.lambda.as_ref().map(lambda_table));
     if let Some(d) = &report.per_second_averages {
         let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
         tables.push(TableData {
@@ -370,6 +376,61 @@ pub fn tables(report: &Report) -> Vec<TableData> {
         });
     }
     tables
+}
+
+/// Lambda's own metrics, a row per function; "not available" and why, when there are none.
+fn lambda_table(view: &contract::lambda::LambdaView) -> TableData {
+    const TITLE: &str = "Lambda's own metrics per function (AWS/Lambda; cold starts and memory: \
+                         LambdaInsights)";
+    if let Some(why) = &view.unavailable {
+        return TableData {
+            title: TITLE,
+            header: vec!["function"],
+            rows: vec![vec![format!("not available: {why}")]],
+            numeric: Vec::new(),
+        };
+    }
+    let n = |v: Option<f64>| v.map_or("-".to_owned(), ms);
+    TableData {
+        title: TITLE,
+        header: vec![
+            "function",
+            "invocations",
+            "errors",
+            "throttles",
+            "duration p50 ms",
+            "p99 ms",
+            "max ms",
+            "concurrency",
+            "cold starts",
+            "init mean ms",
+            "memory MB",
+            "iterator age max ms",
+        ],
+        rows: view
+            .functions
+            .iter()
+            .map(|f| {
+                vec![
+                    f.role.clone(),
+                    f.invocations.to_string(),
+                    f.errors.to_string(),
+                    f.throttles.to_string(),
+                    n(f.duration_p50_ms),
+                    n(f.duration_p99_ms),
+                    n(f.duration_max_ms),
+                    f.concurrency_max
+                        .map_or("-".to_owned(), |c| format!("{c:.0}")),
+                    f.cold_starts.map_or("-".to_owned(), |c| c.to_string()),
+                    n(f.init_avg_ms),
+                    f.memory_max_mb
+                        .map_or("-".to_owned(), |m| format!("{m:.0}")),
+                    n(f.iterator_age_max_ms),
+                ]
+            })
+            .collect(),
+        numeric: (1..12).collect(),
+    }
 }
 
 /// Renders the report's tables as text.

@@ -328,6 +328,7 @@ pub async fn export<A: MetricsApi>(
         hops,
         hop_histograms,
         over_time: Vec::new(),
+        lambda: None,
     };
     if run.is_some() {
         export.over_time = contract::run::over_time(&export, run);

@@ -54,6 +54,7 @@ fn export(run_id: &str, latencies: &[f64], per_second: u64) -> LatencyExport {
         hops: [("StoreToDownstreamLatency".to_owned(), summary(0.5))].into(),
         hop_histograms: [("StoreToDownstreamLatency".to_owned(), hop)].into(),
         over_time: Vec::new(),
+        lambda: None,
     }
 }
 

@@ -127,6 +127,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
         .collect(),
         hop_histograms: Default::default(),
         over_time: Vec::new(),
+        lambda: None,
     };
     (run, export)
 }

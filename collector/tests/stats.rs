@@ -69,6 +69,7 @@ fn export() -> LatencyExport {
         .collect(),
         hop_histograms: Default::default(),
         over_time: Vec::new(),
+        lambda: None,
     }
 }
 
@@ -125,6 +126,73 @@ The original's table: describe(percentiles=[.9, .95, .99]) of per-second average
     // (149, 189, 194, 198 ms); mean, min and max are exact; 100 loops in 4 s are 25 loops/s.
     // A version 2 export has no hop histograms: the hops' percentiles are "-".
     assert_eq!(text, expected);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
+    use contract::lambda::{FunctionMetrics, LambdaView};
+    let dir = temp_dir("lambda");
+    let mut with = export();
+    with.lambda = Some(LambdaView {
+        unavailable: None,
+        functions: vec![FunctionMetrics {
+            role: "midstream".into(),
+            name: "PipelineStack-Midstream-1".into(),
+            invocations: 412,
+            errors: 3,
+            throttles: 0,
+            duration_p50_ms: Some(4.25),
+            duration_p99_ms: Some(20.5),
+            duration_max_ms: Some(31.0),
+            duration_sum_ms: Some(2000.0),
+            concurrency_max: Some(2.0),
+            cold_starts: Some(4),
+            init_avg_ms: Some(8.5),
+            init_max_ms: Some(11.0),
+            memory_max_mb: Some(17.0),
+            iterator_age_max_ms: Some(56.0),
+            iterator_age: vec![(1_000, 56.0)],
+        }],
+    });
+    let file = write(&dir, "with.json", &with.to_json());
+    let text = String::from_utf8(collector(&["stats", &file]).stdout).unwrap();
+    assert!(text.contains("Lambda's own metrics per function"), "{text}");
+    let row = text.lines().find(|l| l.contains("midstream")).expect(&text);
+    let cells: Vec<&str> = row.split('┆').map(|c| c.trim_matches(['│', ' '])).collect();
+    assert_eq!(
+        cells,
+        [
+            "midstream",
+            "412",
+            "3",
+            "0",
+            "4.2",
+            "20.5",
+            "31.0",
+            "2",
+            "4",
+            "8.5",
+            "17",
+            "56.0"
+        ]
+    );
+    // Before the per-second describe, which stays last.
+    assert!(text.find("Lambda's own").unwrap() < text.find("The original's table").unwrap());
+    let json = String::from_utf8(collector(&["stats", &file, "--json"]).stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["lambda"]["functions"][0]["iterator_age_max_ms"], 56.0);
+
+    with.lambda = Some(LambdaView {
+        unavailable: Some("no Invocations in AWS/Lambda".into()),
+        functions: vec![],
+    });
+    let file = write(&dir, "without.json", &with.to_json());
+    let text = String::from_utf8(collector(&["stats", &file]).stdout).unwrap();
+    assert!(
+        text.contains("not available: no Invocations in AWS/Lambda"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

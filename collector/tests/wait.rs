@@ -104,6 +104,7 @@ impl MetricsApi for Pipeline {
                     Stat::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
                     Stat::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                     Stat::Average => values.iter().sum::<f64>() / values.len() as f64,
+                    Stat::P50 | Stat::P99 => continue,
                 };
                 result.timestamps_ms.push(t);
                 result.values.push(stat);

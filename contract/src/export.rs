@@ -15,6 +15,8 @@
 //! bucket histogram (`hop_histograms`), each second's end-to-end p99 (`per_second[].p99_ms`) and,
 //! when the wait had the run file, the run second by second (`over_time`: accepted, completed,
 //! backlog, p99).
+//! 4 adds what Lambda's own metrics say about the run's window (`lambda`: per function
+//! invocations, errors, throttles, duration, concurrency, cold starts, memory, iterator age).
 //! Version 1 and 2 exports are still read (`redelivered` 0, no hop histograms, no p99 per
 //! second).
 
@@ -25,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::buckets::LatencyHistogram;
 
 /// Version of this format; bumped when a field changes meaning.
-pub const EXPORT_VERSION: u32 = 3;
+pub const EXPORT_VERSION: u32 = 4;
 
 /// How `collector wait` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +67,9 @@ pub struct LatencyExport {
     /// The run second by second, when the wait had the run file (version 3 on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub over_time: Vec<OverTimeRow>,
+    /// Lambda's own metrics over the window (version 4 on; `None` before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<crate::lambda::LambdaView>,
 }
 
 /// One second of the run: what the API accepted, what the pipeline completed, the backlog
@@ -211,6 +216,7 @@ mod tests {
                 backlog: Some(0),
                 p99_ms: Some(130.0),
             }],
+            lambda: Some(crate::lambda::LambdaView::default()),
         };
         let json = export.to_json();
         assert!(json.contains(r#""state": "complete""#), "{json}");
@@ -226,10 +232,13 @@ mod tests {
         let mut v2 = export.clone();
         v2.hop_histograms.clear();
         v2.over_time.clear();
+        v2.lambda = None;
         v2.per_second[0].p99_ms = None;
         let text = v2.to_json();
         assert!(
-            !text.contains("hop_histograms") && !text.contains("p99_ms"),
+            !text.contains("hop_histograms")
+                && !text.contains("p99_ms")
+                && !text.contains("lambda"),
             "{text}"
         );
         assert_eq!(LatencyExport::from_json(&text).unwrap(), v2);

@@ -6,6 +6,7 @@
 //! - [`record`]: the Kinesis record upstream writes and midstream reads.
 //! - [`item`]: the DynamoDB item midstream writes and downstream reads from the table's stream.
 //! - [`metrics`]: CloudWatch namespace, metric names, dimensions, per-hop latencies.
+//! - [`lambda`]: Lambda's own metrics (`AWS/Lambda`, `LambdaInsights`) and a run's view of them.
 //! - [`buckets`]: the latency bucket scheme and the histogram percentiles are read from.
 //! - [`runfile`]: `loadgen --summary-export run.json`, as the collector reads it.
 //! - [`outputs`]: the stack's outputs file (`cdk deploy --outputs-file`, `sandbox up`).
@@ -32,6 +33,7 @@ pub mod error;
 pub mod export;
 pub mod file;
 pub mod item;
+pub mod lambda;
 pub mod metrics;
 pub mod outputs;
 pub mod payload;

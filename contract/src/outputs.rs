@@ -36,6 +36,12 @@ pub mod key {
     pub const LOADGEN_WORKER: &str = "LoadgenWorkerFunctionName";
     /// The SQS queue the event source mappings record given-up batches in.
     pub const FAILED_BATCHES: &str = "FailedBatchesQueueUrl";
+    /// The upstream function's name (Lambda's metrics are by function name).
+    pub const UPSTREAM_FUNCTION: &str = "UpstreamFunctionName";
+    /// The midstream function's name.
+    pub const MIDSTREAM_FUNCTION: &str = "MidstreamFunctionName";
+    /// The downstream function's name.
+    pub const DOWNSTREAM_FUNCTION: &str = "DownstreamFunctionName";
 }
 
 /// Whether `url` (where a run's requests went) is the API at `api` (the stack's

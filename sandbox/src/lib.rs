@@ -10,7 +10,9 @@
 //!   batch failures, bisect on error, retries and record age as the mapping says, then discarded,
 //!   logged and recorded in the mapping's on-failure destination), over [`awsjson`] calls to moto;
 //! - [`apigateway`]: REST proxy integrations served on the edge under the stage path;
-//! - [`invoke`]: Lambda's Invoke API on the edge, for the functions the sandbox runs.
+//! - [`invoke`]: Lambda's Invoke API on the edge, for the functions the sandbox runs;
+//! - [`publish`]: Lambda's own metrics (`AWS/Lambda`, `LambdaInsights`) into moto's
+//!   CloudWatch, once a second.
 //!
 //! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto, and each
 //!   function's code zip unpacked by [`unzip`];
@@ -29,6 +31,7 @@ pub mod invoke;
 pub mod lambda;
 pub mod moto;
 pub mod pollers;
+pub mod publish;
 mod shutdown;
 mod unzip;
 pub mod up;

@@ -46,6 +46,10 @@ enum Command {
         /// one it uses, so that a run can be repeated with the same draws.
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        /// Do not publish Lambda's own metrics (AWS/Lambda, LambdaInsights) to CloudWatch: for
+        /// measuring what publishing them costs.
+        #[arg(long)]
+        no_lambda_metrics: bool,
     },
     /// Wait until the sandbox started from this folder is ready (its outputs file written):
     /// exit 0 then, 1 when none is running or the timeout passes.
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
             state,
             kill_workers,
             seed,
+            no_lambda_metrics,
         } => {
             let runtime = match contract::cli::runtime("sandbox", Some(2)) {
                 Ok(runtime) => runtime,
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
                 concurrency: concurrency.max(1),
                 kill_workers,
                 seed: seed.unwrap_or_else(|| contract::epoch_ms() as u64),
+                lambda_metrics: !no_lambda_metrics,
             };
             let instance = match sandbox::instance::Instance::claim(&config.state) {
                 Ok(instance) => instance,

@@ -54,6 +54,8 @@ pub struct UpConfig {
     pub kill_workers: Vec<(String, f64)>,
     /// The seed of fault injection's draws (printed, so that a run can be repeated).
     pub seed: u64,
+    /// Publish Lambda's own metrics to CloudWatch every second ([`crate::publish`]).
+    pub lambda_metrics: bool,
 }
 
 impl UpConfig {
@@ -207,6 +209,15 @@ async fn run(
     functions.set(hosts.values().cloned(), logs.clone());
     let stop_pollers = Stop::new();
     let pollers = start_pollers(&api, &deployed, &hosts, &logs, &stop_pollers).await?;
+    let stop_publishing = Stop::new();
+    let publishing = config.lambda_metrics.then(|| {
+        tokio::spawn(crate::publish::publish_lambda_metrics(
+            api.clone(),
+            hosts.values().cloned().collect(),
+            logs.clone(),
+            stop_publishing.shutdown(),
+        ))
+    });
     let outputs = write_outputs(config, &deployed, &cdk_outputs, edge_url)?;
     logs(
         "sandbox",
@@ -227,6 +238,11 @@ async fn run(
     }
     for host in hosts.values() {
         host.stop().await;
+    }
+    // What the last second did is published too.
+    stop_publishing.stop();
+    if let Some(publishing) = publishing {
+        let _ = publishing.await;
     }
     Ok(())
 }
@@ -527,6 +543,19 @@ fn outputs(deployed: &Deployed, cdk_outputs: &Path, edge_url: &str) -> StackOutp
                 .find_map(|f| f.environment.get(var))
             {
                 outputs.values.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+    // Lambda's metrics are by function name: each role's function, when the deploy did not
+    // name it (a stack deployed without these outputs).
+    for (role, key) in contract::lambda::ROLES {
+        if outputs.get(key).is_err() {
+            if let Some(function) = deployed
+                .functions
+                .iter()
+                .find(|f| f.name.to_ascii_lowercase().contains(role))
+            {
+                outputs.values.insert(key.to_owned(), function.name.clone());
             }
         }
     }

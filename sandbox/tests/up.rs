@@ -442,7 +442,59 @@ async fn a_load_through_worker_kills_and_bad_records_is_stored_and_measured_once
     );
     assert!(!has_item(&sdk, &sandbox.table, "poison").await);
 
+    // Lambda's own metrics, as the sandbox published them and CloudWatch's queries read them
+    // (per function, not per run: other tests' invocations may be in the window too).
+    let lambda = export
+        .lambda
+        .as_ref()
+        .expect("the export has Lambda's metrics");
+    assert_eq!(lambda.unavailable, None, "{lambda:?}");
+    let roles: Vec<&str> = lambda.functions.iter().map(|f| f.role.as_str()).collect();
+    assert_eq!(roles, ["upstream", "midstream", "downstream"]);
+    let [up, mid, down] = [0, 1, 2].map(|i| &lambda.functions[i]);
+    assert!(
+        up.invocations >= accepted,
+        "one invocation per request: {up:?}"
+    );
+    assert!(
+        mid.errors > 0,
+        "a killed worker's invocation is an error: {mid:?}"
+    );
+    assert!(
+        mid.cold_starts.unwrap_or(0) > 0 && mid.init_avg_ms.unwrap_or(0.0) > 0.0,
+        "killed workers start cold again: {mid:?}"
+    );
+    for f in [up, mid, down] {
+        let (p50, p99, max) = (
+            f.duration_p50_ms.unwrap(),
+            f.duration_p99_ms.unwrap(),
+            f.duration_max_ms.unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{f:?}");
+        assert!(f.memory_max_mb.unwrap_or(0.0) > 0.0, "{f:?}");
+        assert!(f.concurrency_max.unwrap_or(0.0) >= 1.0, "{f:?}");
+        assert_eq!(f.throttles, 0);
+    }
+    assert_eq!(up.iterator_age_max_ms, None, "upstream has no mapping");
+    for f in [mid, down] {
+        assert!(
+            f.iterator_age_max_ms.is_some() && !f.iterator_age.is_empty(),
+            "{f:?}"
+        );
+    }
+
     let log = sandbox.log();
+    let report = log
+        .lines()
+        .find(|l| l.contains("REPORT RequestId:") && l.contains("Init Duration:"))
+        .unwrap_or_else(|| panic!("Lambda's REPORT line of a cold start:\n{log}"));
+    for field in [
+        "\tDuration: ",
+        " ms\tBilled Duration: ",
+        "\tMemory Size: 256 MB\tMax Memory Used: ",
+    ] {
+        assert!(report.contains(field), "{field:?} in {report:?}");
+    }
     assert!(
         log.contains("killed after it answered (fault injection)"),
         "{log}"

@@ -3,7 +3,8 @@
 # Settings (environment): PORT (4599), CONCURRENCY (workers per function, 4), STATE (the
 # sandbox's state folder, .sandbox), OUT (where the files go), BIN (the binaries,
 # target/release), DIST (the functions' binaries, target/release/dist), KILL_WORKERS (fault injection, e.g.
-# `midstream=0.1`: `sandbox up --kill-workers`).
+# `midstream=0.1`: `sandbox up --kill-workers`), LAMBDA_METRICS (0: the sandbox does not publish
+# Lambda's own metrics, `sandbox up --no-lambda-metrics`, to measure what they cost).
 PORT=${PORT:-4599}
 CONCURRENCY=${CONCURRENCY:-4}
 STATE=${STATE:-.sandbox}
@@ -35,6 +36,7 @@ stop_sandbox() {
 start_sandbox() {
   local faults=() spec
   for spec in ${KILL_WORKERS:-}; do faults+=(--kill-workers "$spec"); done
+  [ "${LAMBDA_METRICS:-1}" != 0 ] || faults+=(--no-lambda-metrics)
   mkdir -p "$OUT"
   setsid "$BIN/sandbox" up --deploy --port "$PORT" --concurrency "$CONCURRENCY" \
     --state "$STATE" --dist "$DIST" "${faults[@]}" >"$OUT/sandbox.log" 2>&1 &

@@ -8,7 +8,8 @@
 //!
 //! - [`state`]: what a worker's Runtime API and its supervisor share;
 //! - [`supervise`]: a worker's process, restarted as needed;
-//! - [`runtime_api`]: the Runtime API a process talks to.
+//! - [`runtime_api`]: the Runtime API a process talks to;
+//! - [`telemetry`]: Lambda's `START`/`END`/`REPORT` lines and the tally of its metrics.
 //!
 //! Fault injection ([`FunctionSpec::kill_after_answer`]) kills a worker at the worst moment for
 //! delivery accounting: after its side effects, before its answer counts. The caller sees the
@@ -17,6 +18,7 @@
 mod runtime_api;
 mod state;
 mod supervise;
+pub mod telemetry;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use state::Job;
 use supervise::supervise;
+use telemetry::Telemetry;
 
 use crate::Stop;
 
@@ -153,6 +156,7 @@ pub struct FunctionHost {
     queue: mpsc::Sender<Job>,
     stop: Stop,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    telemetry: Arc<Telemetry>,
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -169,6 +173,7 @@ impl FunctionHost {
         let (queue, jobs) = mpsc::channel::<Job>(1024);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         let stop = Stop::new();
+        let telemetry = Arc::new(Telemetry::new(spec.memory_mb));
         let mut tasks = Vec::new();
         for index in 0..spec.concurrency.max(1) {
             tasks.push(tokio::spawn(supervise(
@@ -177,6 +182,7 @@ impl FunctionHost {
                 jobs.clone(),
                 queue.downgrade(),
                 logs.clone(),
+                telemetry.clone(),
                 stop.shutdown(),
             )));
         }
@@ -185,7 +191,13 @@ impl FunctionHost {
             queue,
             stop,
             tasks: Mutex::new(tasks),
+            telemetry,
         }))
+    }
+
+    /// The function's tally of Lambda's metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The function's name.

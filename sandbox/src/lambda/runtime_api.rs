@@ -68,6 +68,8 @@ async fn runtime_api(
                     Bytes::from_static(b"{\"errorMessage\":\"this worker is being replaced\"}"),
                 )
             };
+            // A process's init ends when it first asks for an invocation.
+            let init = worker.take_init();
             let mut generation = worker.generation.subscribe();
             let started_in = *generation.borrow_and_update();
             let job = tokio::select! {
@@ -101,6 +103,8 @@ async fn runtime_api(
                         payload: job.payload.clone(),
                         deadline,
                         reply: job.reply,
+                        started: Instant::now(),
+                        init,
                     });
                     None
                 }
@@ -111,6 +115,7 @@ async fn runtime_api(
                 return retired();
             }
             worker.changed.notify_waiters();
+            (worker.logs)(&spec.name, &worker.telemetry.started(&request_id));
             let mut response = reply(StatusCode::OK, payload);
             let headers = response.headers_mut();
             for (name, value) in [

@@ -1,14 +1,16 @@
 //! One worker's state as its Runtime API and its supervisor share it: the invocation in flight,
 //! the generation that retires an idle worker, and the queue to give a job back to.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 
-use super::InvokeError;
+use super::telemetry::{peak_memory_mb, Ended, Telemetry};
+use super::{InvokeError, LogSink};
 
 pub(super) type Reply = oneshot::Sender<Result<Bytes, InvokeError>>;
 
@@ -22,6 +24,10 @@ pub(super) struct InFlight {
     pub(super) payload: Bytes,
     pub(super) deadline: Instant,
     pub(super) reply: Reply,
+    /// When the worker took it.
+    pub(super) started: Instant,
+    /// The worker's init, when this is its first invocation.
+    pub(super) init: Option<Duration>,
 }
 
 /// One worker's Runtime API state.
@@ -35,6 +41,16 @@ pub(super) struct Worker {
     pub(super) requeue: mpsc::WeakSender<Job>,
     /// Set (then `changed` notified) when fault injection wants the process killed.
     pub(super) kill: AtomicBool,
+    /// The function's name, for its log lines.
+    pub(super) name: String,
+    /// Where Lambda's lines go.
+    pub(super) logs: LogSink,
+    /// The function's tally of Lambda's metrics.
+    pub(super) telemetry: Arc<Telemetry>,
+    /// The current process's pid (0 before the first).
+    pub(super) pid: AtomicU32,
+    /// When the current process started, until its first `/next` takes it (its init).
+    pub(super) spawned: Mutex<Option<Instant>>,
 }
 
 impl Worker {
@@ -61,6 +77,9 @@ impl Worker {
                 reply: c.reply,
             })
         };
+        if job.is_some() {
+            self.telemetry.abandoned();
+        }
         if let Some(job) = job {
             self.send_back(job);
         }
@@ -90,10 +109,52 @@ impl Worker {
         };
         if matches {
             if let Some(job) = current.take() {
+                self.report(&job, &result);
                 let _ = job.reply.send(result);
             }
             self.changed.notify_waiters();
         }
         matches
+    }
+
+    /// A process started: its init runs until its first `/next`.
+    pub(super) fn spawned(&self, pid: u32) {
+        self.pid.store(pid, Ordering::Relaxed);
+        *self.spawned.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// The process's init, the first time it asks for an invocation.
+    pub(super) fn take_init(&self) -> Option<Duration> {
+        let spawned = self
+            .spawned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        spawned.map(|at| at.elapsed())
+    }
+
+    /// Lambda's lines and metrics for an invocation that ended.
+    fn report(&self, job: &InFlight, result: &Result<Bytes, InvokeError>) {
+        let status = match result {
+            Err(InvokeError::Stopped) => {
+                self.telemetry.abandoned();
+                return;
+            }
+            Err(InvokeError::Timeout(_)) => Some("timeout"),
+            Err(InvokeError::Crashed(_) | InvokeError::Killed) => Some("error"),
+            Ok(_) | Err(InvokeError::Function { .. }) => None,
+        };
+        let pid = self.pid.load(Ordering::Relaxed);
+        let lines = self.telemetry.ended(&Ended {
+            request_id: &job.request_id,
+            duration: job.started.elapsed(),
+            init: job.init,
+            memory_used_mb: (pid != 0).then(|| peak_memory_mb(pid)).flatten(),
+            failed: result.is_err(),
+            status,
+        });
+        for line in lines {
+            (self.logs)(&self.name, &line);
+        }
     }
 }

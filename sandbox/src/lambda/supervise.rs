@@ -2,7 +2,7 @@
 //! restarted when the process exits, times out or (hot reload) its binary changes.
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::runtime_api::serve_runtime_api;
 use super::state::{Job, Worker};
+use super::telemetry::Telemetry;
 use super::{file_version, FunctionSpec, InvokeError, LogSink, RELOAD_POLL};
 use crate::Shutdown;
 
@@ -26,6 +27,7 @@ pub(super) async fn supervise(
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     requeue: mpsc::WeakSender<Job>,
     logs: LogSink,
+    telemetry: Arc<Telemetry>,
     mut stopping: Shutdown,
 ) {
     let worker = Arc::new(Worker {
@@ -34,6 +36,11 @@ pub(super) async fn supervise(
         generation: watch::Sender::new(0),
         requeue,
         kill: AtomicBool::new(false),
+        name: spec.name.clone(),
+        logs: logs.clone(),
+        telemetry,
+        pid: AtomicU32::new(0),
+        spawned: Mutex::new(None),
     });
     let mut backoff = Duration::from_millis(100);
     while !stopping.is_stopping() {
@@ -90,7 +97,10 @@ pub(super) async fn supervise(
             .kill_on_drop(true);
         crate::die_with_parent(&mut command);
         let mut child = match command.spawn() {
-            Ok(child) => child,
+            Ok(child) => {
+                worker.spawned(child.id().unwrap_or(0));
+                child
+            }
             Err(error) => {
                 logs(
                     &spec.name,

@@ -24,6 +24,14 @@ pub(super) async fn deliver<I: Invoker>(
     batch: &[&Value],
 ) -> Delivery {
     let event = event(config, shard_id, batch);
+    // Lambda's IteratorAge: now, minus when the batch's last record reached the stream.
+    if let Some(arrived) = batch
+        .last()
+        .and_then(|r| super::expiry::arrival_ms(config.kind, r))
+    {
+        let age_ms = contract::epoch_ms() - arrived;
+        invoker.batch_delivered(std::time::Duration::from_millis(age_ms.max(0) as u64));
+    }
     let response = match invoker.invoke(Bytes::from(event.to_string())).await {
         Ok(response) => response,
         Err(error) => return Delivery::Failed(error.to_string()),

@@ -55,7 +55,7 @@ impl Expiry {
 
 /// When a record reached its stream, epoch ms (Kinesis `ApproximateArrivalTimestamp`, DynamoDB
 /// `ApproximateCreationDateTime`: epoch seconds).
-fn arrival_ms(kind: SourceKind, record: &Value) -> Option<i64> {
+pub(super) fn arrival_ms(kind: SourceKind, record: &Value) -> Option<i64> {
     let seconds = match kind {
         SourceKind::Kinesis => &record["ApproximateArrivalTimestamp"],
         SourceKind::DynamoDbStream => &record["dynamodb"]["ApproximateCreationDateTime"],

@@ -106,11 +106,19 @@ pub trait ShardSource: Send + Sync {
 pub trait Invoker: Send + Sync {
     /// One synchronous invocation.
     fn invoke(&self, payload: Bytes) -> impl Future<Output = Result<Bytes, InvokeError>> + Send;
+
+    /// A batch whose last record reached the stream `age` ago is being handed over (Lambda's
+    /// `IteratorAge`).
+    fn batch_delivered(&self, _age: Duration) {}
 }
 
 impl Invoker for Arc<FunctionHost> {
     fn invoke(&self, payload: Bytes) -> impl Future<Output = Result<Bytes, InvokeError>> + Send {
         FunctionHost::invoke(self, payload)
+    }
+
+    fn batch_delivered(&self, age: Duration) {
+        self.telemetry().batch_delivered(age);
     }
 }
 

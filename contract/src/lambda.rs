@@ -1,0 +1,131 @@
+//! The pipeline as AWS users see it: Lambda's own metrics per function, the names both the
+//! sandbox (which publishes them) and the collector (which reads them) use, and the view of a
+//! run the export carries.
+//!
+//! `AWS/Lambda` is the namespace Lambda publishes in on AWS, one dimension `FunctionName`:
+//! `Invocations`, `Errors`, `Throttles` (counts, Sum), `Duration` (ms, percentiles),
+//! `ConcurrentExecutions` (Maximum) and, for functions behind an event source mapping,
+//! `IteratorAge` (ms: when the batch was handed to the function, minus when its last record
+//! reached the stream). Cold starts and memory are not in `AWS/Lambda`: AWS has them in the
+//! `LambdaInsights` namespace (dimension `function_name`) when Lambda Insights is enabled,
+//! `init_duration` (ms, one sample per cold start) and `used_memory_max` (MB). The sandbox
+//! publishes both namespaces, once a second.
+
+use serde::{Deserialize, Serialize};
+
+/// Lambda's namespace.
+pub const NAMESPACE: &str = "AWS/Lambda";
+/// Its one dimension.
+pub const DIM_FUNCTION_NAME: &str = "FunctionName";
+/// Invocations, Sum.
+pub const INVOCATIONS: &str = "Invocations";
+/// Invocations that ended in an error (a function error, a timeout, a crash), Sum.
+pub const ERRORS: &str = "Errors";
+/// Invocations refused for lack of concurrency, Sum.
+pub const THROTTLES: &str = "Throttles";
+/// Each invocation's duration, ms.
+pub const DURATION: &str = "Duration";
+/// Invocations in flight at once, Maximum.
+pub const CONCURRENT_EXECUTIONS: &str = "ConcurrentExecutions";
+/// The age of the last record of each batch an event source mapping delivered, ms.
+pub const ITERATOR_AGE: &str = "IteratorAge";
+
+/// Lambda Insights' namespace.
+pub const INSIGHTS_NAMESPACE: &str = "LambdaInsights";
+/// Its function dimension.
+pub const INSIGHTS_DIM_FUNCTION_NAME: &str = "function_name";
+/// Init duration of each cold start, ms.
+pub const INIT_DURATION: &str = "init_duration";
+/// The execution environment's peak memory, MB.
+pub const USED_MEMORY_MAX: &str = "used_memory_max";
+
+/// The three functions' roles, in the pipeline's order, with the stack output naming each.
+pub const ROLES: [(&str, &str); 3] = [
+    ("upstream", crate::outputs::key::UPSTREAM_FUNCTION),
+    ("midstream", crate::outputs::key::MIDSTREAM_FUNCTION),
+    ("downstream", crate::outputs::key::DOWNSTREAM_FUNCTION),
+];
+
+/// Lambda's billed duration: the duration, plus the init duration on a cold start (the init of
+/// a function on an OS-only runtime is billed), rounded up to the millisecond.
+pub fn billed_ms(duration_ms: f64, init_ms: Option<f64>) -> u64 {
+    (duration_ms + init_ms.unwrap_or(0.0)).max(0.0).ceil() as u64
+}
+
+/// What Lambda's metrics say about the run's window (export version 4 on).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LambdaView {
+    /// Why there are no rows, when there are none (no function names, no data in the window,
+    /// the call failed): tables say "not available" with this, never zeros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// One row per function, in the pipeline's order.
+    #[serde(default)]
+    pub functions: Vec<FunctionMetrics>,
+}
+
+/// One function over the window. A `None` is a number the window has no data for (Lambda
+/// Insights off, a function without a mapping).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FunctionMetrics {
+    /// `upstream`, `midstream` or `downstream`.
+    pub role: String,
+    /// The function's name.
+    pub name: String,
+    /// Sum of `Invocations`.
+    pub invocations: u64,
+    /// Sum of `Errors`.
+    pub errors: u64,
+    /// Sum of `Throttles`.
+    pub throttles: u64,
+    /// `Duration` p50 over the window, ms.
+    pub duration_p50_ms: Option<f64>,
+    /// `Duration` p99 over the window, ms.
+    pub duration_p99_ms: Option<f64>,
+    /// `Duration` maximum, ms.
+    pub duration_max_ms: Option<f64>,
+    /// Sum of `Duration`, ms (what the bill's GB-seconds are made of, before rounding).
+    pub duration_sum_ms: Option<f64>,
+    /// `ConcurrentExecutions` maximum.
+    pub concurrency_max: Option<f64>,
+    /// Cold starts: SampleCount of `init_duration`.
+    pub cold_starts: Option<u64>,
+    /// Their mean init duration, ms.
+    pub init_avg_ms: Option<f64>,
+    /// Their longest, ms.
+    pub init_max_ms: Option<f64>,
+    /// `used_memory_max` maximum, MB.
+    pub memory_max_mb: Option<f64>,
+    /// `IteratorAge` maximum, ms.
+    pub iterator_age_max_ms: Option<f64>,
+    /// `IteratorAge` maximum per period, `[epoch ms, ms]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iterator_age: Vec<(i64, f64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billed_duration_is_rounded_up_and_counts_the_init() {
+        assert_eq!(billed_ms(12.01, None), 13);
+        assert_eq!(billed_ms(12.0, None), 12);
+        assert_eq!(billed_ms(0.2, Some(10.5)), 11);
+        assert_eq!(billed_ms(-1.0, None), 0);
+    }
+
+    #[test]
+    fn a_view_without_data_says_why() {
+        let view = LambdaView {
+            unavailable: Some("no function names".into()),
+            functions: vec![],
+        };
+        let json = serde_json::to_string(&view).unwrap();
+        assert_eq!(serde_json::from_str::<LambdaView>(&json).unwrap(), view);
+        assert_eq!(
+            serde_json::from_str::<LambdaView>("{}").unwrap(),
+            LambdaView::default()
+        );
+    }
+}
