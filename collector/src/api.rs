@@ -121,3 +121,38 @@ impl<T: MetricsApi> MetricsApi for &T {
         (**self).get_metric_data(request)
     }
 }
+
+/// An API that counts the metrics it was asked for (GetMetricData bills per metric requested).
+#[derive(Debug, Default)]
+pub struct Counting<A> {
+    api: A,
+    requested: std::sync::atomic::AtomicU64,
+}
+
+impl<A> Counting<A> {
+    /// Counts `api`'s queries.
+    pub fn new(api: A) -> Self {
+        Counting {
+            api,
+            requested: Default::default(),
+        }
+    }
+
+    /// Metrics requested so far (each query of each call, pages included).
+    pub fn requested(&self) -> u64 {
+        self.requested.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<A: MetricsApi> MetricsApi for Counting<A> {
+    fn get_metric_data(
+        &self,
+        request: &DataRequest,
+    ) -> impl Future<Output = Result<DataPage, ApiError>> + Send {
+        self.requested.fetch_add(
+            request.queries.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.api.get_metric_data(request)
+    }
+}

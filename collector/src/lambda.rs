@@ -10,7 +10,7 @@
 use contract::lambda::{
     FunctionMetrics, LambdaView, CONCURRENT_EXECUTIONS, DIM_FUNCTION_NAME, DURATION, ERRORS,
     INIT_DURATION, INSIGHTS_DIM_FUNCTION_NAME, INSIGHTS_NAMESPACE, INVOCATIONS, ITERATOR_AGE,
-    NAMESPACE, THROTTLES, USED_MEMORY_MAX,
+    NAMESPACE, THROTTLES, TOTAL_MEMORY, USED_MEMORY_MAX,
 };
 
 use crate::api::{ApiError, DataRequest, MetricQuery, MetricsApi, Stat};
@@ -114,6 +114,7 @@ async fn one<A: MetricsApi>(
             insights(INIT_DURATION, Stat::Sum),
             insights(INIT_DURATION, Stat::Maximum),
             insights(USED_MEMORY_MAX, Stat::Maximum),
+            insights(TOTAL_MEMORY, Stat::Maximum),
         ],
         window,
     )
@@ -155,6 +156,7 @@ async fn one<A: MetricsApi>(
             .and_then(|(total, n)| (n > 0).then(|| total / n as f64)),
         init_max_ms: max(&i[2]),
         memory_max_mb: max(&i[3]),
+        memory_size_mb: max(&i[4]),
         iterator_age_max_ms: max(&age[0]),
         iterator_age: age[0].iter().map(|(&t, &v)| (t, v)).collect(),
     })

@@ -86,7 +86,7 @@ pub async fn run_wait<A: MetricsApi>(
     now_ms: i64,
 ) -> anyhow::Result<Waited> {
     let metrics = RunMetrics {
-        api,
+        api: api::Counting::new(api),
         namespace: config.namespace.clone(),
         run_id: config.run_id.clone(),
     };
@@ -111,6 +111,7 @@ pub async fn run_wait<A: MetricsApi>(
         .await
         .context("fetching the run's latencies")?;
     export.lambda = Some(lambda::view(&metrics.api, &config.functions, outcome.window).await);
+    export.run.metrics_requested = Some(metrics.api.requested());
     std::fs::write(&config.out, export.to_json())
         .with_context(|| format!("writing {}", config.out.display()))?;
     let model = contract::run::Run::new(&export, run, None);
@@ -190,6 +191,18 @@ pub fn wait_exit(outcome: &WaitOutcome) -> contract::cli::Exit {
 }
 
 /// Reads what `stats` and `report` take: the export (or bare array) and the run file.
+/// The price file of `--prices`, else the shipped one; a file that does not parse is refused
+/// (exit 2).
+fn read_prices(opts: &InputOpts) -> anyhow::Result<contract::cost::PriceFile> {
+    let Some(path) = &opts.prices else {
+        return Ok(contract::cost::PriceFile::shipped());
+    };
+    let text = contract::file::read_text(path)
+        .map_err(|e| Refused(format!("--prices {}: {e}", path.display())))?;
+    Ok(contract::cost::PriceFile::parse(&text)
+        .map_err(|e| Refused(format!("--prices {}: {e}", path.display())))?)
+}
+
 fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile>)> {
     let file = &opts.file;
     let text =
@@ -213,7 +226,8 @@ fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile
 /// `collector stats`: the report as text or JSON, and whether every threshold held.
 pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
     let (input, run) = read_inputs(&opts.input)?;
-    let report = stats::report(&input, run.as_ref(), opts.input.vus);
+    let prices = read_prices(&opts.input)?;
+    let report = stats::report(&input, run.as_ref(), opts.input.vus, &prices);
     let judged = match &input {
         stats::Input::Export(export) => thresholds::judge(
             &opts.thresholds,
@@ -342,7 +356,8 @@ pub fn run_report(opts: &ReportOpts) -> anyhow::Result<String> {
         export: opts.input.file.display().to_string(),
         run: opts.input.run.as_ref().map(|p| p.display().to_string()),
     };
-    let page = report::html(&input, run.as_ref(), opts.input.vus, &sources)?;
+    let prices = read_prices(&opts.input)?;
+    let page = report::html(&input, run.as_ref(), opts.input.vus, &sources, &prices)?;
     std::fs::write(&opts.out, page).with_context(|| format!("writing {}", opts.out.display()))?;
     Ok(format!("wrote {}", opts.out.display()))
 }

@@ -174,6 +174,10 @@ pub struct InputOpts {
     /// VUs, for throughput per VU (overrides the run file's).
     #[arg(long, value_name = "N")]
     pub vus: Option<u64>,
+    /// Prices for the run's cost on AWS [default: us-east-1's list prices, shipped with the
+    /// collector]: a file of the same shape for another region or a discount.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
 }
 
 /// `collector stats`.

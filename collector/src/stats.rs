@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 
 use comfy_table::{presets, CellAlignment, Table};
+use contract::cost::{Estimate, PriceFile};
 use contract::export::{LatencyExport, StatSummary, WaitState};
 use contract::runfile::RunFile;
 use serde::Serialize;
@@ -130,14 +131,35 @@ pub struct Report {
     /// Table 4: Lambda's own metrics per function (exports from version 4 on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lambda: Option<contract::lambda::LambdaView>,
-    /// Table 5: describe of the per-second averages.
+    /// Table 5: what the run would cost on AWS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Table 6: describe of the per-second averages.
     pub per_second_averages: Option<Describe>,
     /// Second by second: accepted, completed, backlog and p99 (charts and `--json` only).
     pub over_time: Vec<SecondPoint>,
 }
 
+/// What the run would cost on AWS, or why that cannot be said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cost {
+    /// The estimate.
+    Estimated(Estimate),
+    /// Why there is none.
+    Unavailable {
+        /// The reason.
+        unavailable: String,
+    },
+}
+
 /// Builds the report; `run` and `vus` add what the export does not know.
-pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report {
+pub fn report(
+    input: &Input,
+    run: Option<&RunFile>,
+    vus: Option<u64>,
+    prices: &PriceFile,
+) -> Report {
     let export = match input {
         Input::Original(averages) => {
             return Report {
@@ -145,18 +167,24 @@ pub fn report(input: &Input, run: Option<&RunFile>, vus: Option<u64>) -> Report 
                 latency: None,
                 hops: Vec::new(),
                 lambda: None,
+                cost: None,
                 per_second_averages: describe(averages),
                 over_time: Vec::new(),
             }
         }
         Input::Export(export) => export,
     };
-    export_report(export, run, vus)
+    export_report(export, run, vus, prices)
 }
 
 /// The report of a latency export; `run` and `vus` add what the export does not know. Every
 /// number is the run model's ([`contract::run::Run`]).
-pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<u64>) -> Report {
+pub fn export_report(
+    export: &LatencyExport,
+    run: Option<&RunFile>,
+    vus: Option<u64>,
+    prices: &PriceFile,
+) -> Report {
     let model = Run::new(export, run, vus);
     let active = model.active_window();
     let run_row = RunRow {
@@ -212,6 +240,13 @@ pub fn export_report(export: &LatencyExport, run: Option<&RunFile>, vus: Option<
         latency,
         hops,
         lambda: export.lambda.clone(),
+        // Exports before version 4 have no Lambda metrics to price: no table, as for them.
+        cost: export.lambda.as_ref().map(|_| {
+            match contract::cost::estimate(&model, prices, export.run.metrics_requested) {
+                Ok(estimate) => Cost::Estimated(estimate),
+                Err(unavailable) => Cost::Unavailable { unavailable },
+            }
+        }),
         per_second_averages: describe(&averages),
         over_time: model.over_time(),
     }
@@ -352,6 +387,7 @@ pub fn tables(report: &Report) -> Vec<TableData> {
         });
     }
     tables.extend(report.lambda.as_ref().map(lambda_table));
+    tables.extend(report.cost.as_ref().map(cost_table));
     if let Some(d) = &report.per_second_averages {
         let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
         tables.push(TableData {
@@ -430,6 +466,65 @@ fn lambda_table(view: &contract::lambda::LambdaView) -> TableData {
             })
             .collect(),
         numeric: (1..12).collect(),
+    }
+}
+
+/// The run's cost on AWS, line by line, with how each quantity was counted.
+fn cost_table(cost: &Cost) -> TableData {
+    const TITLE: &str = "What this run would cost on AWS (list prices, no free tier)";
+    let estimate = match cost {
+        Cost::Estimated(estimate) => estimate,
+        Cost::Unavailable { unavailable } => {
+            return TableData {
+                title: TITLE,
+                header: vec!["cost"],
+                rows: vec![vec![format!("not available: {unavailable}")]],
+                numeric: Vec::new(),
+            }
+        }
+    };
+    let money = |v: f64| format!("{v:.6}");
+    let mut rows: Vec<Vec<String>> = estimate
+        .lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.item.to_owned(),
+                if l.quantity.fract() == 0.0 {
+                    format!("{:.0}", l.quantity)
+                } else {
+                    format!("{:.4}", l.quantity)
+                },
+                l.unit.to_owned(),
+                money(l.cost),
+                l.counted.clone(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        format!(
+            "total ({}, {}, prices of {})",
+            estimate.region, estimate.currency, estimate.as_of
+        ),
+        String::new(),
+        String::new(),
+        money(estimate.total),
+        String::new(),
+    ]);
+    if let Some(per) = estimate.per_thousand_loops {
+        rows.push(vec![
+            "per 1,000 loops".to_owned(),
+            String::new(),
+            String::new(),
+            money(per),
+            String::new(),
+        ]);
+    }
+    TableData {
+        title: TITLE,
+        header: vec!["item", "quantity", "unit", "cost", "how counted"],
+        rows,
+        numeric: vec![1, 3],
     }
 }
 

@@ -321,6 +321,7 @@ pub async fn export<A: MetricsApi>(
             vus: run.map(|r| r.run.vus_max),
             load_start_ms: run.map(|r| r.run.start_ms),
             load_end_ms: run.map(|r| r.run.end_ms),
+            metrics_requested: None,
         },
         latency,
         per_second,

@@ -38,6 +38,7 @@ fn export(run_id: &str, latencies: &[f64], per_second: u64) -> LatencyExport {
             vus: Some(10),
             load_start_ms: Some(0),
             load_end_ms: Some(1000 * seconds as i64),
+            metrics_requested: None,
         },
         latency: summary(1.0),
         per_second: (0..seconds)

@@ -113,6 +113,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
             vus: Some(10),
             load_start_ms: Some(LOAD_START_MS),
             load_end_ms: Some(ORIGIN_MS + 30_000),
+            metrics_requested: None,
         },
         latency,
         per_second,

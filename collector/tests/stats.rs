@@ -31,6 +31,7 @@ fn export() -> LatencyExport {
             vus: Some(5),
             load_start_ms: None,
             load_end_ms: None,
+            metrics_requested: None,
         },
         latency: StatSummary {
             count: 100,
@@ -151,6 +152,7 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
             init_avg_ms: Some(8.5),
             init_max_ms: Some(11.0),
             memory_max_mb: Some(17.0),
+            memory_size_mb: Some(256.0),
             iterator_age_max_ms: Some(56.0),
             iterator_age: vec![(1_000, 56.0)],
         }],
@@ -183,6 +185,38 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["lambda"]["functions"][0]["iterator_age_max_ms"], 56.0);
 
+    // The cost on AWS: 412 Lambda requests at $0.20 per million; another price file, another
+    // price; a price file that does not parse is one line, exit 2.
+    assert!(text.contains("What this run would cost on AWS"), "{text}");
+    let lambda_cost = |json: &serde_json::Value| {
+        json["cost"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["item"] == "Lambda requests")
+            .map(|l| l["cost"].as_f64().unwrap())
+            .unwrap()
+    };
+    assert!(
+        (lambda_cost(&json) - 412.0 * 0.2 / 1e6).abs() < 1e-12,
+        "{json}"
+    );
+    assert!(json["cost"]["per_thousand_loops"].as_f64().unwrap() > 0.0);
+    let doubled = contract::cost::DEFAULT_PRICES.replace(
+        "\"lambda_per_million_requests\": 0.2",
+        "\"lambda_per_million_requests\": 0.4",
+    );
+    let prices = write(&dir, "prices.json", &doubled);
+    let repriced = collector(&["stats", &file, "--json", "--prices", &prices]);
+    let repriced: serde_json::Value = serde_json::from_slice(&repriced.stdout).unwrap();
+    assert!((lambda_cost(&repriced) - 2.0 * lambda_cost(&json)).abs() < 1e-12);
+    let bad = write(&dir, "bad.json", "{\"version\": 1}");
+    let refused = collector(&["stats", &file, "--prices", &bad]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("not a price file"), "{said}");
+
     with.lambda = Some(LambdaView {
         unavailable: Some("no Invocations in AWS/Lambda".into()),
         functions: vec![],
@@ -192,6 +226,10 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
     assert!(
         text.contains("not available: no Invocations in AWS/Lambda"),
         "{text}"
+    );
+    assert!(
+        text.contains("not available: Lambda's metrics are not available"),
+        "the cost says why there is none: {text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

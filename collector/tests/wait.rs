@@ -246,6 +246,7 @@ async fn every_hop_and_every_second_has_percentiles_within_2_percent() {
         &collector::stats::Input::Export(Box::new(export.clone())),
         None,
         None,
+        &contract::cost::PriceFile::shipped(),
     );
     assert!(
         report.hops.iter().all(|h| h.p99_ms.is_some()),

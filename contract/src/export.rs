@@ -116,6 +116,10 @@ pub struct ExportRun {
     pub load_start_ms: Option<i64>,
     /// See `load_start_ms`.
     pub load_end_ms: Option<i64>,
+    /// Metrics the collector requested from GetMetricData for this run (what its reads cost on
+    /// AWS; version 4 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_requested: Option<u64>,
 }
 
 /// One second of the `Latency` metric.
@@ -191,6 +195,7 @@ mod tests {
                 vus: Some(10),
                 load_start_ms: Some(0),
                 load_end_ms: Some(1000),
+                metrics_requested: Some(12),
             },
             latency: StatSummary {
                 count: 2,

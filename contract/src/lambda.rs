@@ -8,7 +8,7 @@
 //! `IteratorAge` (ms: when the batch was handed to the function, minus when its last record
 //! reached the stream). Cold starts and memory are not in `AWS/Lambda`: AWS has them in the
 //! `LambdaInsights` namespace (dimension `function_name`) when Lambda Insights is enabled,
-//! `init_duration` (ms, one sample per cold start) and `used_memory_max` (MB). The sandbox
+//! `init_duration` (ms, one sample per cold start), `used_memory_max` and `total_memory` (MB). The sandbox
 //! publishes both namespaces, once a second.
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ pub const INSIGHTS_DIM_FUNCTION_NAME: &str = "function_name";
 pub const INIT_DURATION: &str = "init_duration";
 /// The execution environment's peak memory, MB.
 pub const USED_MEMORY_MAX: &str = "used_memory_max";
+/// The function's configured memory, MB.
+pub const TOTAL_MEMORY: &str = "total_memory";
 
 /// The three functions' roles, in the pipeline's order, with the stack output naming each.
 pub const ROLES: [(&str, &str); 3] = [
@@ -96,6 +98,9 @@ pub struct FunctionMetrics {
     pub init_max_ms: Option<f64>,
     /// `used_memory_max` maximum, MB.
     pub memory_max_mb: Option<f64>,
+    /// `total_memory` maximum: the configured memory size, MB.
+    #[serde(default)]
+    pub memory_size_mb: Option<f64>,
     /// `IteratorAge` maximum, ms.
     pub iterator_age_max_ms: Option<f64>,
     /// `IteratorAge` maximum per period, `[epoch ms, ms]`.

@@ -13,6 +13,7 @@
 //! - [`export`]: `collector wait --out timestamps.json`, as `collector stats` reads it.
 //! - [`run`]: the run model: an export and its run file, with every verdict computed once
 //!   (accepted, lost, over-counted, percentiles, loops per second, the run over time).
+//! - [`cost`]: what a run would cost on AWS, from one price table (`prices/us-east-1.json`).
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`file`]: reading those files with bounded memory.
@@ -29,6 +30,7 @@ pub mod buckets;
 pub mod capacity;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod cost;
 pub mod error;
 pub mod export;
 pub mod file;

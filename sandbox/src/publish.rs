@@ -1,7 +1,7 @@
 //! Lambda's own metrics into the emulator's CloudWatch, as Lambda publishes them on AWS: per
 //! function (`FunctionName`), in `AWS/Lambda` (`Invocations`, `Errors`, `Throttles`,
 //! `Duration`, `ConcurrentExecutions`, `IteratorAge`) and `LambdaInsights` (`init_duration`,
-//! `used_memory_max`), so that the same queries work here and on AWS.
+//! `used_memory_max`, `total_memory`), so that the same queries work here and on AWS.
 //!
 //! AWS keeps them by the minute; here each second's tally is published at the end of that
 //! second, in one `PutMetricData` call per namespace for all functions (not one per
@@ -16,7 +16,7 @@ use std::time::Duration;
 use contract::lambda::{
     CONCURRENT_EXECUTIONS, DIM_FUNCTION_NAME, DURATION, ERRORS, INIT_DURATION,
     INSIGHTS_DIM_FUNCTION_NAME, INSIGHTS_NAMESPACE, INVOCATIONS, ITERATOR_AGE, NAMESPACE,
-    THROTTLES, USED_MEMORY_MAX,
+    THROTTLES, TOTAL_MEMORY, USED_MEMORY_MAX,
 };
 use serde_json::{json, Value};
 
@@ -131,6 +131,12 @@ pub fn datums(tallies: &[(String, Tally)], timestamp_s: f64) -> BTreeMap<&'stati
         ));
         if let Some(mb) = tally.memory_max_mb {
             data.push(one(USED_MEMORY_MAX, &insights, "Megabytes", mb as f64));
+            data.push(one(
+                TOTAL_MEMORY,
+                &insights,
+                "Megabytes",
+                f64::from(tally.memory_size_mb),
+            ));
         }
     }
     out.retain(|_, data| !data.is_empty());
@@ -163,6 +169,7 @@ mod tests {
             init_ms: vec![12.5],
             memory_max_mb: Some(17),
             iterator_age_ms: vec![30.0, 41.0],
+            memory_size_mb: 256,
         };
         let tallies = vec![
             ("up".to_owned(), busy.clone()),
@@ -192,7 +199,7 @@ mod tests {
         assert_eq!(counted, 400);
         assert_eq!(named(ITERATOR_AGE, "up")[0]["Values"], json!([30.0, 41.0]));
         let insights = &data[INSIGHTS_NAMESPACE];
-        assert_eq!(insights.len(), 4);
+        assert_eq!(insights.len(), 6);
         assert!(lambda.len() + insights.len() <= MAX_DATUMS);
         assert!(datums(&[("idle".to_owned(), Tally::default())], 0.0).is_empty());
     }

@@ -419,8 +419,9 @@ async fn a_load_through_worker_kills_and_bad_records_is_stored_and_measured_once
     let accepted = run.run.requests_accepted;
     assert!(accepted > 50, "{accepted} requests in 10 s");
     assert_eq!(accepted, run.run.requests_sent, "no request failed");
+    let export_file = export;
     let export =
-        contract::export::LatencyExport::from_json(&std::fs::read_to_string(&export).unwrap())
+        contract::export::LatencyExport::from_json(&std::fs::read_to_string(&export_file).unwrap())
             .unwrap();
     assert_eq!(export.run.processed, accepted, "collector's processed");
     assert!(
@@ -482,6 +483,37 @@ async fn a_load_through_worker_kills_and_bad_records_is_stored_and_measured_once
             "{f:?}"
         );
     }
+
+    // What the run would cost on AWS, from the same export.
+    assert!(
+        export.run.metrics_requested.unwrap_or(0) > 0,
+        "{:?}",
+        export.run
+    );
+    let stats = self::run(
+        &function_binary("collector"),
+        &[
+            "stats",
+            export_file.to_str().unwrap(),
+            "--run",
+            run_file.to_str().unwrap(),
+            "--json",
+        ],
+        0,
+    );
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert!(
+        stats["cost"]["total"].as_f64().unwrap() > 0.0,
+        "{}",
+        stats["cost"]
+    );
+    let gb_seconds = stats["cost"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["item"] == "Lambda duration")
+        .map(|l| l["quantity"].as_f64().unwrap());
+    assert!(gb_seconds.unwrap_or(0.0) > 0.0, "{}", stats["cost"]);
 
     let log = sandbox.log();
     let report = log

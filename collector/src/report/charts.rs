@@ -343,6 +343,11 @@ pub fn charts(
         .collect();
     let mut charts = vec![throughput(export, run, origin)?];
     charts.extend(super::backlog::chart(&report.over_time, origin, load_end)?);
+    charts.extend(super::iterator_age::chart(
+        export.lambda.as_ref(),
+        origin,
+        load_end,
+    )?);
     charts.push(latency_over_time(&rows, &p99, load_end, true)?);
     if let Some(latency) = &report.latency {
         charts.push(distribution(export, latency)?);

@@ -6,6 +6,8 @@
 //! - throughput: loops completed per second next to the load generator's responses per second
 //!   (with a run file), and where the load ended: a backlog draining after it is plain to see;
 //! - the backlog (with a run file): accepted so far minus completed so far, second by second;
+//! - beside it, Lambda's `IteratorAge` of each function behind a stream (exports from version 4
+//!   on);
 //! - end-to-end latency per second: the average, inside the band from minimum to maximum, and
 //!   the second's p99 (exports from version 3 on);
 //! - the per-request latency distribution: the percentile curve from the bucket histogram, on a
@@ -14,11 +16,12 @@
 //!
 //! Each chart is a `<figure class="chart" id="...">` holding one `<svg>`; series are polylines.
 //!
-//! [`charts`] and [`backlog`] draw them from [`series`]' data in [`style`]'s house style; this
+//! [`charts`], [`backlog`] and [`iterator_age`] draw them from [`series`]' data in [`style`]'s house style; this
 //! module lays out the page.
 
 mod backlog;
 mod charts;
+mod iterator_age;
 mod series;
 pub mod style;
 
@@ -91,8 +94,9 @@ pub fn html(
     run: Option<&RunFile>,
     vus: Option<u64>,
     sources: &Sources,
+    prices: &contract::cost::PriceFile,
 ) -> Result<String, DrawError> {
-    let report = stats::report(input, run, vus);
+    let report = stats::report(input, run, vus, prices);
     let charts = charts(input, run, &report)?;
     let mut page = String::new();
     let title = match &report.run {
@@ -148,6 +152,15 @@ pub fn html(
         }
         if let Some(v) = r.vus {
             cards.push((v.to_string(), "VUs".into(), ""));
+        }
+        let cold: Option<u64> = report
+            .lambda
+            .iter()
+            .flat_map(|v| &v.functions)
+            .filter_map(|f| f.cold_starts)
+            .reduce(|a, b| a + b);
+        if let Some(cold) = cold {
+            cards.push((grouped(cold), "cold starts".into(), ""));
         }
         if let Some(l) = &report.latency {
             cards.push((format!("{:.0} ms", l.p50_ms), "p50 end to end".into(), ""));

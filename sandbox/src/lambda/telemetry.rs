@@ -27,6 +27,8 @@ pub struct Tally {
     pub memory_max_mb: Option<u64>,
     /// The iterator age of each batch an event source mapping handed over, ms.
     pub iterator_age_ms: Vec<f64>,
+    /// The function's configured memory, MB.
+    pub memory_size_mb: u32,
 }
 
 impl Tally {
@@ -138,8 +140,9 @@ impl Telemetry {
     /// flight now.
     pub fn take(&self) -> Tally {
         let mut tally = self.tally();
-        let taken = std::mem::take(&mut *tally);
+        let mut taken = std::mem::take(&mut *tally);
         tally.concurrency_max = self.in_flight.load(Ordering::Relaxed);
+        taken.memory_size_mb = self.memory_mb;
         taken
     }
 }
