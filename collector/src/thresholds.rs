@@ -7,6 +7,10 @@
 //! | `ClientToKinesisLatency`, `KinesisToStoreLatency`, `StoreToDownstreamLatency` | trend (ms) | the same | each hop (percentiles from the hop's buckets, export version 3 on) |
 //! | `lost`, `redelivered`, `processed`, `accepted` | counter | `count` `rate` (per second of the active window) | the run table |
 //! | `loops_per_s` | gauge | `value` | loops per second over the active window |
+//! | `Invocations`, `Errors`, `Throttles`, `ColdStarts` | counter | `count` `rate` | Lambda's own metrics, summed over the three functions (export version 4 on) |
+//! | `Duration`, `IteratorAge`, `ConcurrentExecutions` | trend | `max`; `Duration` also `med` `p(50)` `p(99)` | Lambda's own metrics: the highest of the functions' values, so `Duration:p(99)<100` holds when every function's p99 does |
+//!
+//! Lambda's metrics without data (not available in the window) are "no data", which fails.
 
 use contract::export::StatSummary;
 use contract::metrics::Hop;
@@ -15,7 +19,7 @@ use contract::threshold::{format_value, Aggregation, Kind, MetricSource, Thresho
 use serde::Serialize;
 
 /// The metrics a collector threshold may name.
-pub const METRICS: [(&str, Kind); 9] = [
+pub const METRICS: [(&str, Kind); 16] = [
     ("latency", Kind::Trend),
     ("ClientToKinesisLatency", Kind::Trend),
     ("KinesisToStoreLatency", Kind::Trend),
@@ -25,6 +29,13 @@ pub const METRICS: [(&str, Kind); 9] = [
     ("processed", Kind::Counter),
     ("accepted", Kind::Counter),
     ("loops_per_s", Kind::Gauge),
+    ("Invocations", Kind::Counter),
+    ("Errors", Kind::Counter),
+    ("Throttles", Kind::Counter),
+    ("ColdStarts", Kind::Counter),
+    ("Duration", Kind::Trend),
+    ("IteratorAge", Kind::Trend),
+    ("ConcurrentExecutions", Kind::Trend),
 ];
 
 /// Parses a threshold on the pipeline's metrics (clap's value parser: the error is its line).
@@ -86,12 +97,52 @@ impl MetricSource for Source<'_> {
             "processed" => counter(Some(run.processed())),
             "accepted" => counter(run.accepted()),
             "loops_per_s" => run.loops_per_s(),
+            "Invocations" | "Errors" | "Throttles" | "ColdStarts" => {
+                counter(lambda_total(run, metric))
+            }
+            "Duration" | "IteratorAge" | "ConcurrentExecutions" => {
+                lambda_highest(run, metric, aggregation)
+            }
             hop if Hop::ALL.iter().any(|h| h.metric_name() == hop) => {
                 trend(run.hop(hop), |q| run.hop_percentile(hop, q), aggregation)
             }
             _ => None,
         }
     }
+}
+
+/// Lambda's functions in the run's export, when their metrics are available.
+fn functions<'a>(run: &Run<'a>) -> Option<&'a [contract::lambda::FunctionMetrics]> {
+    let view = run.export.lambda.as_ref()?;
+    (view.unavailable.is_none()).then_some(view.functions.as_slice())
+}
+
+/// A count of Lambda's, summed over the functions.
+fn lambda_total(run: &Run, metric: &str) -> Option<u64> {
+    functions(run)?
+        .iter()
+        .map(|f| match metric {
+            "Invocations" => Some(f.invocations),
+            "Errors" => Some(f.errors),
+            "Throttles" => Some(f.throttles),
+            _ => f.cold_starts,
+        })
+        .try_fold(0, |sum, n| Some(sum + n?))
+}
+
+/// A trend of Lambda's: the highest of the functions' values (those that have one).
+fn lambda_highest(run: &Run, metric: &str, aggregation: Aggregation) -> Option<f64> {
+    functions(run)?
+        .iter()
+        .filter_map(|f| match (metric, aggregation) {
+            ("Duration", Aggregation::Max) => f.duration_max_ms,
+            ("Duration", Aggregation::Med | Aggregation::Percentile(50.0)) => f.duration_p50_ms,
+            ("Duration", Aggregation::Percentile(99.0)) => f.duration_p99_ms,
+            ("IteratorAge", Aggregation::Max) => f.iterator_age_max_ms,
+            ("ConcurrentExecutions", Aggregation::Max) => f.concurrency_max,
+            _ => None,
+        })
+        .reduce(f64::max)
 }
 
 /// Judges `thresholds` against a run.

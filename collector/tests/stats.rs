@@ -185,6 +185,30 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["lambda"]["functions"][0]["iterator_age_max_ms"], 56.0);
 
+    // Thresholds name Lambda's metrics as AWS does.
+    let judged = collector(&[
+        "stats",
+        &file,
+        "--threshold",
+        "IteratorAge:max<5000",
+        "--threshold",
+        "Throttles:count==0",
+        "--threshold",
+        "ColdStarts:count<=4",
+        "--threshold",
+        "Duration:p(99)<20",
+    ]);
+    assert_eq!(judged.status.code(), Some(99), "Duration's p99 was 20.5");
+    let said = String::from_utf8_lossy(&judged.stdout);
+    for line in [
+        "✓ IteratorAge:max<5000 (was 56)",
+        "✓ Throttles:count==0 (was 0)",
+        "✓ ColdStarts:count<=4 (was 4)",
+        "✗ Duration:p(99)<20 (was 20.5)",
+    ] {
+        assert!(said.contains(line), "{line:?} in {said}");
+    }
+
     // The cost on AWS: 412 Lambda requests at $0.20 per million; another price file, another
     // price; a price file that does not parse is one line, exit 2.
     assert!(text.contains("What this run would cost on AWS"), "{text}");
@@ -231,6 +255,9 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
         text.contains("not available: Lambda's metrics are not available"),
         "the cost says why there is none: {text}"
     );
+    let judged = collector(&["stats", &file, "--threshold", "Throttles:count==0"]);
+    assert_eq!(judged.status.code(), Some(99), "no data is not zero");
+    assert!(String::from_utf8_lossy(&judged.stdout).contains("(was no data)"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
