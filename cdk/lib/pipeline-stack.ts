@@ -20,6 +20,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 import { FunctionName, PipelineConfig } from './config';
+import { PipelineDashboard } from './dashboard';
 
 /** LocalStack's magic bucket: code served from the local path in the key, live on rebuild. */
 export const HOT_RELOAD_BUCKET = 'hot-reload';
@@ -133,6 +134,16 @@ export class PipelineStack extends cdk.Stack {
       description: 'the records of batches the event source mappings gave up',
     });
     new cdk.CfnOutput(this, 'Environment', { value: config.target });
+    const { dashboard } = new PipelineDashboard(this, 'Monitoring', {
+      namespace: config.metricNamespace,
+      functions: this.functions,
+      stream: this.stream,
+      table: this.table,
+    });
+    new cdk.CfnOutput(this, 'DashboardName', {
+      value: dashboard.dashboardName,
+      description: 'the CloudWatch dashboard of the pipeline',
+    });
     // Lambda's own metrics (AWS/Lambda) are by function name: the collector reads these.
     for (const [name, fn] of Object.entries(this.functions)) {
       new cdk.CfnOutput(this, `${capitalize(name)}FunctionName`, { value: fn.functionName });

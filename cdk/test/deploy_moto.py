@@ -76,7 +76,7 @@ class DeployToMoto(unittest.TestCase):
         kw = dict(endpoint_url=cls.endpoint, region_name=REGION,
                   aws_access_key_id="testing", aws_secret_access_key="testing")
         cls.clients = {name: boto3.client(name, **kw)
-                       for name in ("lambda", "kinesis", "dynamodb", "apigateway", "cloudformation")}
+                       for name in ("lambda", "kinesis", "dynamodb", "apigateway", "cloudformation", "cloudwatch")}
         cls.outputs_file = os.path.join(cls.work, "outputs.json")
         cls.cdk("bootstrap", f"aws://{ACCOUNT}/{REGION}")
         cls.cdk("deploy", "--require-approval", "never", "--method=direct", "--outputs-file", cls.outputs_file)
@@ -120,6 +120,23 @@ class DeployToMoto(unittest.TestCase):
         self.assertEqual(outputs["MetricNamespace"], "ServerlessDataProcessingPipeline/Latencies")
         self.assertIn("ApiGatewayMethodEndpoint", outputs)
         self.assertIn("FailedBatchesQueueUrl", outputs)
+
+    def test_the_dashboard_is_deployed_and_names_the_deployed_resources(self):
+        with open(self.outputs_file) as f:
+            outputs = json.load(f)["PipelineStack"]
+        name = outputs["DashboardName"]
+        self.assertEqual(name, "PipelineStack-pipeline")
+        body = json.loads(self.clients["cloudwatch"].get_dashboard(DashboardName=name)["DashboardBody"])
+        titles = [w["properties"]["title"] for w in body["widgets"]]
+        self.assertEqual(len(titles), 10, titles)
+        text = json.dumps(body)
+        for function in self.functions().values():
+            self.assertIn(function["FunctionName"], text, "each function's metrics, by its real name")
+            self.assertIn(function["FunctionName"], [outputs[f"{r}FunctionName"] for r in ("Upstream", "Midstream", "Downstream")])
+        for metric in ("Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions", "IteratorAge",
+                       "WriteProvisionedThroughputExceeded", "WriteThrottleEvents"):
+            self.assertIn(f'"{metric}"', text)
+        self.assertIn(self.table_name(), text)
 
     def test_three_functions_with_their_environment(self):
         functions = self.functions()

@@ -178,6 +178,45 @@ describe('default (AWS)', () => {
     }
   });
 
+  test('a dashboard of the pipeline, its name an output', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'PipelineStack-pipeline' });
+    template.hasOutput('DashboardName', {});
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as any[];
+    // The body is a Fn::Join of text and the resources' names: the text says what it shows.
+    const parts: unknown[] = dashboard.Properties.DashboardBody['Fn::Join'][1];
+    const text = parts.filter((p) => typeof p === 'string').join('');
+    const body = JSON.stringify(parts);
+    for (const title of [
+      'End-to-end latency',
+      'Latency per hop',
+      'Loops completed per second',
+      'Invocations',
+      'Errors',
+      'Throttles',
+      'Concurrent executions',
+      'Duration p50 and p99',
+      'Iterator age',
+      'Kinesis and DynamoDB throttles',
+    ]) {
+      expect(text).toContain(title);
+    }
+    for (const metric of [
+      'IteratorAge',
+      'ConcurrentExecutions',
+      'WriteProvisionedThroughputExceeded',
+      'ReadProvisionedThroughputExceeded',
+      'WriteThrottleEvents',
+    ]) {
+      expect(text).toContain(`"${metric}"`);
+    }
+    expect(text).toContain(`SEARCH('{\\"${DEFAULT_NAMESPACE}\\",RunId} MetricName=\\"Latency\\"', 'p99', 60)`);
+    for (const [name, id] of Object.entries(functionLogicalIds(template))) {
+      expect(body).toContain(id);
+      expect(text).toContain(`"label":"${name}"`);
+    }
+  });
+
   test('code comes from the prebuilt dist folder as an asset, and no VPC', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Code: { S3Bucket: { 'Fn::Sub': Match.stringLikeRegexp('cdk-') }, S3Key: Match.stringLikeRegexp('\\.zip$') },
