@@ -870,6 +870,70 @@ fn group_alive(group: i32) -> bool {
     unsafe { libc::kill(-group, 0) == 0 }
 }
 
+/// The AWS sample's own workflow: `sandbox up` waits, the user deploys with `cdklocal bootstrap`
+/// and `cdklocal deploy`, and the URL cdklocal prints is the API that answers.
+#[test]
+fn cdklocal_deploy_prints_the_api_endpoint_that_answers() {
+    let mut own = Own::start("cdklocal", false);
+    own.wait_for_log("waiting for a deploy", Duration::from_secs(60));
+    let work = own.state.parent().unwrap().to_owned();
+    let dist = work.join("dist");
+    for f in ["upstream", "midstream", "downstream"] {
+        copy_executable(&function_binary(f), &dist.join(f).join("bootstrap"));
+    }
+    let edge = format!("http://localhost:{}", own.port);
+    let cdklocal = |args: &[&str]| {
+        let output = Command::new(root().join("cdk/node_modules/.bin/cdklocal"))
+            .args(args)
+            .args(["--no-notices", "--output"])
+            .arg(work.join("cdk.out"))
+            .current_dir(root().join("cdk"))
+            .env("AWS_ENDPOINT_URL", &edge)
+            .env("AWS_ENDPOINT_URL_S3", &edge)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("PIPELINE_TARGET", "sandbox")
+            .env("LAMBDA_DIST_PATH", &dist)
+            .env("CDK_DISABLE_VERSION_CHECK", "1")
+            .env("CDK_DISABLE_CLI_TELEMETRY", "true")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "cdklocal {args:?}:\n{said}");
+        said
+    };
+    cdklocal(&["bootstrap"]);
+    let said = cdklocal(&["deploy", "--require-approval", "never", "--method=direct"]);
+    let printed = said
+        .lines()
+        .find_map(|line| line.split_once("ApiGatewayMethodEndpoint = "))
+        .map(|(_, url)| url.trim().to_owned())
+        .unwrap_or_else(|| panic!("no endpoint printed:\n{said}"));
+    assert_eq!(printed, format!("{edge}/prod/"), "{said}");
+    assert!(
+        !said.contains("execute-api"),
+        "no moto endpoint is printed:\n{said}"
+    );
+    own.wait_for_log("ready:", Duration::from_secs(60));
+    let body = format!(
+        r#"{{"id":"cdklocal-1","message":"hello","timestamp":{}}}"#,
+        collector::epoch_ms()
+    );
+    let (status, answer) = post(&printed.replace("localhost", "127.0.0.1"), &body);
+    assert_eq!(status, 200, "{answer}\n{}", own.log());
+    let outputs: Value =
+        serde_json::from_str(&std::fs::read_to_string(own.state.join("outputs.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        outputs["PipelineStack"]["ApiGatewayMethodEndpoint"],
+        format!("http://127.0.0.1:{}/prod/", own.port),
+        "the sandbox's outputs file keeps its URL"
+    );
+}
+
 #[test]
 fn sandbox_down_stops_the_sandbox_holding_the_folder_not_the_pid_files_process() {
     let mut own = Own::start("down", false);

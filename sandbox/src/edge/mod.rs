@@ -4,8 +4,11 @@
 //! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]), and
 //! Lambda's Invoke calls to the functions' workers ([`crate::invoke`]).
 //! Anything else unsigned gets API Gateway's 403; sizes and times are bounded ([`limits`]).
+//! CloudFormation's `DescribeStacks` answers name the edge as the API's endpoint
+//! ([`endpoints`]), so `cdk deploy` and `cdklocal deploy` print a URL that answers.
 
 pub mod cbor;
+pub mod endpoints;
 pub mod limits;
 
 use std::collections::BTreeMap;
@@ -95,6 +98,26 @@ impl CallStat {
         self.count += 1;
         self.total += took;
         self.max = self.max.max(took);
+    }
+}
+
+/// A `DescribeStacks` answer with the API's endpoints rewritten to `edge`.
+async fn with_edge_endpoints(response: Response<Full<Bytes>>, edge: &str) -> Response<Full<Bytes>> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let rewritten = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| endpoints::rewrite_api_urls(text, edge));
+    match rewritten {
+        Some(text) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Full::new(Bytes::from(text)))
+        }
+        None => Response::from_parts(parts, Full::new(bytes)),
     }
 }
 
@@ -237,10 +260,21 @@ impl Edge {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
+        let describes_stacks =
+            operation(&parts.headers, &path, &parts.method, &body) == "DescribeStacks";
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
         match self
             .send(parts.method, &path, &parts.headers, body, None)
             .await
         {
+            Ok(response) if describes_stacks => match host {
+                Some(host) => with_edge_endpoints(response, &format!("http://{host}")).await,
+                None => response,
+            },
             Ok(response) => response,
             Err(error) => plain(
                 StatusCode::BAD_GATEWAY,
