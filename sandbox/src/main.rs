@@ -50,6 +50,12 @@ enum Command {
         /// measuring what publishing them costs.
         #[arg(long)]
         no_lambda_metrics: bool,
+        /// What-if: add DURATION to each invocation of each function whose name contains
+        /// FUNCTION (repeatable; e.g. `--delay downstream=20ms`), before the function gets it, as
+        /// if its code were that much slower. A hot-reload function's folder may also hold a
+        /// `delay` file (`10ms`), read each time its workers start.
+        #[arg(long, value_name = "FUNCTION=DURATION", value_parser = delay_spec)]
+        delay: Vec<(String, std::time::Duration)>,
     },
     /// Wait until the sandbox started from this folder is ready (its outputs file written):
     /// exit 0 then, 1 when none is running or the timeout passes.
@@ -70,6 +76,20 @@ enum Command {
 }
 
 /// Reads `FUNCTION=FRACTION` with a fraction from 0 to 1.
+fn delay_spec(text: &str) -> Result<(String, std::time::Duration), String> {
+    let (name, duration) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not FUNCTION=DURATION, e.g. midstream=10ms"))?;
+    let duration = humantime::parse_duration(duration.trim())
+        .map_err(|e| format!("{text:?}: {duration:?} is not a duration: {e}"))?;
+    if name.is_empty() || duration > std::time::Duration::from_secs(60) {
+        return Err(format!(
+            "{text:?}: a function name and a duration of at most 60 s"
+        ));
+    }
+    Ok((name.to_owned(), duration))
+}
+
 fn kill_spec(text: &str) -> Result<(String, f64), String> {
     let (name, fraction) = text
         .split_once('=')
@@ -118,6 +138,7 @@ fn main() -> ExitCode {
             kill_workers,
             seed,
             no_lambda_metrics,
+            delay,
         } => {
             let runtime = match contract::cli::runtime("sandbox", Some(2)) {
                 Ok(runtime) => runtime,
@@ -134,6 +155,7 @@ fn main() -> ExitCode {
                 kill_workers,
                 seed: seed.unwrap_or_else(|| contract::epoch_ms() as u64),
                 lambda_metrics: !no_lambda_metrics,
+                delays: delay,
             };
             let instance = match sandbox::instance::Instance::claim(&config.state) {
                 Ok(instance) => instance,

@@ -56,9 +56,23 @@ pub struct UpConfig {
     pub seed: u64,
     /// Publish Lambda's own metrics to CloudWatch every second ([`crate::publish`]).
     pub lambda_metrics: bool,
+    /// What-if: `(name, delay)` adds the delay to each invocation of every function whose name
+    /// contains `name` (any case).
+    pub delays: Vec<(String, std::time::Duration)>,
 }
 
 impl UpConfig {
+    /// The delay added to each invocation of `function` (the longest that names it).
+    pub fn delay(&self, function: &str) -> std::time::Duration {
+        let function = function.to_ascii_lowercase();
+        self.delays
+            .iter()
+            .filter(|(name, _)| function.contains(&name.to_ascii_lowercase()))
+            .map(|(_, delay)| *delay)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The fraction of `function`'s answers whose worker fault injection kills.
     pub fn kill_fraction(&self, function: &str) -> f64 {
         let function = function.to_ascii_lowercase();
@@ -331,6 +345,7 @@ async fn start_functions(
             memory_mb: function.memory_mb,
             init_timeout: INIT_TIMEOUT,
             reload_on_change: hot,
+            delay: config.delay(&function.name),
             kill_after_answer: KillAfterAnswer::new(
                 config.kill_fraction(&function.name),
                 // Each function its own sequence of draws from the one seed.
@@ -339,6 +354,12 @@ async fn start_functions(
                 }),
             ),
         };
+        if !spec.delay.is_zero() {
+            logs(
+                &function.name,
+                &format!("what-if: each invocation is delayed by {:?}", spec.delay),
+            );
+        }
         if spec.kill_after_answer.fraction > 0.0 {
             logs(
                 &function.name,

@@ -41,6 +41,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         kill_workers: Vec::new(),
         seed: 1,
         lambda_metrics: true,
+        delays: Vec::new(),
     };
     let logs: sandbox::lambda::LogSink = std::sync::Arc::new(|_, _| {});
     sandbox::up::deploy(&config, &work.join("cdk-outputs.json"), &logs)

@@ -303,3 +303,62 @@ async fn fault_injection_kills_the_worker_after_it_answers_and_restarts_it() {
     );
     host.stop().await;
 }
+
+/// The median of `n` invocations' round trips.
+async fn median_call(host: &FunctionHost, n: usize) -> Duration {
+    let mut took = Vec::new();
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        host.invoke(Bytes::from_static(b"{}")).await.unwrap();
+        took.push(started.elapsed());
+    }
+    took.sort();
+    took[n / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_makes_each_invocation_that_much_slower_and_a_swap_changes_it() {
+    let dir = std::env::temp_dir().join(format!("sandbox-delay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bootstrap = install_bootstrap(&dir, "echo");
+    let (logs, lines) = captured();
+    let mut delayed = spec("delayed", bootstrap.clone(), &[], 5_000, 1);
+    delayed.delay = Duration::from_millis(150);
+    let host = FunctionHost::start(delayed.clone(), logs.clone())
+        .await
+        .unwrap();
+    let base = median_call(&host, 5).await;
+    assert!(base >= Duration::from_millis(150), "{base:?}");
+    host.stop().await;
+
+    // A hot-reload function: the folder's delay file wins, read when the workers (re)start.
+    delayed.reload_on_change = true;
+    std::fs::write(dir.join("delay"), "20ms\n").unwrap();
+    let host = FunctionHost::start(delayed, logs).await.unwrap();
+    let short = median_call(&host, 5).await;
+    assert!(
+        short >= Duration::from_millis(20) && short < Duration::from_millis(150),
+        "{short:?}"
+    );
+    std::fs::write(dir.join("delay"), "300ms").unwrap();
+    install_bootstrap(&dir, "echo");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while median_call(&host, 1).await < Duration::from_millis(300) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            lines.lock().unwrap()
+        );
+    }
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("each invocation is delayed by 300ms")),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

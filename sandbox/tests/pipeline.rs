@@ -54,6 +54,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
                 memory_mb: 256,
                 init_timeout: sandbox::lambda::INIT_TIMEOUT,
                 reload_on_change: false,
+                delay: std::time::Duration::ZERO,
                 kill_after_answer: Default::default(),
             },
             logs.clone(),

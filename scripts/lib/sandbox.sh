@@ -4,7 +4,8 @@
 # sandbox's state folder, .sandbox), OUT (where the files go), BIN (the binaries,
 # target/release), DIST (the functions' binaries, target/release/dist), KILL_WORKERS (fault injection, e.g.
 # `midstream=0.1`: `sandbox up --kill-workers`), LAMBDA_METRICS (0: the sandbox does not publish
-# Lambda's own metrics, `sandbox up --no-lambda-metrics`, to measure what they cost).
+# Lambda's own metrics, `sandbox up --no-lambda-metrics`, to measure what they cost), DELAY
+# (what-if, e.g. `downstream=20ms`: `sandbox up --delay`, each invocation that much slower).
 PORT=${PORT:-4599}
 CONCURRENCY=${CONCURRENCY:-4}
 STATE=${STATE:-.sandbox}
@@ -37,6 +38,8 @@ start_sandbox() {
   local faults=() spec
   for spec in ${KILL_WORKERS:-}; do faults+=(--kill-workers "$spec"); done
   [ "${LAMBDA_METRICS:-1}" != 0 ] || faults+=(--no-lambda-metrics)
+  for spec in ${DELAY:-}; do faults+=(--delay "$spec"); done
+  [ -z "${SANDBOX_HOT:-}" ] || faults+=(--hot)
   mkdir -p "$OUT"
   setsid "$BIN/sandbox" up --deploy --port "$PORT" --concurrency "$CONCURRENCY" \
     --state "$STATE" --dist "$DIST" "${faults[@]}" >"$OUT/sandbox.log" 2>&1 &

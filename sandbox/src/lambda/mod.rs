@@ -66,6 +66,9 @@ pub struct FunctionSpec {
     /// Hot reload: when `executable` changes (a rebuild replaced it), each worker is restarted
     /// on the new binary as soon as it is between invocations.
     pub reload_on_change: bool,
+    /// What-if: added to each invocation before the function gets it. With hot reload, a
+    /// [`DELAY_FILE`] beside the executable overrides it, read each time a worker starts.
+    pub delay: Duration,
     /// Fault injection: which invocations' workers are killed right after they answer, before
     /// the answer counts ([`InvokeError::Killed`]).
     pub kill_after_answer: KillAfterAnswer,
@@ -109,6 +112,26 @@ impl KillAfterAnswer {
             .map_or(1, next);
         ((drawn >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
     }
+}
+
+/// The file beside a hot-reload function's executable that sets its delay (`10ms`).
+pub const DELAY_FILE: &str = "delay";
+
+/// The delay of a worker starting now: the [`DELAY_FILE`] beside a hot-reload executable when
+/// there is one (unreadable: no delay, said on the log), else the spec's.
+fn current_delay(spec: &FunctionSpec) -> Result<Duration, String> {
+    let file = spec.executable.with_file_name(DELAY_FILE);
+    if !spec.reload_on_change || !file.exists() {
+        return Ok(spec.delay);
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!(
+            "{}: {:?} is not a duration: {e}",
+            file.display(),
+            text.trim()
+        )
+    })
 }
 
 /// How often a hot-reload function's executable is checked for a change.

@@ -116,6 +116,11 @@ async fn runtime_api(
             }
             worker.changed.notify_waiters();
             (worker.logs)(&spec.name, &worker.telemetry.started(&request_id));
+            // What-if: the function is that much slower (the worker is busy meanwhile).
+            let delay = worker.delay_us.load(Ordering::Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
+            }
             let mut response = reply(StatusCode::OK, payload);
             let headers = response.headers_mut();
             for (name, value) in [

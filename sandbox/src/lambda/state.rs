@@ -51,6 +51,8 @@ pub(super) struct Worker {
     pub(super) pid: AtomicU32,
     /// When the current process started, until its first `/next` takes it (its init).
     pub(super) spawned: Mutex<Option<Instant>>,
+    /// What-if: µs added to each invocation before the process gets it.
+    pub(super) delay_us: std::sync::atomic::AtomicU64,
 }
 
 impl Worker {

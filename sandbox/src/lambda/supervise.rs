@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::runtime_api::serve_runtime_api;
 use super::state::{Job, Worker};
 use super::telemetry::Telemetry;
-use super::{file_version, FunctionSpec, InvokeError, LogSink, RELOAD_POLL};
+use super::{current_delay, file_version, FunctionSpec, InvokeError, LogSink, RELOAD_POLL};
 use crate::Shutdown;
 
 /// Runs worker `index`: its process and, for each process, its own Runtime API server (on a
@@ -41,6 +41,7 @@ pub(super) async fn supervise(
         telemetry,
         pid: AtomicU32::new(0),
         spawned: Mutex::new(None),
+        delay_us: Default::default(),
     });
     let mut backoff = Duration::from_millis(100);
     while !stopping.is_stopping() {
@@ -96,6 +97,19 @@ pub(super) async fn supervise(
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         crate::die_with_parent(&mut command);
+        let delay = current_delay(&spec).unwrap_or_else(|error| {
+            logs(&spec.name, &format!("worker {index}: no delay: {error}"));
+            Duration::ZERO
+        });
+        let before = worker
+            .delay_us
+            .swap(delay.as_micros() as u64, Ordering::Relaxed);
+        if spec.reload_on_change && before != delay.as_micros() as u64 && index == 0 {
+            logs(
+                &spec.name,
+                &format!("each invocation is delayed by {delay:?}"),
+            );
+        }
         let mut child = match command.spawn() {
             Ok(child) => {
                 worker.spawned(child.id().unwrap_or(0));

@@ -58,6 +58,7 @@ pub fn spec(
         memory_mb: 256,
         init_timeout: Duration::from_secs(1),
         reload_on_change: false,
+        delay: std::time::Duration::ZERO,
         kill_after_answer: Default::default(),
     }
 }
