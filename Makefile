@@ -15,7 +15,7 @@ RELEASE_DIST := target/release/dist
 # Sub-makes run in parallel; each target's output is printed whole when it ends.
 PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: bench capacity capacity-smoke test compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
+.PHONY: ab ab-smoke bench capacity capacity-smoke test compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing (the installs
@@ -38,6 +38,14 @@ bench-lambda:
 capacity:
 	@$(PARALLEL) venv cdk-deps release
 	DIST=$(RELEASE_DIST) bash scripts/capacity.sh
+
+## ab: is the working tree slower than BASE=<git ref>? PAIRS=5 pairs of runs at RATE=100/s for
+## DURATION=20s each, base and candidate alternating on one sandbox, judged on the pairs'
+## differences; CANDIDATE_DELAY=midstream=10ms slows the candidate's function on purpose,
+## GATE='latency:p(50)=10%' exits 99 when it is slower by more than that. Files in .sandbox/ab
+ab:
+	@$(PARALLEL) venv cdk-deps release
+	bash scripts/ab.sh
 
 ## release: every binary in release mode, in one build (the tools and the three functions), and
 ## the functions in $(RELEASE_DIST)/<fn>/bootstrap for the sandbox; with LOADGEN_WORKER=true

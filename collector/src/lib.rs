@@ -317,7 +317,11 @@ pub fn run_compare(opts: &CompareOpts) -> anyhow::Result<(String, bool)> {
     let base = read_side(&opts.base)?;
     let candidate = read_side(&opts.candidate)?;
     check_distinct(&base, &candidate)?;
-    let comparison = compare::compare(&base, &candidate);
+    let comparison = if opts.paired {
+        compare::paired::compare_paired(&base, &candidate).map_err(Refused)?
+    } else {
+        compare::compare(&base, &candidate)
+    };
     let gates = compare::gate::judge(&opts.fail_if_slower, &comparison);
     let passed = gates.iter().all(|g| g.passed);
     if let Some(out) = &opts.out {

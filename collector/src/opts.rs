@@ -55,6 +55,11 @@ pub struct CompareOpts {
     /// 'latency:p(99)=10%' or 'loops_per_s:value=5%'; repeatable.
     #[arg(long, value_name = "METRIC=PERCENT", value_parser = crate::compare::gate::parse)]
     pub fail_if_slower: Vec<crate::compare::gate::Gate>,
+    /// The runs were made as pairs (`make ab`): the i-th base run beside the i-th candidate
+    /// run. Each number is judged on the pairs' differences, with the smallest change the pairs
+    /// could detect; a pair with a run that lost data is dropped and named.
+    #[arg(long)]
+    pub paired: bool,
 }
 
 /// AWS flags, as the AWS CLI has them (and the SDK's environment).

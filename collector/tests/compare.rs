@@ -328,3 +328,123 @@ fn a_run_given_twice_is_refused_not_counted_twice() {
     assert!(stderr.contains("run a is given twice"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Pairs on a drifting machine: pair i's level drifts by up to ±25 %, and the candidate is
+/// `slower` (a fraction) slower than its pair's base.
+fn drifting_pairs(dir: &std::path::Path, slower: f64, pairs: u64) -> (String, String) {
+    let (mut b, mut c) = (Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let level = 1.0 + 0.25 * ((i as f64 * 2.4).sin());
+        b.push(write(
+            dir,
+            &format!("b{i}.json"),
+            &export(&format!("b{i}"), &sample(5_000, level, 7 + i), 100),
+        ));
+        c.push(write(
+            dir,
+            &format!("c{i}.json"),
+            &export(
+                &format!("c{i}"),
+                &sample(5_000, level * (1.0 + slower), 101 + i),
+                100,
+            ),
+        ));
+    }
+    (b.join(","), c.join(","))
+}
+
+fn row<'a>(json: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
+    json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == metric)
+        .unwrap()
+}
+
+#[test]
+fn paired_runs_see_through_the_drift_that_hides_a_change_unpaired() {
+    let dir = dir("paired");
+    let (b, c) = drifting_pairs(&dir, 0.10, 5);
+    let (code, out, err) = compare(&[&b, &c, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let unpaired: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        row(&unpaired, "latency:p(50)")["verdict"],
+        "no-significant-change",
+        "unpaired, 25 % drift hides 10 %"
+    );
+    let (code, out, err) = compare(&[
+        &b,
+        &c,
+        "--paired",
+        "--json",
+        "--fail-if-slower",
+        "latency:p(50)=5%",
+    ]);
+    assert_eq!(
+        code, 99,
+        "paired, the 10 % slowdown fails a 5 % gate: {err}{out}"
+    );
+    let paired: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let p50 = row(&paired, "latency:p(50)");
+    assert_eq!(p50["verdict"], "slower", "{p50}");
+    let change = p50["change_pct"].as_f64().unwrap();
+    assert!((5.0..15.0).contains(&change), "{p50}");
+    assert!(p50["mde_pct"].as_f64().unwrap() < 10.0, "{p50}");
+    assert_eq!(paired["pairs"], 5);
+    let (_, table, _) = compare(&[&b, &c, "--paired"]);
+    assert!(
+        table.contains("detectable") && table.contains("Paired: judged on 5 pairs"),
+        "{table}"
+    );
+
+    // The same builds: no verdict either way.
+    let same = dir.join("same");
+    std::fs::create_dir_all(&same).unwrap();
+    let (b, c) = drifting_pairs(&same, 0.0, 5);
+    let (code, out, _) = compare(&[&b, &c, "--paired", "--json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for metric in [
+        "latency:p(50)",
+        "latency:p(99)",
+        "StoreToDownstreamLatency:p(50)",
+    ] {
+        assert_eq!(
+            row(&json, metric)["verdict"],
+            "no-significant-change",
+            "{metric}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_pair_that_lost_data_is_dropped_and_named_and_uneven_sides_are_refused() {
+    let dir = dir("paired-lost");
+    let (b, c) = drifting_pairs(&dir, 0.0, 3);
+    // The second pair's candidate lost a request.
+    let mut lossy = export("c1-lossy", &sample(5_000, 1.0, 9), 100);
+    lossy.run.expected = Some(5_001);
+    let lossy = write(&dir, "c1-lossy.json", &lossy);
+    let c: Vec<&str> = c.split(',').collect();
+    let candidate = [c[0], &lossy, c[2]].join(",");
+    let (code, out, err) = compare(&[&b, &candidate, "--paired", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["pairs"], 2);
+    let dropped = json["dropped"][0].as_str().unwrap();
+    assert!(
+        dropped.starts_with("pair 2:") && dropped.contains("lost 1"),
+        "{dropped}"
+    );
+    let (_, table, _) = compare(&[&b, &candidate, "--paired"]);
+    assert!(table.contains("Dropped pair 2:"), "{table}");
+
+    let (code, _, err) = compare(&[&b, c[0], "--paired"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("as many runs a side"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,11 +9,15 @@
 //! or seconds to say). For throughput, fewer loops per second is slower; for latency, more
 //! milliseconds; for loss, more lost requests is `slower`, whatever the noise.
 //!
+//! [`paired`] judges runs made as pairs (`--paired`, what `make ab` makes) on the pairs'
+//! differences, with each row's minimum detectable effect.
+//!
 //! [`gate`] turns chosen rows into CI's verdict: `--fail-if-slower latency:p(99)=10%` exits 99
 //! when that number got slower by more than 10 % *and* beyond the noise.
 
 pub mod gate;
 pub mod noise;
+pub mod paired;
 mod render;
 
 pub use render::{render, write_html};
@@ -74,6 +78,9 @@ pub struct Row {
     pub change_pct: Option<f64>,
     /// The difference's 95 % half-width, percent of the base.
     pub noise_pct: Option<f64>,
+    /// The smallest change this comparison finds 80 % of the time, percent (paired only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mde_pct: Option<f64>,
     /// The verdict.
     #[serde(flatten)]
     pub verdict: Verdict,
@@ -88,6 +95,12 @@ pub struct Comparison {
     pub candidate: Vec<String>,
     /// Whether run-to-run noise is in the intervals (two or more runs on each side).
     pub run_to_run: bool,
+    /// Paired: the pairs the verdicts stand on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<usize>,
+    /// Paired: the pairs left out, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
     /// The rows, in order.
     pub rows: Vec<Row>,
 }
@@ -226,6 +239,7 @@ pub fn compare(base: &Side, candidate: &Side) -> Comparison {
                     .or_else(|| one_side(&c)),
                 change_pct,
                 noise_pct,
+                mde_pct: None,
                 verdict,
             }
         })
@@ -234,6 +248,8 @@ pub fn compare(base: &Side, candidate: &Side) -> Comparison {
         base: base.files.clone(),
         candidate: candidate.files.clone(),
         run_to_run: base.exports.len() > 1 && candidate.exports.len() > 1,
+        pairs: None,
+        dropped: Vec::new(),
         rows,
     }
 }

@@ -28,29 +28,40 @@ fn value(e: Option<Estimate>, unit: &str) -> String {
     })
 }
 
-fn cells(row: &Row) -> Vec<String> {
-    vec![
+fn cells(row: &Row, paired: bool) -> Vec<String> {
+    let mut cells = vec![
         row.metric.clone(),
         value(row.base, row.unit),
         value(row.candidate, row.unit),
         row.change_pct.map_or("-".into(), |c| format!("{c:+.1}%")),
         row.noise_pct.map_or("-".into(), |n| format!("±{n:.1}%")),
-        row.verdict.text(),
-    ]
+    ];
+    if paired {
+        cells.push(row.mde_pct.map_or("-".into(), |m| format!("{m:.1}%")));
+    }
+    cells.push(row.verdict.text());
+    cells
 }
 
-const HEADER: [&str; 6] = ["metric", "base", "candidate", "change", "noise", "verdict"];
+fn header(paired: bool) -> Vec<&'static str> {
+    let mut header = vec!["metric", "base", "candidate", "change", "noise"];
+    if paired {
+        header.push("detectable");
+    }
+    header.push("verdict");
+    header
+}
 
 /// The comparison as a table, with what the noise includes.
 pub fn render(comparison: &Comparison) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_header(HEADER.to_vec());
+        .set_header(header(comparison.pairs.is_some()));
     for row in &comparison.rows {
-        table.add_row(cells(row));
+        table.add_row(cells(row, comparison.pairs.is_some()));
     }
-    for c in 1..5 {
+    for c in 1..6 {
         if let Some(column) = table.column_mut(c) {
             column.set_cell_alignment(CellAlignment::Right);
         }
@@ -63,7 +74,19 @@ pub fn render(comparison: &Comparison) -> String {
     )
 }
 
-fn noise_note(comparison: &Comparison) -> &'static str {
+fn noise_note(comparison: &Comparison) -> String {
+    if let Some(pairs) = comparison.pairs {
+        let mut note = format!(
+            "Paired: judged on {pairs} pairs' differences (candidate over base, run by run), \
+             so the machine's drift between pairs cancels. Values ± their 95 % interval; noise: \
+             the change's 95 % interval; detectable: the smallest change these pairs find 80 % \
+             of the time."
+        );
+        for dropped in &comparison.dropped {
+            note.push_str(&format!("\nDropped {dropped}."));
+        }
+        return note;
+    }
     if comparison.run_to_run {
         "Values ± their 95 % interval (sampling, and the buckets' resolution for percentiles); noise: the difference's 95 % interval, within runs and \
          from run to run (several runs a side)."
@@ -72,6 +95,7 @@ fn noise_note(comparison: &Comparison) -> &'static str {
          only. Runs on a shared machine also differ from run to run: give several runs a side \
          (comma-separated) to count that noise too."
     }
+    .to_owned()
 }
 
 /// The base's line (blue) and the candidate's (orange), labelled.
@@ -169,13 +193,13 @@ pub fn write_html(
         page.push_str(&chart.figure_html());
     }
     page.push_str("<table>\n<tr>");
-    for h in HEADER {
+    for h in header(comparison.pairs.is_some()) {
         let _ = write!(page, "<th>{h}</th>");
     }
     page.push_str("</tr>\n");
     for row in &comparison.rows {
         page.push_str("<tr>");
-        for cell in cells(row) {
+        for cell in cells(row, comparison.pairs.is_some()) {
             let _ = write!(page, "<td>{}</td>", escape(&cell));
         }
         page.push_str("</tr>\n");
@@ -183,7 +207,7 @@ pub fn write_html(
     let _ = write!(
         page,
         "</table>\n<p>{}</p>\n</body>\n</html>\n",
-        escape(noise_note(comparison))
+        escape(&noise_note(comparison))
     );
     Ok(page)
 }
