@@ -40,24 +40,26 @@ if [ -n "${GATE:-}" ] && "$BIN/collector" compare /dev/null /dev/null --fail-if-
   refuse "GATE=$GATE is not METRIC=PERCENT, e.g. latency:p(50)=10%"
 fi
 
-# Both sides' functions, built alike (`-p functions`), copied out of the shared target folder.
+# Both sides' functions, built alike (`-p functions`). The base gets a target folder of its own:
+# cargo names a workspace member's build by its place in the workspace, not on disk, so in a
+# shared folder the base's worktree would be served the candidate's build as up to date.
 mkdir -p "$OUT"
 rm -rf "$OUT/runs" "$OUT/compare.html"
 mkdir -p "$OUT/runs"
-build() { # build SIDE SOURCE
-  local side=$1 src=$2 f
+build() { # build SIDE SOURCE TARGET_DIR
+  local side=$1 src=$2 target=$3 f
   echo "ab: building the $side's functions ($AB_PROFILE)" >&2
   if ! (cd "$src" && cargo build --locked --profile "$AB_PROFILE" -p functions --bins \
-      --target-dir "$root/target" >"$OUT/build-$side.log" 2>&1); then
+      --target-dir "$target" >"$OUT/build-$side.log" 2>&1); then
     tail -n 20 "$OUT/build-$side.log" >&2 || true
     refuse "the $side's functions do not build (log: $OUT/build-$side.log)"
   fi
   for f in $FUNCTIONS; do
     mkdir -p "$OUT/$side/$f"
-    cp "$root/target/$dir/$f" "$OUT/$side/$f/bootstrap"
+    cp "$target/$dir/$f" "$OUT/$side/$f/bootstrap"
   done
 }
-build candidate "$root"
+build candidate "$root" "$root/target"
 base_src=$(realpath -m "$STATE/ab-base-src")
 if [ ! -d "$base_src" ] || [ "$(git -C "$base_src" rev-parse HEAD 2>/dev/null)" != "$commit" ]; then
   git worktree remove --force "$base_src" >/dev/null 2>&1 || rm -rf "$base_src"
@@ -65,7 +67,12 @@ if [ ! -d "$base_src" ] || [ "$(git -C "$base_src" rev-parse HEAD 2>/dev/null)" 
   git worktree add --detach --force "$base_src" "$commit" >/dev/null 2>&1 ||
     refuse "cannot check out BASE=$BASE in $base_src"
 fi
-build base "$base_src"
+build base "$base_src" "$(realpath -m "$STATE/ab-target")"
+same=yes
+for f in $FUNCTIONS; do
+  cmp -s "$OUT/base/$f/bootstrap" "$OUT/candidate/$f/bootstrap" || same=
+done
+[ -z "$same" ] || echo "ab: the base's and the candidate's functions are the same binaries (an A/A comparison${CANDIDATE_DELAY:+, plus CANDIDATE_DELAY})" >&2
 check_interrupted
 
 # Puts SIDE's functions (and the candidate's delay) where the sandbox runs them, and waits until

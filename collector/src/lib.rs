@@ -325,7 +325,7 @@ pub fn run_compare(opts: &CompareOpts) -> anyhow::Result<(String, bool)> {
     let gates = compare::gate::judge(&opts.fail_if_slower, &comparison);
     let passed = gates.iter().all(|g| g.passed);
     if let Some(out) = &opts.out {
-        let page = compare::write_html(&comparison, &base.exports[0], &candidate.exports[0])?;
+        let page = compare::write_html(&comparison, (&base, &candidate))?;
         std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
     }
     let text = if opts.json {

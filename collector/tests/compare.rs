@@ -393,7 +393,10 @@ fn paired_runs_see_through_the_drift_that_hides_a_change_unpaired() {
     assert!((5.0..15.0).contains(&change), "{p50}");
     assert!(p50["mde_pct"].as_f64().unwrap() < 10.0, "{p50}");
     assert_eq!(paired["pairs"], 5);
-    let (_, table, _) = compare(&[&b, &c, "--paired"]);
+    let page = dir.join("paired.html");
+    let (_, table, _) = compare(&[&b, &c, "--paired", "--out", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(r#"id="pairs""#), "the page shows the pairs");
     assert!(
         table.contains("detectable") && table.contains("Paired: judged on 5 pairs"),
         "{table}"

@@ -10,7 +10,7 @@ use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use super::noise::Estimate;
-use super::{Comparison, Row};
+use super::{Comparison, Row, Side};
 use crate::report::style::{
     draw, draw_legend, frame, house_style, line_legend, nice_max, nines, nines_keys, Chart,
     DrawError, Drawn, LOAD, PIPELINE,
@@ -174,12 +174,40 @@ fn throughput(base: &LatencyExport, candidate: &LatencyExport) -> Result<Chart, 
     })
 }
 
-/// The page: both charts (from each side's first run) and the table.
-pub fn write_html(
-    comparison: &Comparison,
-    base: &LatencyExport,
-    candidate: &LatencyExport,
-) -> Result<String, DrawError> {
+/// Each pair's end-to-end p50, base and candidate, in the order the pairs were made.
+fn pairs(base: &Side, candidate: &Side) -> Result<Chart, DrawError> {
+    let p50 = |side: &Side| -> Vec<(f64, f64)> {
+        side.exports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some(((i + 1) as f64, e.histogram.percentile(50.0)?)))
+            .collect()
+    };
+    let (b, c) = (p50(base), p50(candidate));
+    let x_max = (b.len().max(c.len()) as f64 + 0.5).max(1.5);
+    let y_max = nice_max(b.iter().chain(&c).map(|p| p.1).fold(0.0, f64::max));
+    let caption = "End-to-end p50 of each pair's base run (blue) and candidate run (orange), in \
+                   the order they were made: the machine's drift moves both runs of a pair, the \
+                   change moves one."
+        .to_owned();
+    draw("pairs", "The pairs", caption, |root| {
+        let mut chart = frame(&root).build_cartesian_2d(0.5f64..x_max, 0f64..y_max)?;
+        house_style(&mut chart.configure_mesh())
+            .x_desc("pair")
+            .y_desc("end-to-end p50 (ms)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()?;
+        both_sides(&mut chart, &b, &c)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
+/// The page: both sides' distributions and throughput (from each side's first run), the pairs
+/// when the runs were paired, and the table.
+pub fn write_html(comparison: &Comparison, sides: (&Side, &Side)) -> Result<String, DrawError> {
+    let (base_side, candidate_side) = sides;
+    let (base, candidate) = (&base_side.exports[0], &candidate_side.exports[0]);
     let mut page = String::new();
     let _ = write!(
         page,
@@ -189,7 +217,11 @@ pub fn write_html(
         escape(&comparison.base.join(", ")),
         escape(&comparison.candidate.join(", "))
     );
-    for chart in [curves(base, candidate)?, throughput(base, candidate)?] {
+    let mut charts = vec![curves(base, candidate)?, throughput(base, candidate)?];
+    if comparison.pairs.is_some() {
+        charts.push(pairs(base_side, candidate_side)?);
+    }
+    for chart in charts {
         page.push_str(&chart.figure_html());
     }
     page.push_str("<table>\n<tr>");
