@@ -9,6 +9,8 @@
 # (each run, 20s), CANDIDATE_DELAY (e.g. `midstream=10ms`: the candidate's function that much
 # slower, to see a known slowdown caught), GATE (e.g. `latency:p(50)=10%`: exit 99 when the
 # candidate is slower by more than that beyond the noise), AB_PROFILE (release; dev for tests),
+# AB_PREBUILT (a folder of <fn>/bootstrap used as both sides, building nothing: an A/A of those
+# binaries, for the tests),
 # OUT ($STATE/ab), and the sandbox's (scripts/lib/sandbox.sh: PORT, CONCURRENCY, STATE, BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,15 +61,25 @@ build() { # build SIDE SOURCE TARGET_DIR
     cp "$target/$dir/$f" "$OUT/$side/$f/bootstrap"
   done
 }
-build candidate "$root" "$root/target"
-base_src=$(realpath -m "$STATE/ab-base-src")
-if [ ! -d "$base_src" ] || [ "$(git -C "$base_src" rev-parse HEAD 2>/dev/null)" != "$commit" ]; then
-  git worktree remove --force "$base_src" >/dev/null 2>&1 || rm -rf "$base_src"
-  git worktree prune
-  git worktree add --detach --force "$base_src" "$commit" >/dev/null 2>&1 ||
-    refuse "cannot check out BASE=$BASE in $base_src"
+if [ -n "${AB_PREBUILT:-}" ]; then
+  for side in base candidate; do
+    for f in $FUNCTIONS; do
+      [ -x "$AB_PREBUILT/$f/bootstrap" ] || refuse "AB_PREBUILT: no $AB_PREBUILT/$f/bootstrap"
+      mkdir -p "$OUT/$side/$f"
+      cp "$AB_PREBUILT/$f/bootstrap" "$OUT/$side/$f/bootstrap"
+    done
+  done
+else
+  build candidate "$root" "$root/target"
+  base_src=$(realpath -m "$STATE/ab-base-src")
+  if [ ! -d "$base_src" ] || [ "$(git -C "$base_src" rev-parse HEAD 2>/dev/null)" != "$commit" ]; then
+    git worktree remove --force "$base_src" >/dev/null 2>&1 || rm -rf "$base_src"
+    git worktree prune
+    git worktree add --detach --force "$base_src" "$commit" >/dev/null 2>&1 ||
+      refuse "cannot check out BASE=$BASE in $base_src"
+  fi
+  build base "$base_src" "$(realpath -m "$STATE/ab-target")"
 fi
-build base "$base_src" "$(realpath -m "$STATE/ab-target")"
 same=yes
 for f in $FUNCTIONS; do
   cmp -s "$OUT/base/$f/bootstrap" "$OUT/candidate/$f/bootstrap" || same=

@@ -543,12 +543,15 @@ async fn hdrhistogram_reads_the_interval_log() {
             (2..=4).contains(&hdr["intervals"].as_u64().unwrap()),
             "one interval a second: {hdr}"
         );
-        // Both from histograms of 3 significant digits: within 0.1 % of each other, and 1 µs.
-        for (stat, key) in [("p(99)", "p99"), ("max", "max")] {
+        // Both from histograms of 3 significant digits: the maximum within 0.1 % (and 1 µs) of
+        // each other. A percentile is the value at a rank, and the two read a bucket's value
+        // differently (lowest or highest equivalent value, and the rank's rounding), so they may
+        // land a bucket or two apart: 8 µs each at 8 ms, within 0.5 %.
+        for (stat, key, within) in [("p(99)", "p99", 0.005), ("max", "max", 0.001)] {
             let ms = run["metrics"]["http_req_duration"][stat].as_f64().unwrap();
             let us = hdr[key].as_f64().unwrap();
             assert!(
-                (us - ms * 1000.0).abs() <= us * 0.001 + 1.0,
+                (us - ms * 1000.0).abs() <= us * within + 1.0,
                 "{stat}: log {us} µs, run file {ms} ms"
             );
         }
