@@ -12,7 +12,8 @@
 //! - [`query`]: fetching within the API's limits (queries, datapoints, pages, throttling) and
 //!   the run's numbers built from it.
 //! - [`wait`]: the wait loop and its end states; the export.
-//! - [`stats`]: the report's tables, from the run model (`contract::run`); [`describe`]:
+//! - [`stats`]: the report's tables, from the run model (`contract::run`); `stats_aws`: its
+//!   tables of Lambda's metrics and the run's cost; `table`, what a table is; [`describe`]:
 //!   pandas' describe().
 //! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
 //! - [`compare`]: two runs (or sets of runs) number by number against the noise, and the gate.
@@ -35,6 +36,8 @@ pub mod push;
 pub mod query;
 pub mod report;
 pub mod stats;
+mod stats_aws;
+mod table;
 pub mod thresholds;
 pub mod wait;
 

@@ -1,11 +1,12 @@
 //! `collector stats`: the run, per-request latency, per-hop latency, and the original's table
 //! (pandas' describe of the per-second averages), from a latency export or the original's
-//! export (a bare JSON array of per-second averages).
+//! export (a bare JSON array of per-second averages); Lambda's own metrics and the run's cost
+//! on AWS are [`crate::stats_aws`]'s tables.
 
 use std::io::{self, Write};
 
 use comfy_table::{presets, CellAlignment, Table};
-use contract::cost::{Estimate, PriceFile};
+use contract::cost::PriceFile;
 use contract::export::{LatencyExport, StatSummary, WaitState};
 use contract::runfile::RunFile;
 use serde::Serialize;
@@ -13,6 +14,9 @@ use serde::Serialize;
 use contract::run::Run;
 
 use crate::describe::{describe, Describe};
+pub use crate::stats_aws::Cost;
+use crate::stats_aws::{cost_table, lambda_table};
+pub use crate::table::TableData;
 
 /// One second of the run (the export's row type).
 pub use contract::export::OverTimeRow as SecondPoint;
@@ -140,19 +144,6 @@ pub struct Report {
     pub over_time: Vec<SecondPoint>,
 }
 
-/// What the run would cost on AWS, or why that cannot be said.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Cost {
-    /// The estimate.
-    Estimated(Estimate),
-    /// Why there is none.
-    Unavailable {
-        /// The reason.
-        unavailable: String,
-    },
-}
-
 /// Builds the report; `run` and `vus` add what the export does not know.
 pub fn report(
     input: &Input,
@@ -250,20 +241,6 @@ pub fn export_report(
         per_second_averages: describe(&averages),
         over_time: model.over_time(),
     }
-}
-
-/// One of the report's tables, formatted: shared by the text (`collector stats`) and HTML
-/// (`collector report`) renderings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TableData {
-    /// What the table shows.
-    pub title: &'static str,
-    /// Column names.
-    pub header: Vec<&'static str>,
-    /// Formatted cells.
-    pub rows: Vec<Vec<String>>,
-    /// Columns holding numbers (right-aligned).
-    pub numeric: Vec<usize>,
 }
 
 fn ms(v: f64) -> String {
@@ -412,120 +389,6 @@ pub fn tables(report: &Report) -> Vec<TableData> {
         });
     }
     tables
-}
-
-/// Lambda's own metrics, a row per function; "not available" and why, when there are none.
-fn lambda_table(view: &contract::lambda::LambdaView) -> TableData {
-    const TITLE: &str = "Lambda's own metrics per function (AWS/Lambda; cold starts and memory: \
-                         LambdaInsights)";
-    if let Some(why) = &view.unavailable {
-        return TableData {
-            title: TITLE,
-            header: vec!["function"],
-            rows: vec![vec![format!("not available: {why}")]],
-            numeric: Vec::new(),
-        };
-    }
-    let n = |v: Option<f64>| v.map_or("-".to_owned(), ms);
-    TableData {
-        title: TITLE,
-        header: vec![
-            "function",
-            "invocations",
-            "errors",
-            "throttles",
-            "duration p50 ms",
-            "p99 ms",
-            "max ms",
-            "concurrency",
-            "cold starts",
-            "init mean ms",
-            "memory MB",
-            "iterator age max ms",
-        ],
-        rows: view
-            .functions
-            .iter()
-            .map(|f| {
-                vec![
-                    f.role.clone(),
-                    f.invocations.to_string(),
-                    f.errors.to_string(),
-                    f.throttles.to_string(),
-                    n(f.duration_p50_ms),
-                    n(f.duration_p99_ms),
-                    n(f.duration_max_ms),
-                    f.concurrency_max
-                        .map_or("-".to_owned(), |c| format!("{c:.0}")),
-                    f.cold_starts.map_or("-".to_owned(), |c| c.to_string()),
-                    n(f.init_avg_ms),
-                    f.memory_max_mb
-                        .map_or("-".to_owned(), |m| format!("{m:.0}")),
-                    n(f.iterator_age_max_ms),
-                ]
-            })
-            .collect(),
-        numeric: (1..12).collect(),
-    }
-}
-
-/// The run's cost on AWS, line by line, with how each quantity was counted.
-fn cost_table(cost: &Cost) -> TableData {
-    const TITLE: &str = "What this run would cost on AWS (list prices, no free tier)";
-    let estimate = match cost {
-        Cost::Estimated(estimate) => estimate,
-        Cost::Unavailable { unavailable } => {
-            return TableData {
-                title: TITLE,
-                header: vec!["cost"],
-                rows: vec![vec![format!("not available: {unavailable}")]],
-                numeric: Vec::new(),
-            }
-        }
-    };
-    let money = |v: f64| format!("{v:.6}");
-    let mut rows: Vec<Vec<String>> = estimate
-        .lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.item.to_owned(),
-                if l.quantity.fract() == 0.0 {
-                    format!("{:.0}", l.quantity)
-                } else {
-                    format!("{:.4}", l.quantity)
-                },
-                l.unit.to_owned(),
-                money(l.cost),
-                l.counted.clone(),
-            ]
-        })
-        .collect();
-    rows.push(vec![
-        format!(
-            "total ({}, {}, prices of {})",
-            estimate.region, estimate.currency, estimate.as_of
-        ),
-        String::new(),
-        String::new(),
-        money(estimate.total),
-        String::new(),
-    ]);
-    if let Some(per) = estimate.per_thousand_loops {
-        rows.push(vec![
-            "per 1,000 loops".to_owned(),
-            String::new(),
-            String::new(),
-            money(per),
-            String::new(),
-        ]);
-    }
-    TableData {
-        title: TITLE,
-        header: vec!["item", "quantity", "unit", "cost", "how counted"],
-        rows,
-        numeric: vec![1, 3],
-    }
 }
 
 /// Renders the report's tables as text.
