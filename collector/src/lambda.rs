@@ -14,7 +14,7 @@ use contract::lambda::{
 };
 
 use crate::api::{ApiError, DataRequest, MetricQuery, MetricsApi, Stat};
-use crate::query::{call, fetch, Series, Window};
+use crate::query::{all_pages, fetch, Series, Window};
 
 /// Period of the sums and extremes: CloudWatch's resolution for Lambda's metrics on AWS.
 const MINUTE_S: u32 = 60;
@@ -173,7 +173,7 @@ async fn percentiles<A: MetricsApi>(
     let start_ms = window.start_ms.div_euclid(minute_ms) * minute_ms;
     let minutes = ((window.end_ms - start_ms).max(1) + minute_ms - 1) / minute_ms;
     let period_s = u32::try_from(minutes * i64::from(MINUTE_S)).unwrap_or(u32::MAX);
-    let mut request = DataRequest {
+    let request = DataRequest {
         namespace: NAMESPACE.to_owned(),
         queries: [Stat::P50, Stat::P99]
             .into_iter()
@@ -188,23 +188,17 @@ async fn percentiles<A: MetricsApi>(
         next_token: None,
     };
     let mut found = [None, None];
-    loop {
-        let page = call(api, &request).await?;
-        for result in page.results {
-            let slot = match result.id.as_str() {
-                "p0" => 0,
-                "p1" => 1,
-                _ => continue,
-            };
-            if let Some(value) = result.values.first() {
-                found[slot] = Some(*value);
-            }
-        }
-        match page.next_token {
-            Some(token) => request.next_token = Some(token),
-            None => return Ok(found),
+    for result in all_pages(api, request).await? {
+        let slot = match result.id.as_str() {
+            "p0" => 0,
+            "p1" => 1,
+            _ => continue,
+        };
+        if let Some(value) = result.values.first() {
+            found[slot] = Some(*value);
         }
     }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub async fn fetch<A: MetricsApi>(
         let mut piece_start = start;
         while piece_start < end {
             let piece_end = (piece_start + periods * period_ms).min(end);
-            let mut request = DataRequest {
+            let request = DataRequest {
                 namespace: namespace.to_owned(),
                 queries: chunk
                     .iter()
@@ -74,18 +74,10 @@ pub async fn fetch<A: MetricsApi>(
                 end_ms: piece_end,
                 next_token: None,
             };
-            loop {
-                let page = call(api, &request).await?;
-                for result in page.results {
-                    let index: Option<usize> =
-                        result.id.strip_prefix('q').and_then(|n| n.parse().ok());
-                    if let Some(points) = index.and_then(|i| series.get_mut(i)) {
-                        points.extend(result.timestamps_ms.into_iter().zip(result.values));
-                    }
-                }
-                match page.next_token {
-                    Some(token) => request.next_token = Some(token),
-                    None => break,
+            for result in all_pages(api, request).await? {
+                let index: Option<usize> = result.id.strip_prefix('q').and_then(|n| n.parse().ok());
+                if let Some(points) = index.and_then(|i| series.get_mut(i)) {
+                    points.extend(result.timestamps_ms.into_iter().zip(result.values));
                 }
             }
             piece_start = piece_end;
@@ -94,8 +86,24 @@ pub async fn fetch<A: MetricsApi>(
     Ok(series)
 }
 
+/// Every page of one request's answer, throttling retried with backoff.
+pub(crate) async fn all_pages<A: MetricsApi>(
+    api: &A,
+    mut request: DataRequest,
+) -> Result<Vec<crate::api::QueryResult>, ApiError> {
+    let mut results = Vec::new();
+    loop {
+        let page = call(api, &request).await?;
+        results.extend(page.results);
+        match page.next_token {
+            Some(token) => request.next_token = Some(token),
+            None => return Ok(results),
+        }
+    }
+}
+
 /// One call, throttling retried with backoff.
-pub(crate) async fn call<A: MetricsApi>(
+async fn call<A: MetricsApi>(
     api: &A,
     request: &DataRequest,
 ) -> Result<crate::api::DataPage, ApiError> {

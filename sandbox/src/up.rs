@@ -64,24 +64,25 @@ pub struct UpConfig {
 impl UpConfig {
     /// The delay added to each invocation of `function` (the longest that names it).
     pub fn delay(&self, function: &str) -> std::time::Duration {
-        let function = function.to_ascii_lowercase();
-        self.delays
-            .iter()
-            .filter(|(name, _)| function.contains(&name.to_ascii_lowercase()))
-            .map(|(_, delay)| *delay)
-            .max()
-            .unwrap_or_default()
+        naming(&self.delays, function).max().unwrap_or_default()
     }
 
     /// The fraction of `function`'s answers whose worker fault injection kills.
     pub fn kill_fraction(&self, function: &str) -> f64 {
-        let function = function.to_ascii_lowercase();
-        self.kill_workers
-            .iter()
-            .filter(|(name, _)| function.contains(&name.to_ascii_lowercase()))
-            .map(|(_, fraction)| *fraction)
-            .fold(0.0, f64::max)
+        naming(&self.kill_workers, function).fold(0.0, f64::max)
     }
+}
+
+/// The values of the `(name, value)` settings whose name `function`'s contains (any case).
+fn naming<'a, T: Copy>(
+    settings: &'a [(String, T)],
+    function: &str,
+) -> impl Iterator<Item = T> + 'a {
+    let function = function.to_ascii_lowercase();
+    settings
+        .iter()
+        .filter(move |(name, _)| function.contains(&name.to_ascii_lowercase()))
+        .map(|(_, value)| *value)
 }
 
 /// Brings the sandbox up, says where it is, runs until `shutdown`, then stops everything. moto

@@ -80,7 +80,7 @@ impl Worker {
             })
         };
         if job.is_some() {
-            self.telemetry.abandoned();
+            self.telemetry.no_longer_in_flight();
         }
         if let Some(job) = job {
             self.send_back(job);
@@ -139,7 +139,7 @@ impl Worker {
     fn report(&self, job: &InFlight, result: &Result<Bytes, InvokeError>) {
         let status = match result {
             Err(InvokeError::Stopped) => {
-                self.telemetry.abandoned();
+                self.telemetry.no_longer_in_flight();
                 return;
             }
             Err(InvokeError::Timeout(_)) => Some("timeout"),

@@ -71,45 +71,8 @@ pub(super) async fn supervise(
             worker.clone(),
             jobs.clone(),
         ));
-        let mut command = Command::new(&spec.executable);
-        command
-            .env_clear()
-            .envs(&spec.environment)
-            .env("AWS_LAMBDA_RUNTIME_API", &api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                spec.memory_mb.to_string(),
-            )
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", spec.name),
-            )
-            .env(
-                "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("sandbox/worker-{index}"),
-            )
-            .env("_HANDLER", "bootstrap")
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        crate::die_with_parent(&mut command);
-        let delay = current_delay(&spec).unwrap_or_else(|error| {
-            logs(&spec.name, &format!("worker {index}: no delay: {error}"));
-            Duration::ZERO
-        });
-        let before = worker
-            .delay_us
-            .swap(delay.as_micros() as u64, Ordering::Relaxed);
-        if spec.reload_on_change && before != delay.as_micros() as u64 && index == 0 {
-            logs(
-                &spec.name,
-                &format!("each invocation is delayed by {delay:?}"),
-            );
-        }
+        let mut command = worker_command(&spec, index, &api);
+        set_delay(&spec, index, &worker, &logs);
         let mut child = match command.spawn() {
             Ok(child) => {
                 worker.spawned(child.id().unwrap_or(0));
@@ -125,27 +88,7 @@ pub(super) async fn supervise(
                 continue;
             }
         };
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let (logs, name) = (logs.clone(), spec.name.clone());
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    logs(&name, &line);
-                }
-            });
-        }
+        forward_output(&mut child, &spec.name, &logs);
         // An interval, not a sleep per turn: invocations wake the loop far more often.
         let mut reload_poll = tokio::time::interval(RELOAD_POLL);
         reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,5 +178,79 @@ pub(super) async fn supervise(
         if !reloaded && !killed {
             stopping.sleep(backoff).await;
         }
+    }
+}
+
+/// The command that starts a worker process: the function's environment and what Lambda sets,
+/// its Runtime API at `api`, its output piped to the log, killed with the sandbox.
+fn worker_command(spec: &FunctionSpec, index: usize, api: &str) -> Command {
+    let mut command = Command::new(&spec.executable);
+    command
+        .env_clear()
+        .envs(&spec.environment)
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            spec.memory_mb.to_string(),
+        )
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", spec.name),
+        )
+        .env(
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            format!("sandbox/worker-{index}"),
+        )
+        .env("_HANDLER", "bootstrap")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    crate::die_with_parent(&mut command);
+    command
+}
+
+/// The delay of the process starting now (said on the log by the first worker when a hot-reload
+/// function's changes).
+fn set_delay(spec: &FunctionSpec, index: usize, worker: &Worker, logs: &LogSink) {
+    let delay = current_delay(spec).unwrap_or_else(|error| {
+        logs(&spec.name, &format!("worker {index}: no delay: {error}"));
+        Duration::ZERO
+    });
+    let micros = delay.as_micros() as u64;
+    let before = worker.delay_us.swap(micros, Ordering::Relaxed);
+    if spec.reload_on_change && before != micros && index == 0 {
+        logs(
+            &spec.name,
+            &format!("each invocation is delayed by {delay:?}"),
+        );
+    }
+}
+
+/// Each line the process writes, to the log under the function's name.
+fn forward_output(child: &mut tokio::process::Child, name: &str, logs: &LogSink) {
+    for pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (logs, name) = (logs.clone(), name.to_owned());
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                logs(&name, &line);
+            }
+        });
     }
 }

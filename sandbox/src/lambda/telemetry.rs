@@ -87,9 +87,7 @@ impl Telemetry {
 
     /// An invocation ended: Lambda's `END` and `REPORT` lines.
     pub fn ended(&self, ended: &Ended) -> [String; 2] {
-        let _ = self
-            .in_flight
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.no_longer_in_flight();
         let duration_ms = ended.duration.as_secs_f64() * 1000.0;
         let init_ms = ended.init.map(|d| d.as_secs_f64() * 1000.0);
         {
@@ -121,8 +119,9 @@ impl Telemetry {
         [format!("END RequestId: {}", ended.request_id), report]
     }
 
-    /// An invocation a worker took went back to the queue unfinished (its worker was replaced).
-    pub fn abandoned(&self) {
+    /// An invocation a worker took is no longer in flight: it ended, or went back to the queue
+    /// unfinished (its worker was replaced).
+    pub fn no_longer_in_flight(&self) {
         let _ = self
             .in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
