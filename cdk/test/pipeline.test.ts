@@ -8,9 +8,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { configFromEnv, DEFAULT_NAMESPACE, FUNCTIONS, PipelineConfig } from '../lib/config';
 import { HOT_RELOAD_BUCKET, PipelineStack } from '../lib/pipeline-stack';
 
+/** Every folder the tests create (dist folders, each synth's cloud assembly), removed at the end. */
+const SCRATCH = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-test-'));
+afterAll(() => fs.rmSync(SCRATCH, { recursive: true, force: true }));
+
 /** A dist folder with a stand-in `bootstrap` per function (the stack only packages it). */
 function fakeDist(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-dist-'));
+  const dir = fs.mkdtempSync(path.join(SCRATCH, 'dist-'));
   for (const fn of [...FUNCTIONS, 'loadgen-worker']) {
     fs.mkdirSync(path.join(dir, fn));
     fs.writeFileSync(path.join(dir, fn, 'bootstrap'), '#!/bin/sh\n', { mode: 0o755 });
@@ -22,7 +26,7 @@ const DIST = fakeDist();
 
 function synth(env: Record<string, string> = {}): { template: Template; config: PipelineConfig } {
   const config = configFromEnv({ LAMBDA_DIST_PATH: DIST, ...env }, '/repo');
-  const app = new cdk.App();
+  const app = new cdk.App({ outdir: fs.mkdtempSync(path.join(SCRATCH, 'cdk.out-')) });
   const stack = new PipelineStack(app, 'PipelineStack', {
     config,
     synthesizer:
@@ -279,7 +283,7 @@ describe('PIPELINE_TARGET=sandbox, LAMBDA_ARCH=arm64', () => {
 
 describe('configuration', () => {
   test('a missing binary stops synth and says to run make lambdas', () => {
-    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-empty-'));
+    const empty = fs.mkdtempSync(path.join(SCRATCH, 'empty-'));
     expect(() => synth({ LAMBDA_DIST_PATH: empty })).toThrow(/upstream\/bootstrap not found: run `make lambdas`/);
   });
 

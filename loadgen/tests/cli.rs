@@ -207,9 +207,7 @@ async fn an_unreachable_endpoint_is_counted_not_a_crash() {
 async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
     for signal in ["-INT", "-TERM"] {
         let server = Server::start(Mode::Ok).await;
-        let dir =
-            std::env::temp_dir().join(format!("loadgen-signal{signal}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = testkit::Scratch::new(&format!("loadgen-signal{signal}"));
         let export = dir.join("run.json");
         let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
             .args([
@@ -307,7 +305,6 @@ async fn ctrl_c_or_sigterm_stops_gracefully_and_still_reports() {
             accepted, seen,
             "{signal}: the accepted ids are the ids the server answered"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

@@ -342,8 +342,7 @@ async fn credentials_in_the_url_are_sent_as_basic_auth_and_never_printed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_file_round_trips_with_what_the_collector_needs() {
     let server = Server::start(Mode::FailEvery(5)).await;
-    let dir = std::env::temp_dir().join(format!("loadgen-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::Scratch::new("loadgen-run");
     let path = dir.join("run.json");
     let summary = run(&[
         &server.url(),
@@ -393,7 +392,6 @@ async fn the_run_file_round_trips_with_what_the_collector_needs() {
     let max = file.metrics["http_req_duration"]["max"].as_f64().unwrap();
     assert!(p95 > 0.0 && p95 <= max);
     assert_eq!(file.timeline.iter().map(|s| s.requests).sum::<u64>(), 50);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,19 +64,18 @@ fn read(path: &Path) -> RunFile {
     RunFile::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> testkit::Scratch {
+    testkit::Scratch::new(&format!("loadgen-{name}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_the_iterations_exactly_and_merge_into_the_whole() {
     let server = Server::start(Mode::Ok).await;
-    let dir = temp_dir("segments");
+    let scratch = temp_dir("segments");
+    let dir = scratch.path();
     // 100 iterations over 7 VUs, split 3 ways: neither divides evenly.
     let files = run_workers(
-        &dir,
+        dir,
         3,
         &[
             &server.url(),
@@ -176,16 +175,16 @@ async fn three_workers_share_the_iterations_exactly_and_merge_into_the_whole() {
     let output = merge(&[files[0].clone(), files[0].clone()], &["--allow-partial"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("given twice"), "{}", text(&output));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrival_rate_workers_offer_their_share_of_the_schedule() {
     let server = Server::start(Mode::Ok).await;
-    let dir = temp_dir("segments-rate");
+    let scratch = temp_dir("segments-rate");
+    let dir = scratch.path();
     // 0 → 100/s over 2 s: 100 starts in all, split 4 ways.
     let files = run_workers(
-        &dir,
+        dir,
         4,
         &[
             &server.url(),
@@ -218,7 +217,6 @@ async fn arrival_rate_workers_offer_their_share_of_the_schedule() {
     let offered: u64 = merged.timeline.iter().filter_map(|s| s.offered).sum();
     assert_eq!(offered, 100);
     assert_eq!(server.seen().len() as u64, merged.run.requests_sent);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -248,20 +248,17 @@ fn check_is_sandbox(pid: libc::pid_t) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn folder(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("sandbox-instance-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn folder(name: &str) -> testkit::Scratch {
+        testkit::Scratch::new(&format!("sandbox-instance-{name}"))
     }
 
     #[test]
     fn one_claim_at_a_time_and_the_second_touches_nothing() {
-        let state = folder("claim");
-        let first = Instance::claim(&state).unwrap();
+        let scratch = folder("claim");
+        let state = scratch.path();
+        let first = Instance::claim(state).unwrap();
         std::fs::write(state.join("outputs.json"), "{}").unwrap();
-        let err = Instance::claim(&state).unwrap_err().to_string();
+        let err = Instance::claim(state).unwrap_err().to_string();
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
@@ -270,53 +267,54 @@ mod tests {
         assert!(state.join(PID).exists());
         drop(first);
         assert!(!state.join(PID).exists());
-        let again = Instance::claim(&state).unwrap();
+        let again = Instance::claim(state).unwrap();
         drop(again);
     }
 
     #[test]
     fn wait_counts_only_the_running_sandboxs_outputs() {
-        let state = folder("wait");
+        let scratch = folder("wait");
+        let state = scratch.path();
         // Nothing runs: refused once the grace is over (a stale outputs file changes nothing).
         std::fs::write(state.join(OUTPUTS), "{}").unwrap();
         std::fs::write(state.join(LOCK), "").unwrap();
         let grace = Duration::from_millis(300);
-        let err = wait_ready_within(&state, Duration::from_secs(5), grace)
+        let err = wait_ready_within(state, Duration::from_secs(5), grace)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("no sandbox is running"), "{err}");
         // A claim removes the stale file; until the new one is written, not ready.
-        let instance = Instance::claim(&state).unwrap();
+        let instance = Instance::claim(state).unwrap();
         assert!(!state.join(OUTPUTS).exists());
-        let err = wait_ready(&state, Duration::from_millis(300))
+        let err = wait_ready(state, Duration::from_millis(300))
             .unwrap_err()
             .to_string();
         assert!(err.contains("was not ready within"), "{err}");
         std::fs::write(state.join(OUTPUTS), "{}").unwrap();
-        assert!(wait_ready(&state, Duration::from_secs(1))
+        assert!(wait_ready(state, Duration::from_secs(1))
             .unwrap()
             .starts_with("ready"));
         drop(instance);
-        let _ = std::fs::remove_dir_all(&state);
     }
 
     #[test]
     fn down_signals_nothing_for_a_stale_or_forged_pid_file() {
-        let state = folder("stale");
+        let scratch = folder("stale");
+        let state = scratch.path();
         for forged in ["-1", "0", "1", "junk"] {
             std::fs::write(state.join(PID), forged).unwrap();
-            let err = stop_running(&state).unwrap_err().to_string();
+            let err = stop_running(state).unwrap_err().to_string();
             assert!(err.contains("stale pid file"), "{forged}: {err}");
             assert!(!state.join(PID).exists());
         }
         // A held lock: whatever the pid file says, the holder is the one considered, and it
         // is not a sandbox (it is this test).
-        let lock = open_lock(&state).unwrap();
+        let lock = open_lock(state).unwrap();
         assert!(try_lock(&lock).unwrap());
         assert_eq!(lock_holder(&lock), Some(std::process::id() as libc::pid_t));
         for pid in ["-1", "1", "999999999", "junk"] {
             std::fs::write(state.join(PID), pid).unwrap();
-            let err = stop_running(&state).unwrap_err().to_string();
+            let err = stop_running(state).unwrap_err().to_string();
             assert!(
                 err.contains(&format!("process {} is", std::process::id())),
                 "{pid}: {err}"
@@ -324,8 +322,8 @@ mod tests {
             assert!(err.contains("not a sandbox; signalled nothing"), "{err}");
         }
         drop(lock);
-        let _ = std::fs::remove_dir_all(&state);
-        let err = stop_running(&state).unwrap_err().to_string();
+        let _ = std::fs::remove_dir_all(state);
+        let err = stop_running(state).unwrap_err().to_string();
         assert!(err.starts_with("no sandbox is running"), "{err}");
     }
 

@@ -19,7 +19,8 @@ async fn what_cdk_deployed_is_found_with_its_code() {
     let stack = Stack::start(Default::default()).await;
     let port = stack.addr.rsplit(':').next().unwrap().to_owned();
 
-    let work = std::env::temp_dir().join(format!("sandbox-discover-{}", std::process::id()));
+    let scratch = testkit::Scratch::new("sandbox-discover");
+    let work = scratch.path().to_owned();
     let dist = work.join("dist");
     for f in ["upstream", "midstream", "downstream"] {
         std::fs::create_dir_all(dist.join(f)).unwrap();
@@ -100,5 +101,4 @@ async fn what_cdk_deployed_is_found_with_its_code() {
     );
 
     stack.stop().await;
-    let _ = std::fs::remove_dir_all(&work);
 }

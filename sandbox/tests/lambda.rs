@@ -199,9 +199,9 @@ fn install_bootstrap(dir: &std::path::Path, mode: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hot_reload_function_runs_the_new_binary_after_a_rebuild() {
-    let dir = std::env::temp_dir().join(format!("sandbox-hot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bootstrap = install_bootstrap(&dir, "echo");
+    let scratch = testkit::Scratch::new("sandbox-hot");
+    let dir = scratch.path();
+    let bootstrap = install_bootstrap(dir, "echo");
     let (logs, lines) = captured();
     let mut hot = spec("hot", bootstrap.clone(), &[], 5_000, 2);
     hot.reload_on_change = true;
@@ -229,7 +229,7 @@ async fn a_hot_reload_function_runs_the_new_binary_after_a_rebuild() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    install_bootstrap(&dir, "error");
+    install_bootstrap(dir, "error");
     // Both workers move to the new binary within a few polls; until then an invocation may
     // still meet the old one, never a failure of its own.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -265,7 +265,6 @@ async fn a_hot_reload_function_runs_the_new_binary_after_a_rebuild() {
         .count();
     assert_eq!(restarts, 2, "each worker once: {:?}", lines.lock().unwrap());
     host.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,9 +317,9 @@ async fn median_call(host: &FunctionHost, n: usize) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delay_makes_each_invocation_that_much_slower_and_a_swap_changes_it() {
-    let dir = std::env::temp_dir().join(format!("sandbox-delay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bootstrap = install_bootstrap(&dir, "echo");
+    let scratch = testkit::Scratch::new("sandbox-delay");
+    let dir = scratch.path();
+    let bootstrap = install_bootstrap(dir, "echo");
     let (logs, lines) = captured();
     let mut delayed = spec("delayed", bootstrap.clone(), &[], 5_000, 1);
     delayed.delay = Duration::from_millis(150);
@@ -341,7 +340,7 @@ async fn a_delay_makes_each_invocation_that_much_slower_and_a_swap_changes_it() 
         "{short:?}"
     );
     std::fs::write(dir.join("delay"), "300ms").unwrap();
-    install_bootstrap(&dir, "echo");
+    install_bootstrap(dir, "echo");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while median_call(&host, 1).await < Duration::from_millis(300) {
         assert!(
@@ -360,5 +359,4 @@ async fn a_delay_makes_each_invocation_that_much_slower_and_a_swap_changes_it() 
         lines.lock().unwrap()
     );
     host.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -70,8 +70,8 @@ fn shared() -> &'static Shared {
             root.join("cdk/node_modules/.bin/cdk").exists(),
             "run `make cdk-deps` (npm ci in cdk/) first"
         );
-        let work = std::env::temp_dir().join(format!("sandbox-up-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
+        // Held for the whole process; the next run's `Scratch::new` removes it.
+        let work = testkit::Scratch::new("sandbox-up").keep();
         let dist = work.join("dist");
         for f in ["upstream", "downstream", "loadgen-worker"] {
             copy_executable(&function_binary(f), &dist.join(f).join("bootstrap"));
@@ -768,6 +768,8 @@ async fn a_load_fanned_out_to_lambda_workers_is_merged_and_measured() {
 /// A sandbox of a test's own, without a deploy (moto and the edge only: ready in seconds).
 struct Own {
     child: std::process::Child,
+    /// Dropped after `child` is stopped (fields drop in order, after `Drop::drop`).
+    work: testkit::Scratch,
     state: PathBuf,
     log: PathBuf,
     port: u16,
@@ -775,8 +777,7 @@ struct Own {
 
 impl Own {
     fn start(name: &str, deploy: bool) -> Own {
-        let work = std::env::temp_dir().join(format!("sandbox-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
+        let work = testkit::Scratch::new(&format!("sandbox-{name}"));
         let state = work.join("state");
         let log = work.join("sandbox.log");
         let port = testkit::free_port();
@@ -795,6 +796,7 @@ impl Own {
         let child = spawn_with_parent_death(command, &log);
         Own {
             child,
+            work,
             state,
             log,
             port,
@@ -876,7 +878,7 @@ fn group_alive(group: i32) -> bool {
 fn cdklocal_deploy_prints_the_api_endpoint_that_answers() {
     let mut own = Own::start("cdklocal", false);
     own.wait_for_log("waiting for a deploy", Duration::from_secs(60));
-    let work = own.state.parent().unwrap().to_owned();
+    let work = own.work.path().to_owned();
     let dist = work.join("dist");
     for f in ["upstream", "midstream", "downstream"] {
         copy_executable(&function_binary(f), &dist.join(f).join("bootstrap"));

@@ -5,17 +5,20 @@
 //!   venv), started for one test and stopped by PID;
 //! - [`aws`]: an SDK configuration for an endpoint, the pipeline's Kinesis stream and DynamoDB
 //!   table;
-//! - [`Prometheus`]: Prometheus with its remote-write receiver, for the live outputs' tests.
+//! - [`Prometheus`]: Prometheus with its remote-write receiver, for the live outputs' tests;
+//! - [`Scratch`]: a test's own temporary folder, removed when the test is done.
 
 pub mod aws;
 mod moto;
 mod prometheus;
+mod scratch;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 
 pub use moto::MotoServer;
 pub use prometheus::Prometheus;
+pub use scratch::Scratch;
 
 /// The repository's root.
 pub fn root() -> PathBuf {
