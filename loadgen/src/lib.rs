@@ -17,7 +17,8 @@
 //! - `outcome`: what one request came to: a response or a failure's kind.
 //! - [`stats`]: per-VU counts; [`trends`]: every request's timings, per status.
 //! - `summary`: the run as k6 reports it, its end-of-test text (compact, full, legacy), the run
-//!   file (`--summary-export`, k6's shape) and the handleSummary data (`--summary-json`).
+//!   file (`--summary-export`, k6's shape) and the handleSummary data (`--summary-json`);
+//!   `summary_options`: its text mode ([`SummaryMode`]) and trend statistics ([`TrendStat`]).
 //! - `hdrlog`: request durations as an HdrHistogram interval log (`--hdr-log`).
 //! - [`prometheus`]: the metrics pushed live to Prometheus, as k6's `experimental-prometheus-rw`.
 //! - [`merge`]: a distributed run's run files added up (`loadgen merge`).
@@ -43,6 +44,7 @@ pub mod schedule;
 pub mod segment;
 pub mod stats;
 mod summary;
+mod summary_options;
 mod threshold;
 pub mod trends;
 
@@ -52,7 +54,8 @@ use anyhow::Context;
 
 pub use config::Config;
 pub use engine::Stop;
-pub use summary::{Summary, SummaryMode, TrendStat};
+pub use summary::Summary;
+pub use summary_options::{SummaryMode, TrendStat};
 
 pub use contract::epoch_ms;
 
@@ -62,12 +65,12 @@ struct Live {
     client: Arc<client::Client>,
     source: Arc<prometheus::Source>,
     state: Arc<tokio::sync::Mutex<(Option<client::Connection>, prometheus::Pushed, bool)>>,
-    output: prometheus::RemoteWrite,
+    output: config::RemoteWrite,
 }
 
 impl Live {
     /// Starts pushing `output` from the run's counters.
-    fn start(output: &prometheus::RemoteWrite, source: prometheus::Source) -> anyhow::Result<Live> {
+    fn start(output: &config::RemoteWrite, source: prometheus::Source) -> anyhow::Result<Live> {
         let client = Arc::new(
             prometheus::client(output)
                 .map_err(anyhow::Error::msg)

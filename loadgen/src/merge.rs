@@ -16,7 +16,8 @@ use contract::runfile::{LoadSample, RunFile};
 use crate::outcome::FailureKind;
 use crate::segment::Segment;
 use crate::stats::Stats;
-use crate::summary::{Summary, TrendStat, STATUS_CHECK};
+use crate::summary::{Summary, STATUS_CHECK};
+use crate::summary_options::TrendStat;
 use crate::trends::{Trend, TrendSet};
 
 /// What `merge` tolerates.

@@ -10,7 +10,7 @@ use crate::endpoint::{self, Endpoint};
 use crate::error::ConfigError;
 use crate::schedule::{RateSchedule, RateStage};
 use crate::segment::Segment;
-use crate::summary::{SummaryMode, TrendStat};
+use crate::summary_options::{SummaryMode, TrendStat};
 
 /// POST the pipeline's payload to an API as fast as the schedule says, then print a k6-style
 /// summary.
@@ -432,8 +432,7 @@ impl Opts {
             match output.as_str() {
                 "experimental-prometheus-rw" => {
                     remote_write = Some(
-                        crate::prometheus::RemoteWrite::from_env(env)
-                            .map_err(ConfigError::Invalid)?,
+                        crate::config::RemoteWrite::from_env(env).map_err(ConfigError::Invalid)?,
                     )
                 }
                 other => {

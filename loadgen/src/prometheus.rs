@@ -18,63 +18,12 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::client::{Client, ConnectTimings, Connection};
-use crate::endpoint::Endpoint;
+use crate::config::RemoteWrite;
 use crate::engine::Live;
-use crate::summary::TrendStat;
+use crate::summary_options::TrendStat;
 use crate::trends::{Trend, TrendSet, Trends};
 
 use contract::remote_write::{self, TimeSeries};
-
-/// Where and how to push.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RemoteWrite {
-    /// The remote-write endpoint.
-    #[serde(with = "crate::endpoint::as_url")]
-    pub url: Endpoint,
-    /// Time between pushes.
-    pub push_interval: Duration,
-    /// The statistics each trend is pushed as (`k6_http_req_duration_p99`, `..._avg`, ...).
-    pub trend_stats: Vec<TrendStat>,
-}
-
-impl RemoteWrite {
-    /// The output as k6's environment configures it; the error is the one line to print.
-    pub fn from_env(env: &impl Fn(&str) -> Option<String>) -> Result<RemoteWrite, String> {
-        let url =
-            env(remote_write::URL_VAR).unwrap_or_else(|| remote_write::DEFAULT_URL.to_owned());
-        let url = Endpoint::parse(&url)
-            .map_err(|e| format!("K6_PROMETHEUS_RW_SERVER_URL {url:?}: {e}"))?;
-        let push_interval = match env(remote_write::INTERVAL_VAR) {
-            None => Duration::from_secs(5),
-            Some(text) => humantime::parse_duration(&text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!("K6_PROMETHEUS_RW_PUSH_INTERVAL {text:?} is not a duration above 0")
-                })?,
-        };
-        let trend_stats = match env("K6_PROMETHEUS_RW_TREND_STATS") {
-            None => vec![TrendStat::Percentile(99.0)],
-            Some(text) => text
-                .split(',')
-                .map(TrendStat::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("K6_PROMETHEUS_RW_TREND_STATS: {e}"))?,
-        };
-        if env("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM").is_some_and(|v| v == "true") {
-            return Err(
-                "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true: native histograms are not \
-                 supported; trends are pushed as K6_PROMETHEUS_RW_TREND_STATS"
-                    .into(),
-            );
-        }
-        Ok(RemoteWrite {
-            url,
-            push_interval,
-            trend_stats,
-        })
-    }
-}
 
 /// How the pushes went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 
 use contract::threshold::Aggregation;
 
-use super::{Summary, TrendStat};
+use super::Summary;
+use crate::summary_options::TrendStat;
 use crate::trends::{Trend, TrendSet};
 
 /// A metric's kind, as k6 names it.

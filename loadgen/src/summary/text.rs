@@ -7,7 +7,8 @@
 use std::io::{self, Write};
 
 use super::k6::{Kind, Metric};
-use super::{Summary, SummaryMode};
+use super::Summary;
+use crate::summary_options::SummaryMode;
 
 /// The status check's name.
 pub(crate) const STATUS_CHECK: &str = "status is 200";

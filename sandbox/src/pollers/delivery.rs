@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::record::{arrival_ms, sequence_number};
 use super::{Invoker, PollerConfig, SourceKind};
 
 /// How one delivery went.
@@ -25,10 +26,7 @@ pub(super) async fn deliver<I: Invoker>(
 ) -> Delivery {
     let event = event(config, shard_id, batch);
     // Lambda's IteratorAge: now, minus when the batch's last record reached the stream.
-    if let Some(arrived) = batch
-        .last()
-        .and_then(|r| super::expiry::arrival_ms(config.kind, r))
-    {
+    if let Some(arrived) = batch.last().and_then(|r| arrival_ms(config.kind, r)) {
         let age_ms = contract::epoch_ms() - arrived;
         invoker.batch_delivered(std::time::Duration::from_millis(age_ms.max(0) as u64));
     }
@@ -65,13 +63,6 @@ pub(super) async fn deliver<I: Invoker>(
         }
     }
     Delivery::FailedFrom(first)
-}
-
-pub(super) fn sequence_number(kind: SourceKind, record: &Value) -> Option<&str> {
-    match kind {
-        SourceKind::Kinesis => record["SequenceNumber"].as_str(),
-        SourceKind::DynamoDbStream => record["dynamodb"]["SequenceNumber"].as_str(),
-    }
 }
 
 /// The Lambda event for raw records of shard `shard_id` from GetRecords.

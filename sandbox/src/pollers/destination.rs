@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::delivery::sequence_number;
+use super::record::sequence_number;
 use super::SourceKind;
 use crate::awsjson::AwsJson;
 

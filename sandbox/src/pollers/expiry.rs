@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::delivery::sequence_number;
+use super::record::{arrival_ms, sequence_number};
 use super::SourceKind;
 
 /// A mapping's limits; `None` is Lambda's -1: no limit.
@@ -51,16 +51,6 @@ impl Expiry {
             .take_while(|r| arrival_ms(kind, r).is_some_and(|t| t < oldest_kept))
             .count()
     }
-}
-
-/// When a record reached its stream, epoch ms (Kinesis `ApproximateArrivalTimestamp`, DynamoDB
-/// `ApproximateCreationDateTime`: epoch seconds).
-pub(super) fn arrival_ms(kind: SourceKind, record: &Value) -> Option<i64> {
-    let seconds = match kind {
-        SourceKind::Kinesis => &record["ApproximateArrivalTimestamp"],
-        SourceKind::DynamoDbStream => &record["dynamodb"]["ApproximateCreationDateTime"],
-    };
-    seconds.as_f64().map(|s| (s * 1000.0).round() as i64)
 }
 
 /// The line that reports discarded records: how many, their sequence numbers, and why.

@@ -13,11 +13,13 @@
 //! - [`delivery`]: the event, the invocation, and what the answer says is done;
 //! - [`shard`]: reading a shard through moto's API;
 //! - [`expiry`]: when a failing batch is given up;
-//! - [`destination`]: the record of a batch given up, sent where the mapping says.
+//! - [`destination`]: the record of a batch given up, sent where the mapping says;
+//! - [`record`]: a stream record's sequence number and arrival time.
 
 mod delivery;
 pub mod destination;
 pub mod expiry;
+mod record;
 mod shard;
 
 use std::collections::VecDeque;
