@@ -65,7 +65,7 @@ pub struct Waited {
     /// The line for stderr.
     pub message: String,
     /// The thresholds, judged on the export.
-    pub thresholds: Vec<thresholds::Judged>,
+    pub thresholds: Vec<contract::threshold::Judged>,
     /// How the pushes to Prometheus went, when asked for.
     pub pushed: Option<push::Pushed>,
 }
@@ -248,7 +248,7 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
         struct WithThresholds<'a> {
             #[serde(flatten)]
             report: &'a stats::Report,
-            thresholds: &'a [thresholds::Judged],
+            thresholds: &'a [contract::threshold::Judged],
         }
         serde_json::to_string_pretty(&WithThresholds {
             report: &report,
@@ -347,8 +347,7 @@ pub fn run_compare(opts: &CompareOpts) -> anyhow::Result<(String, bool)> {
         if !gates.is_empty() {
             text.push_str("\ngates:\n");
             for g in &gates {
-                let mark = if g.passed { '✓' } else { '✗' };
-                text.push_str(&format!("  {mark} {} ({})\n", g.gate, g.said));
+                text.push_str(&contract::threshold::line(g.passed, &g.gate, &g.said));
             }
         }
         text

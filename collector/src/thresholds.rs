@@ -15,8 +15,9 @@
 use contract::export::StatSummary;
 use contract::metrics::Hop;
 use contract::run::Run;
-use contract::threshold::{format_value, Aggregation, Kind, MetricSource, Threshold};
-use serde::Serialize;
+use contract::threshold::{Aggregation, Judged, Kind, MetricSource, Threshold};
+
+pub use contract::threshold::{all_passed, render};
 
 /// The metrics a collector threshold may name.
 pub const METRICS: [(&str, Kind); 16] = [
@@ -41,17 +42,6 @@ pub const METRICS: [(&str, Kind); 16] = [
 /// Parses a threshold on the pipeline's metrics (clap's value parser: the error is its line).
 pub fn parse(text: &str) -> Result<Threshold, String> {
     Threshold::parse(text, &METRICS).map_err(|e| e.reason)
-}
-
-/// One threshold, judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Judged {
-    /// The threshold as given.
-    pub threshold: String,
-    /// Whether it held.
-    pub passed: bool,
-    /// The value it was judged on (`None`: no data, which fails).
-    pub value: Option<f64>,
 }
 
 /// A trend's aggregation over a summary and its histogram (percentiles within its bounds).
@@ -148,34 +138,5 @@ fn lambda_highest(run: &Run, metric: &str, aggregation: Aggregation) -> Option<f
 /// Judges `thresholds` against a run.
 pub fn judge(thresholds: &[Threshold], run: Run<'_>) -> Vec<Judged> {
     let source = Source(run);
-    thresholds
-        .iter()
-        .map(|t| {
-            let (passed, value) = t.evaluate(&source);
-            Judged {
-                threshold: t.source.clone(),
-                passed,
-                value,
-            }
-        })
-        .collect()
-}
-
-/// Whether every threshold held.
-pub fn all_passed(judged: &[Judged]) -> bool {
-    judged.iter().all(|j| j.passed)
-}
-
-/// The thresholds as k6 prints them: `✓ latency:p(99)<500 (was 218.9)`.
-pub fn render(judged: &[Judged]) -> String {
-    if judged.is_empty() {
-        return String::new();
-    }
-    let mut text = String::from("\nthresholds:\n");
-    for j in judged {
-        let mark = if j.passed { '✓' } else { '✗' };
-        let was = j.value.map_or("no data".to_owned(), format_value);
-        text.push_str(&format!("  {mark} {} (was {was})\n", j.threshold));
-    }
-    text
+    thresholds.iter().map(|t| t.judge(&source)).collect()
 }

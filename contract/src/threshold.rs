@@ -207,18 +207,105 @@ impl Threshold {
             .trim()
     }
 
-    /// Whether the run passes this threshold, and the value it was judged on. A metric the run
-    /// has no data for fails.
-    pub fn evaluate(&self, source: &impl MetricSource) -> (bool, Option<f64>) {
-        match source.aggregate(&self.metric, self.aggregation) {
-            Some(actual) => (self.op.holds(actual, self.value), Some(actual)),
-            None => (false, None),
+    /// Judges this threshold against a run's metrics. A metric the run has no data for fails.
+    pub fn judge(&self, source: &impl MetricSource) -> Judged {
+        let value = source.aggregate(&self.metric, self.aggregation);
+        Judged {
+            threshold: self.clone(),
+            passed: value.is_some_and(|actual| self.op.holds(actual, self.value)),
+            value,
         }
     }
+}
+
+/// One threshold, judged: whether it held and the value it was judged on. loadgen's summaries
+/// (k6's shapes), the collector's stats and `wait` all carry this one type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// The threshold.
+    pub threshold: Threshold,
+    /// Whether it held.
+    pub passed: bool,
+    /// The value it was judged on (`None`: no data, which fails).
+    pub value: Option<f64>,
+}
+
+/// In JSON, as the collector's `--json` writes it: `{"threshold": "latency:p(99)<500",
+/// "passed": true, "value": 218.9}`.
+impl serde::Serialize for Judged {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut judged = serializer.serialize_struct("Judged", 3)?;
+        judged.serialize_field("threshold", &self.threshold.source)?;
+        judged.serialize_field("passed", &self.passed)?;
+        judged.serialize_field("value", &self.value)?;
+        judged.end()
+    }
+}
+
+/// Whether every one held.
+pub fn all_passed(judged: &[Judged]) -> bool {
+    judged.iter().all(|j| j.passed)
+}
+
+/// One judged line as the terminal shows it: `  ✓ WHAT (SAID)`, `✗` when it did not hold. The
+/// collector's thresholds and `collector compare`'s gates print this way.
+pub fn line(passed: bool, what: &str, said: &str) -> String {
+    let mark = if passed { '✓' } else { '✗' };
+    format!("  {mark} {what} ({said})\n")
+}
+
+/// Thresholds as the collector prints them: `✓ latency:p(99)<500 (was 218.9)`, under a heading;
+/// nothing when there are none.
+pub fn render(judged: &[Judged]) -> String {
+    if judged.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\nthresholds:\n");
+    for j in judged {
+        let was = j.value.map_or("no data".to_owned(), format_value);
+        text.push_str(&line(j.passed, &j.threshold.source, &format!("was {was}")));
+    }
+    text
 }
 
 /// k6's way of printing a number in a threshold line: at most two decimals, trailing zeros off.
 pub fn format_value(value: f64) -> String {
     let text = format!("{value:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+
+    impl MetricSource for Fixed {
+        fn aggregate(&self, metric: &str, _: Aggregation) -> Option<f64> {
+            (metric == "latency").then_some(218.94)
+        }
+    }
+
+    const METRICS: [(&str, Kind); 2] = [("latency", Kind::Trend), ("lost", Kind::Counter)];
+
+    #[test]
+    fn judged_thresholds_render_and_serialise_as_given() {
+        let judged: Vec<Judged> = ["latency:p(99)<500", "latency: max < 100", "lost:count==0"]
+            .iter()
+            .map(|t| Threshold::parse(t, &METRICS).unwrap().judge(&Fixed))
+            .collect();
+        assert!(!all_passed(&judged));
+        assert_eq!(
+            render(&judged),
+            "\nthresholds:\n  ✓ latency:p(99)<500 (was 218.94)\n  \
+             ✗ latency: max < 100 (was 218.94)\n  ✗ lost:count==0 (was no data)\n"
+        );
+        assert_eq!(judged[1].threshold.expression(), "max < 100");
+        assert_eq!(
+            serde_json::to_value(&judged[0]).unwrap(),
+            serde_json::json!({"threshold": "latency:p(99)<500", "passed": true, "value": 218.94})
+        );
+        assert_eq!(render(&[]), "");
+    }
 }

@@ -8,7 +8,7 @@
 //! | `vus`, `vus_max` | gauge | `value` |
 
 use contract::threshold::Kind;
-pub use contract::threshold::{Aggregation, MetricSource, Threshold};
+pub use contract::threshold::{Aggregation, Judged, MetricSource, Threshold};
 
 use crate::error::ConfigError;
 
@@ -98,20 +98,13 @@ mod tests {
     }
 
     #[test]
-    fn evaluates_and_fails_without_data() {
-        assert_eq!(
-            parse("http_req_duration:p(95)<500")
-                .unwrap()
-                .evaluate(&Fixed),
-            (true, Some(420.0))
-        );
-        assert_eq!(
-            parse("http_req_failed:rate<0.01").unwrap().evaluate(&Fixed),
-            (false, Some(0.02))
-        );
-        assert_eq!(
-            parse("http_req_duration:avg<500").unwrap().evaluate(&Fixed),
-            (false, None)
-        );
+    fn judges_and_fails_without_data() {
+        let judged = |text: &str| {
+            let j = parse(text).unwrap().judge(&Fixed);
+            (j.passed, j.value)
+        };
+        assert_eq!(judged("http_req_duration:p(95)<500"), (true, Some(420.0)));
+        assert_eq!(judged("http_req_failed:rate<0.01"), (false, Some(0.02)));
+        assert_eq!(judged("http_req_duration:avg<500"), (false, None));
     }
 }

@@ -408,10 +408,6 @@ async fn thresholds_are_judged() {
     ])
     .await;
     assert!(!summary.passed());
-    let verdicts: Vec<bool> = summary
-        .thresholds
-        .iter()
-        .map(|(_, passed, _)| *passed)
-        .collect();
+    let verdicts: Vec<bool> = summary.thresholds.iter().map(|j| j.passed).collect();
     assert_eq!(verdicts, [false, true]);
 }

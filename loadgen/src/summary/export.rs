@@ -28,7 +28,7 @@ fn exported(metric: &Metric) -> Value {
         let crossed: Map<String, Value> = metric
             .thresholds
             .iter()
-            .map(|j| (j.expression.clone(), Value::Bool(!j.passed)))
+            .map(|j| (j.threshold.expression().to_owned(), Value::Bool(!j.passed)))
             .collect();
         fields.insert("thresholds".into(), Value::Object(crossed));
     }

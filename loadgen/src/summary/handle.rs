@@ -35,7 +35,7 @@ impl Summary {
                     let judged: Map<String, Value> = m
                         .thresholds
                         .iter()
-                        .map(|j| (j.expression.clone(), json!({"ok": j.passed})))
+                        .map(|j| (j.threshold.expression().to_owned(), json!({"ok": j.passed})))
                         .collect();
                     metric["thresholds"] = Value::Object(judged);
                 }

@@ -3,7 +3,7 @@
 //! counters, the VU gauges), each with its type, what it contains, its values and its
 //! thresholds. Computed once from the [`Summary`]; every k6-shaped output renders it.
 
-use contract::threshold::Aggregation;
+use contract::threshold::{Aggregation, Judged};
 
 use super::Summary;
 use crate::summary_options::TrendStat;
@@ -54,17 +54,6 @@ impl Contains {
             Contains::Data => "data",
         }
     }
-}
-
-/// One threshold on a metric: its expression (`p(95)<500`), and whether the run crossed it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
-    /// The expression, without the metric.
-    pub expression: String,
-    /// Whether it held.
-    pub passed: bool,
-    /// The value it was judged on.
-    pub value: Option<f64>,
 }
 
 /// One metric as k6 reports it.
@@ -220,12 +209,8 @@ impl Summary {
         let thresholds = self
             .thresholds
             .iter()
-            .filter(|(t, _, _)| t.metric == name)
-            .map(|(t, passed, value)| Judged {
-                expression: t.expression().to_owned(),
-                passed: *passed,
-                value: *value,
-            })
+            .filter(|j| j.threshold.metric == name)
+            .cloned()
             .collect();
         Metric {
             name: name.to_owned(),

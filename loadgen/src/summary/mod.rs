@@ -19,7 +19,7 @@ use contract::runfile::LoadSample;
 use crate::segment::Segment;
 use crate::stats::Stats;
 use crate::summary_options::TrendStat;
-use crate::threshold::{Aggregation, MetricSource, Threshold};
+use crate::threshold::{Aggregation, Judged, MetricSource, Threshold};
 use crate::trends::{Trend, TrendSet};
 
 /// Everything the summaries and the run file say about a finished run.
@@ -54,7 +54,7 @@ pub struct Summary {
     /// The duration check's limit.
     pub max_duration: Duration,
     /// Thresholds, each with whether it passed and the value it was judged on.
-    pub thresholds: Vec<(Threshold, bool, Option<f64>)>,
+    pub thresholds: Vec<Judged>,
     /// Which workers' shares of a distributed run this is (empty: a run from one process).
     pub segments: Vec<Segment>,
     /// Why the run ended before its schedule did, when it was cut short from outside (k6: "test
@@ -69,18 +69,12 @@ pub struct Summary {
 impl Summary {
     /// Judges `thresholds` against this summary.
     pub fn judge(&mut self, thresholds: &[Threshold]) {
-        self.thresholds = thresholds
-            .iter()
-            .map(|t| {
-                let (passed, value) = t.evaluate(&*self);
-                (t.clone(), passed, value)
-            })
-            .collect();
+        self.thresholds = thresholds.iter().map(|t| t.judge(&*self)).collect();
     }
 
     /// Whether every threshold passed.
     pub fn passed(&self) -> bool {
-        self.thresholds.iter().all(|(_, passed, _)| *passed)
+        contract::threshold::all_passed(&self.thresholds)
     }
 
     fn per_second(&self, n: u64) -> f64 {

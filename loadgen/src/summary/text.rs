@@ -62,15 +62,15 @@ impl Summary {
                 writeln!(out, "    {}", metric.name)?;
                 for j in &metric.thresholds {
                     let mark = if j.passed { '✓' } else { '✗' };
-                    let (stat, _) = j
-                        .expression
+                    let expression = j.threshold.expression();
+                    let (stat, _) = expression
                         .split_once(['<', '>', '=', '!'])
-                        .unwrap_or((&j.expression, ""));
+                        .unwrap_or((expression, ""));
                     let stat = stat.trim();
                     let was = j.value.map_or("no data".to_owned(), |v| {
                         format!("{stat}={}", value(metric, stat, v))
                     });
-                    writeln!(out, "    {mark} '{}' {was}", j.expression)?;
+                    writeln!(out, "    {mark} '{expression}' {was}")?;
                 }
                 writeln!(out)?;
             }
