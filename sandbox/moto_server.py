@@ -40,6 +40,9 @@
    `p99` with the same query it sends to AWS. The nearest rank is returned (CloudWatch's is an
    estimate within a few percent).
 
+11. A function's code in S3 is not fetched to validate it (`VALIDATE_LAMBDA_S3=false`): the
+   sandbox's hot-reload functions name a bucket that holds no code, as LocalStack's do.
+
 And it is served by waitress (a fixed pool of threads, keep-alive connections) instead of
 werkzeug's development server, which closes every connection and starts a thread for each.
 SANDBOX_MOTO_HTTP=werkzeug serves it the way `moto_server` does, for comparison (with the lock).
@@ -298,6 +301,9 @@ def serve(argv):
     parser.add_argument("-p", "--port", type=int, default=5000)
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    # Hot-reload functions name code in a bucket that holds none (LocalStack's `hot-reload`):
+    # moto must not insist on fetching it.
+    os.environ["VALIDATE_LAMBDA_S3"] = "false"
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
     app = one_at_a_time(app, freeze_every=int(os.environ.get("SANDBOX_MOTO_FREEZE_EVERY", FREEZE_EVERY)))

@@ -2,7 +2,9 @@
 //! from the project's venv, watched while it runs (an exit the sandbox did not ask for is
 //! reported by [`Moto::exited`]), and stopped (by PID) when asked or dropped.
 //!
-//! [`command`] is the one definition of how moto is started; the tests' moto uses it too.
+//! How moto behaves is defined once, in `sandbox/moto_server.py` (its changes to moto and its
+//! settings); [`command`] starts it, and the tests' moto (`testkit::MotoServer`) starts the same
+//! script with the same arguments.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -37,9 +39,6 @@ pub fn command(root: &Path, port: u16) -> std::process::Command {
     command
         .arg(root.join("sandbox/moto_server.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        // Hot-reload functions name code in a bucket that holds none (LocalStack's
-        // `hot-reload`): moto must not insist on fetching it.
-        .env("VALIDATE_LAMBDA_S3", "false")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
