@@ -10,6 +10,7 @@
 //! mapping's on-failure destination ([`destination`]), and the shard moves on; without those
 //! limits a failing batch holds the shard until it succeeds.
 //!
+//! - `poll`: one shard's loop: read, discard what expired, deliver, split, retry, give up;
 //! - [`delivery`]: the event, the invocation, and what the answer says is done;
 //! - [`shard`]: reading a shard through moto's API;
 //! - [`expiry`]: when a failing batch is given up;
@@ -19,10 +20,10 @@
 mod delivery;
 pub mod destination;
 pub mod expiry;
+mod poll;
 mod record;
 mod shard;
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +35,7 @@ use crate::awsjson::CallError;
 use crate::lambda::{FunctionHost, InvokeError, LogSink};
 use crate::Shutdown;
 pub use delivery::event;
-use delivery::{deliver, Delivery};
 pub use destination::OnFailure;
-use destination::{Condition, GivenUp};
 pub use expiry::Expiry;
 pub use shard::{kinesis_stream_name, Shard};
 
@@ -127,222 +126,15 @@ impl Invoker for Arc<FunctionHost> {
 /// Consumes one shard until `stop` says stop.
 pub async fn poll_shard<S: ShardSource, I: Invoker>(
     config: PollerConfig,
-    mut source: S,
+    source: S,
     invoker: I,
     logs: LogSink,
     function: String,
-    mut stop: Shutdown,
+    stop: Shutdown,
 ) {
-    let mut pending: VecDeque<Value> = VecDeque::new();
-    let mut size = config.batch_size.max(1);
-    let mut idle = IDLE_MIN;
-    let mut retry = RETRY_MIN;
-    // Failed deliveries of the batch at the head, splits aside.
-    let mut retries = 0u32;
-    while !stop.is_stopping() {
-        if pending.is_empty() {
-            match source.next_records(config.batch_size).await {
-                Ok(records) if records.is_empty() => {
-                    stop.sleep(idle).await;
-                    idle = (idle * 2).min(IDLE_MAX);
-                    continue;
-                }
-                Ok(records) => {
-                    idle = IDLE_MIN;
-                    pending.extend(records);
-                    gather(
-                        &config,
-                        &mut source,
-                        &mut pending,
-                        &mut stop,
-                        &logs,
-                        &function,
-                    )
-                    .await;
-                }
-                Err(error) => {
-                    logs(
-                        &function,
-                        &format!("poller: reading {}: {error}", config.source_arn),
-                    );
-                    stop.sleep(RETRY_MAX).await;
-                    continue;
-                }
-            }
-        }
-        // Records past the mapping's maximum age, from the head (none without a limit).
-        let expired = config
-            .expiry
-            .expired(config.kind, &pending, contract::epoch_ms());
-        if expired > 0 {
-            let head: Vec<&Value> = pending.iter().take(expired).collect();
-            let age = config.expiry.max_record_age.unwrap_or_default();
-            let why = format!(
-                "older than the mapping's MaximumRecordAgeInSeconds ({} s)",
-                age.as_secs()
-            );
-            logs(&function, &expiry::discarded(config.kind, &head, &why));
-            let given_up = given_up(
-                &config,
-                &source,
-                Condition::RecordAgeExceeded,
-                retries,
-                &head,
-            );
-            record_given_up(&config, &given_up, &logs, &function).await;
-            pending.drain(..expired);
-            (size, retries) = (config.batch_size.max(1), 0);
-            continue;
-        }
-        let n = size.min(pending.len());
-        let batch: Vec<&Value> = pending.iter().take(n).collect();
-        // Why the batch is retried (`None`: it was split, which is not a retry).
-        let failed = match deliver(&config, source.shard_id(), &invoker, &batch).await {
-            Delivery::Done => {
-                pending.drain(..n);
-                size = config.batch_size.max(1);
-                (retry, retries) = (RETRY_MIN, 0);
-                continue;
-            }
-            Delivery::FailedFrom(index) => {
-                logs(
-                    &function,
-                    &format!("poller: {index} of {n} records done; retrying from record {index}"),
-                );
-                pending.drain(..index);
-                Some(format!(
-                    "the function reported record {index} of {n} failed"
-                ))
-            }
-            Delivery::Failed(reason) if config.bisect_on_error && n > 1 => {
-                // Splitting is not a retry (Lambda's rule).
-                size = (n / 2).max(1);
-                logs(
-                    &function,
-                    &format!(
-                        "poller: batch of {n} failed ({reason}); retrying with {size} records"
-                    ),
-                );
-                None
-            }
-            Delivery::Failed(reason) => {
-                logs(
-                    &function,
-                    &format!("poller: batch of {n} failed ({reason}); retrying"),
-                );
-                Some(reason)
-            }
-        };
-        if let Some(reason) = failed {
-            retries += 1;
-            if config.expiry.retries_exhausted(retries) {
-                let n = size.min(pending.len());
-                let batch: Vec<&Value> = pending.iter().take(n).collect();
-                let why = format!(
-                    "retried {} times, the mapping's MaximumRetryAttempts; last: {reason}",
-                    retries - 1
-                );
-                logs(&function, &expiry::discarded(config.kind, &batch, &why));
-                let given_up = given_up(
-                    &config,
-                    &source,
-                    Condition::RetryAttemptsExhausted,
-                    retries,
-                    &batch,
-                );
-                record_given_up(&config, &given_up, &logs, &function).await;
-                pending.drain(..n);
-                (size, retry, retries) = (config.batch_size.max(1), RETRY_MIN, 0);
-                continue;
-            }
-        }
-        stop.sleep(retry).await;
-        retry = (retry * 2).min(RETRY_MAX);
-    }
-}
-
-fn given_up<'a, S: ShardSource>(
-    config: &'a PollerConfig,
-    source: &'a S,
-    condition: Condition,
-    invocations: u32,
-    records: &'a [&'a Value],
-) -> GivenUp<'a> {
-    GivenUp {
-        kind: config.kind,
-        stream_arn: &config.source_arn,
-        shard_id: source.shard_id(),
-        function_arn: &config.function_arn,
-        condition,
-        invocations,
-        records,
-        at_ms: contract::epoch_ms(),
-    }
-}
-
-/// Sends the record of a batch given up to the mapping's on-failure destination, once (as
-/// Lambda, which does not retry a destination either); the log says how it went.
-async fn record_given_up(
-    config: &PollerConfig,
-    given_up: &GivenUp<'_>,
-    logs: &LogSink,
-    function: &str,
-) {
-    let Some(destination) = &config.on_failure else {
-        return;
-    };
-    let line = match destination.send(given_up).await {
-        Ok(()) => format!(
-            "poller: the record of the discarded batch sent to {}",
-            destination.arn
-        ),
-        Err(error) => format!(
-            "poller: the record of the discarded batch not sent to {}: {error}",
-            destination.arn
-        ),
-    };
-    logs(function, &line);
-}
-
-/// The batching window: reads more until the batch is full or the window, counted from the first
-/// record, has passed.
-async fn gather<S: ShardSource>(
-    config: &PollerConfig,
-    source: &mut S,
-    pending: &mut VecDeque<Value>,
-    stop: &mut Shutdown,
-    logs: &LogSink,
-    function: &str,
-) {
-    if config.batching_window.is_zero() {
-        return;
-    }
-    let deadline = tokio::time::Instant::now() + config.batching_window;
-    let mut idle = IDLE_MIN;
-    while pending.len() < config.batch_size && !stop.is_stopping() {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        match source.next_records(config.batch_size - pending.len()).await {
-            Ok(records) if records.is_empty() => {
-                stop.sleep(idle.min(left)).await;
-                idle = (idle * 2).min(IDLE_MAX);
-            }
-            Ok(records) => {
-                idle = IDLE_MIN;
-                pending.extend(records);
-            }
-            Err(error) => {
-                // Invoke with what there is; the next read reports again if it persists.
-                logs(
-                    function,
-                    &format!("poller: reading {}: {error}", config.source_arn),
-                );
-                return;
-            }
-        }
-    }
+    poll::Poller::new(config, source, invoker, logs, function, stop)
+        .run()
+        .await;
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use serde_json::json;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::*;

@@ -1,0 +1,255 @@
+//! One shard's loop, as Lambda's event source mapping runs it: read records (gathering for the
+//! batching window), discard those past the maximum age, deliver the batch at the head, and on a
+//! failure split it, retry it with backoff, or give it up once the retries are spent.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::delivery::{deliver, Delivery};
+use super::destination::{Condition, GivenUp};
+use super::{expiry, Invoker, PollerConfig, ShardSource};
+use super::{IDLE_MAX, IDLE_MIN, RETRY_MAX, RETRY_MIN};
+use crate::lambda::LogSink;
+use crate::Shutdown;
+
+/// What delivering the head batch came to.
+enum Head {
+    /// Every record done (or the done ones dropped and the rest retried at once).
+    Done,
+    /// The batch was split in halves; splitting is not a retry (Lambda's rule).
+    Split,
+    /// The batch failed, for this reason: a retry.
+    Failed(String),
+}
+
+/// A shard's poller and what it holds between rounds.
+pub(super) struct Poller<S, I> {
+    config: PollerConfig,
+    source: S,
+    invoker: I,
+    logs: LogSink,
+    function: String,
+    stop: Shutdown,
+    /// Records read and not yet done, in order.
+    pending: VecDeque<Value>,
+    /// How many records the next batch takes (smaller after a split).
+    size: usize,
+    idle: Duration,
+    retry: Duration,
+    /// Failed deliveries of the batch at the head, splits aside.
+    retries: u32,
+}
+
+impl<S: ShardSource, I: Invoker> Poller<S, I> {
+    pub(super) fn new(
+        config: PollerConfig,
+        source: S,
+        invoker: I,
+        logs: LogSink,
+        function: String,
+        stop: Shutdown,
+    ) -> Self {
+        let size = config.batch_size.max(1);
+        Poller {
+            config,
+            source,
+            invoker,
+            logs,
+            function,
+            stop,
+            pending: VecDeque::new(),
+            size,
+            idle: IDLE_MIN,
+            retry: RETRY_MIN,
+            retries: 0,
+        }
+    }
+
+    /// Consumes the shard until told to stop.
+    pub(super) async fn run(mut self) {
+        while !self.stop.is_stopping() {
+            if self.pending.is_empty() && !self.read().await {
+                continue;
+            }
+            if self.discard_expired().await {
+                continue;
+            }
+            match self.deliver_head().await {
+                Head::Done => continue,
+                Head::Split => {}
+                Head::Failed(reason) => {
+                    self.retries += 1;
+                    if self.config.expiry.retries_exhausted(self.retries) {
+                        let why = format!(
+                            "retried {} times, the mapping's MaximumRetryAttempts; last: {reason}",
+                            self.retries - 1
+                        );
+                        let n = self.size.min(self.pending.len());
+                        self.give_up(n, Condition::RetryAttemptsExhausted, &why)
+                            .await;
+                        continue;
+                    }
+                }
+            }
+            self.stop.sleep(self.retry).await;
+            self.retry = (self.retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    fn log(&self, line: &str) {
+        (self.logs)(&self.function, line);
+    }
+
+    /// Reads more records, then gathers for the batching window; whether there are any.
+    /// Nothing yet, or a failed read, waits before the caller asks again.
+    async fn read(&mut self) -> bool {
+        match self.source.next_records(self.config.batch_size).await {
+            Ok(records) if records.is_empty() => {
+                self.stop.sleep(self.idle).await;
+                self.idle = (self.idle * 2).min(IDLE_MAX);
+                false
+            }
+            Ok(records) => {
+                self.idle = IDLE_MIN;
+                self.pending.extend(records);
+                self.gather().await;
+                true
+            }
+            Err(error) => {
+                self.log(&format!(
+                    "poller: reading {}: {error}",
+                    self.config.source_arn
+                ));
+                self.stop.sleep(RETRY_MAX).await;
+                false
+            }
+        }
+    }
+
+    /// The batching window: reads more until the batch is full or the window, counted from the
+    /// first record, has passed.
+    async fn gather(&mut self) {
+        if self.config.batching_window.is_zero() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + self.config.batching_window;
+        let mut idle = IDLE_MIN;
+        let wanted = self.config.batch_size;
+        while self.pending.len() < wanted && !self.stop.is_stopping() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.source.next_records(wanted - self.pending.len()).await {
+                Ok(records) if records.is_empty() => {
+                    self.stop.sleep(idle.min(left)).await;
+                    idle = (idle * 2).min(IDLE_MAX);
+                }
+                Ok(records) => {
+                    idle = IDLE_MIN;
+                    self.pending.extend(records);
+                }
+                Err(error) => {
+                    // Invoke with what there is; the next read reports again if it persists.
+                    self.log(&format!(
+                        "poller: reading {}: {error}",
+                        self.config.source_arn
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Gives up the records past the mapping's maximum age, from the head (none without a
+    /// limit); whether there were any.
+    async fn discard_expired(&mut self) -> bool {
+        let expired =
+            self.config
+                .expiry
+                .expired(self.config.kind, &self.pending, contract::epoch_ms());
+        if expired == 0 {
+            return false;
+        }
+        let age = self.config.expiry.max_record_age.unwrap_or_default();
+        let why = format!(
+            "older than the mapping's MaximumRecordAgeInSeconds ({} s)",
+            age.as_secs()
+        );
+        self.give_up(expired, Condition::RecordAgeExceeded, &why)
+            .await;
+        true
+    }
+
+    /// Delivers the batch at the head and drops from `pending` what the function finished.
+    async fn deliver_head(&mut self) -> Head {
+        let n = self.size.min(self.pending.len());
+        let batch: Vec<&Value> = self.pending.iter().take(n).collect();
+        let delivery = deliver(&self.config, self.source.shard_id(), &self.invoker, &batch).await;
+        match delivery {
+            Delivery::Done => {
+                self.pending.drain(..n);
+                self.size = self.config.batch_size.max(1);
+                (self.retry, self.retries) = (RETRY_MIN, 0);
+                Head::Done
+            }
+            Delivery::FailedFrom(index) => {
+                self.log(&format!(
+                    "poller: {index} of {n} records done; retrying from record {index}"
+                ));
+                self.pending.drain(..index);
+                Head::Failed(format!(
+                    "the function reported record {index} of {n} failed"
+                ))
+            }
+            Delivery::Failed(reason) if self.config.bisect_on_error && n > 1 => {
+                self.size = (n / 2).max(1);
+                self.log(&format!(
+                    "poller: batch of {n} failed ({reason}); retrying with {} records",
+                    self.size
+                ));
+                Head::Split
+            }
+            Delivery::Failed(reason) => {
+                self.log(&format!("poller: batch of {n} failed ({reason}); retrying"));
+                Head::Failed(reason)
+            }
+        }
+    }
+
+    /// Discards the first `n` pending records: logged with their sequence numbers, recorded to
+    /// the mapping's on-failure destination, and the shard moves on with a fresh batch.
+    async fn give_up(&mut self, n: usize, condition: Condition, why: &str) {
+        let records: Vec<&Value> = self.pending.iter().take(n).collect();
+        self.log(&expiry::discarded(self.config.kind, &records, why));
+        if let Some(destination) = &self.config.on_failure {
+            let given_up = GivenUp {
+                kind: self.config.kind,
+                stream_arn: &self.config.source_arn,
+                shard_id: self.source.shard_id(),
+                function_arn: &self.config.function_arn,
+                condition,
+                invocations: self.retries,
+                records: &records,
+                at_ms: contract::epoch_ms(),
+            };
+            // Sent once, as Lambda does (it does not retry a destination either).
+            let line = match destination.send(&given_up).await {
+                Ok(()) => format!(
+                    "poller: the record of the discarded batch sent to {}",
+                    destination.arn
+                ),
+                Err(error) => format!(
+                    "poller: the record of the discarded batch not sent to {}: {error}",
+                    destination.arn
+                ),
+            };
+            self.log(&line);
+        }
+        self.pending.drain(..n);
+        self.size = self.config.batch_size.max(1);
+        (self.retry, self.retries) = (RETRY_MIN, 0);
+    }
+}
