@@ -137,9 +137,12 @@ fn current_delay(spec: &FunctionSpec) -> Result<Duration, String> {
 /// How often a hot-reload function's executable is checked for a change.
 pub const RELOAD_POLL: Duration = Duration::from_millis(300);
 
+/// A version of a file: modification time, size and inode.
+type FileVersion = (std::time::SystemTime, u64, u64);
+
 /// What identifies a version of a file: modification time, size and inode (a rebuild that moves
 /// a new file into place changes the inode even within the same mtime tick).
-fn file_version(path: &std::path::Path) -> Option<(std::time::SystemTime, u64, u64)> {
+fn file_version(path: &std::path::Path) -> Option<FileVersion> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len(), meta.ino()))

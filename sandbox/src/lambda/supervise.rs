@@ -15,7 +15,9 @@ use tokio::time::Instant;
 use super::runtime_api::serve_runtime_api;
 use super::state::{Job, Worker};
 use super::telemetry::Telemetry;
-use super::{current_delay, file_version, FunctionSpec, InvokeError, LogSink, RELOAD_POLL};
+use super::{
+    current_delay, file_version, FileVersion, FunctionSpec, InvokeError, LogSink, RELOAD_POLL,
+};
 use crate::Shutdown;
 
 /// Runs worker `index`: its process and, for each process, its own Runtime API server (on a
@@ -47,136 +49,170 @@ pub(super) async fn supervise(
     while !stopping.is_stopping() {
         let started = Instant::now();
         let version = file_version(&spec.executable);
-        let mut reloaded = false;
-        // Killed by fault injection: restarted at once, like a reload.
-        let mut killed = false;
-        let listener = match TcpListener::bind("127.0.0.1:0").await {
-            Ok(listener) => listener,
-            Err(error) => {
-                logs(
-                    &spec.name,
-                    &format!("worker {index}: no port for its Runtime API: {error}"),
-                );
-                stopping.sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        let Some((server, mut child)) = start(&spec, index, &worker, &jobs, &logs).await else {
+            stopping.sleep(Duration::from_secs(1)).await;
+            continue;
         };
-        let api = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let server = tokio::spawn(serve_runtime_api(
-            listener,
-            spec.clone(),
-            worker.clone(),
-            jobs.clone(),
-        ));
-        let mut command = worker_command(&spec, index, &api);
-        set_delay(&spec, index, &worker, &logs);
-        let mut child = match command.spawn() {
-            Ok(child) => {
-                worker.spawned(child.id().unwrap_or(0));
-                child
-            }
-            Err(error) => {
-                logs(
-                    &spec.name,
-                    &format!("cannot start {}: {error}", spec.executable.display()),
-                );
-                server.abort();
-                stopping.sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        forward_output(&mut child, &spec.name, &logs);
-        // An interval, not a sleep per turn: invocations wake the loop far more often.
-        let mut reload_poll = tokio::time::interval(RELOAD_POLL);
-        reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Set when the binary has changed: the worker is replaced the first time it is idle
-        // (checked on every wake-up, so a busy worker is caught between two invocations).
-        let mut reload_due = false;
-        loop {
-            let changed = worker.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if worker.kill.swap(false, Ordering::SeqCst) {
-                logs(
-                    &spec.name,
-                    &format!(
-                        "worker {index} killed after it answered (fault injection); restarting"
-                    ),
-                );
-                let _ = child.kill().await;
-                // An invocation it took after answering dies with it.
-                worker.finish(
-                    None,
-                    Err(InvokeError::Crashed("killed by fault injection".into())),
-                );
-                killed = true;
-                break;
-            }
-            if reload_due && worker.retire_if_idle() {
-                logs(
-                    &spec.name,
-                    &format!(
-                        "worker {index}: {} changed; restarting it",
-                        spec.executable.display()
-                    ),
-                );
-                let _ = child.kill().await;
-                reloaded = true;
-                break;
-            }
-            let deadline = worker
-                .current
-                .lock()
-                .ok()
-                .and_then(|c| c.as_ref().map(|job| job.deadline));
-            tokio::select! {
-                status = child.wait() => {
-                    let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                    if worker.finish(None, Err(InvokeError::Crashed(status.clone()))) {
-                        logs(&spec.name, &format!("worker {index} exited mid-invocation ({status}); restarting"));
-                    } else if !stopping.is_stopping() {
-                        logs(&spec.name, &format!("worker {index} exited ({status}); restarting"));
-                    }
-                    break;
-                }
-                _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                    if worker.finish(None, Err(InvokeError::Timeout(spec.timeout))) {
-                        logs(&spec.name, &format!("worker {index} timed out after {:?}; recycling it", spec.timeout));
-                        let _ = child.kill().await;
-                        break;
-                    }
-                }
-                _ = changed => {}
-                _ = reload_poll.tick(), if spec.reload_on_change && !reload_due => {
-                    let now = file_version(&spec.executable);
-                    reload_due = now.is_some() && now != version;
-                }
-                _ = stopping.stopped() => {
-                    let _ = child.kill().await;
-                    worker.finish(None, Err(InvokeError::Stopped));
-                    break;
-                }
-            }
-        }
+        let ended = watch_worker(&spec, index, &worker, &mut child, version, &mut stopping).await;
         // Nothing of this process's may reach the next: its server and connections go, and an
         // invocation its server handed out as it was replaced goes back to the queue.
         server.abort();
         let _ = server.await;
-        if reloaded {
+        if ended == Ended::Reloaded {
             worker.requeue_current();
         }
         // A worker that dies at once (bad binary, missing variable) is restarted more slowly; one
-        // restarted for a new binary, at once.
-        backoff = if !reloaded && !killed && started.elapsed() < Duration::from_secs(1) {
+        // replaced for a new binary or killed by fault injection, at once.
+        if matches!(ended, Ended::Reloaded | Ended::Killed) {
+            backoff = Duration::from_millis(100);
+            continue;
+        }
+        backoff = if started.elapsed() < Duration::from_secs(1) {
             (backoff * 2).min(Duration::from_secs(5))
         } else {
             Duration::from_millis(100)
         };
-        if !reloaded && !killed {
-            stopping.sleep(backoff).await;
+        stopping.sleep(backoff).await;
+    }
+}
+
+/// How a worker process's life ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Killed by fault injection after it answered.
+    Killed,
+    /// Replaced, once idle, because its binary changed (hot reload).
+    Reloaded,
+    /// It exited by itself (crashed, or was signalled from outside).
+    Exited,
+    /// An invocation ran past the function's timeout; the process was killed.
+    TimedOut,
+    /// The sandbox is stopping.
+    Stopped,
+}
+
+/// Starts worker `index`'s process with its own Runtime API server on a fresh port; `None`
+/// (after saying why) when either cannot start.
+async fn start(
+    spec: &FunctionSpec,
+    index: usize,
+    worker: &Arc<Worker>,
+    jobs: &Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    logs: &LogSink,
+) -> Option<(tokio::task::JoinHandle<()>, tokio::process::Child)> {
+    let listener = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(listener) => listener,
+        Err(error) => {
+            logs(
+                &spec.name,
+                &format!("worker {index}: no port for its Runtime API: {error}"),
+            );
+            return None;
+        }
+    };
+    let api = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server = tokio::spawn(serve_runtime_api(
+        listener,
+        spec.clone(),
+        worker.clone(),
+        jobs.clone(),
+    ));
+    let mut command = worker_command(spec, index, &api);
+    set_delay(spec, index, worker, logs);
+    match command.spawn() {
+        Ok(mut child) => {
+            worker.spawned(child.id().unwrap_or(0));
+            forward_output(&mut child, &spec.name, logs);
+            Some((server, child))
+        }
+        Err(error) => {
+            logs(
+                &spec.name,
+                &format!("cannot start {}: {error}", spec.executable.display()),
+            );
+            server.abort();
+            None
+        }
+    }
+}
+
+/// Watches a running worker process until it ends: killed by fault injection, replaced for a
+/// new binary once idle, exited, past an invocation's timeout, or stopped with the sandbox.
+/// The invocation it held, if any, is finished with the matching error.
+async fn watch_worker(
+    spec: &FunctionSpec,
+    index: usize,
+    worker: &Worker,
+    child: &mut tokio::process::Child,
+    version: Option<FileVersion>,
+    stopping: &mut Shutdown,
+) -> Ended {
+    let say = |line: String| (worker.logs)(&spec.name, &line);
+    // An interval, not a sleep per turn: invocations wake the loop far more often.
+    let mut reload_poll = tokio::time::interval(RELOAD_POLL);
+    reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Set when the binary has changed: the worker is replaced the first time it is idle
+    // (checked on every wake-up, so a busy worker is caught between two invocations).
+    let mut reload_due = false;
+    loop {
+        let changed = worker.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if worker.kill.swap(false, Ordering::SeqCst) {
+            say(format!(
+                "worker {index} killed after it answered (fault injection); restarting"
+            ));
+            let _ = child.kill().await;
+            // An invocation it took after answering dies with it.
+            worker.finish(
+                None,
+                Err(InvokeError::Crashed("killed by fault injection".into())),
+            );
+            return Ended::Killed;
+        }
+        if reload_due && worker.retire_if_idle() {
+            say(format!(
+                "worker {index}: {} changed; restarting it",
+                spec.executable.display()
+            ));
+            let _ = child.kill().await;
+            return Ended::Reloaded;
+        }
+        let deadline = worker
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|job| job.deadline));
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                if worker.finish(None, Err(InvokeError::Crashed(status.clone()))) {
+                    say(format!("worker {index} exited mid-invocation ({status}); restarting"));
+                } else if !stopping.is_stopping() {
+                    say(format!("worker {index} exited ({status}); restarting"));
+                }
+                return Ended::Exited;
+            }
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
+                if worker.finish(None, Err(InvokeError::Timeout(spec.timeout))) {
+                    say(format!("worker {index} timed out after {:?}; recycling it", spec.timeout));
+                    let _ = child.kill().await;
+                    return Ended::TimedOut;
+                }
+            }
+            _ = changed => {}
+            _ = reload_poll.tick(), if spec.reload_on_change && !reload_due => {
+                let now = file_version(&spec.executable);
+                reload_due = now.is_some() && now != version;
+            }
+            _ = stopping.stopped() => {
+                let _ = child.kill().await;
+                worker.finish(None, Err(InvokeError::Stopped));
+                return Ended::Stopped;
+            }
         }
     }
 }
