@@ -2,9 +2,9 @@
 """`collector stats` against pandas on a 24-hour per-second export (86,400 rows).
 
 Writes a latency export (contract format) with 86,400 per-second rows and a bucket histogram,
-and the same averages as the original's bare JSON array. Then times, 10 runs each, median:
+and the same averages as the AWS sample's bare JSON array. Then times, 10 runs each, median:
   - `collector stats FILE --json` (the whole process: read, parse, statistics, output);
-  - pandas as the original used it: a fresh `python` that loads the file and prints
+  - pandas as the AWS sample used it: a fresh `python` that loads the file and prints
     describe(percentiles=[.9, .95, .99]) (import included), and the same work timed inside
     Python after the import (pandas' best case).
 
@@ -79,7 +79,7 @@ def main():
     }
     with tempfile.TemporaryDirectory() as tmp:
         export_path = os.path.join(tmp, "day.json")
-        array_path = os.path.join(tmp, "day-original.json")
+        array_path = os.path.join(tmp, "day-averages.json")
         with open(export_path, "w") as f:
             json.dump(export, f)
         with open(array_path, "w") as f:

@@ -1,6 +1,7 @@
 /**
- * The app's configuration, read once from the environment the original's users already set:
- * USE_LOCALSTACK, HOT_DEPLOY, LAMBDA_DIST_PATH, LAMBDA_SRC_PATH, plus USE_VPC, LAMBDA_ARCH,
+ * The app's configuration, read once from the environment the AWS sample's users already set:
+ * USE_LOCALSTACK, HOT_DEPLOY, LAMBDA_DIST_PATH (the sample's LAMBDA_SRC_PATH is accepted and not
+ * needed: `make watch` rebuilds from the repository's sources), plus USE_VPC, LAMBDA_ARCH,
  * PIPELINE_TARGET, STREAM_NAME, METRIC_NAMESPACE and LOADGEN_WORKER.
  */
 import * as path from 'path';
@@ -23,9 +24,7 @@ export interface PipelineConfig {
   readonly hotDeploy: boolean;
   /** Absolute path of the prebuilt functions: `<distPath>/<fn>/bootstrap` (`LAMBDA_DIST_PATH`). */
   readonly distPath: string;
-  /** Absolute path of the functions' sources, for the watch-and-rebuild loop (`LAMBDA_SRC_PATH`). */
-  readonly srcPath: string;
-  /** The original's VPC with DynamoDB gateway and Kinesis interface endpoints (`USE_VPC=true`). */
+  /** The AWS sample's VPC with DynamoDB gateway and Kinesis interface endpoints (`USE_VPC=true`). */
   readonly useVpc: boolean;
   /** `LAMBDA_ARCH`: x86_64 (default) or arm64. */
   readonly architecture: Architecture;
@@ -70,7 +69,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv, repoRoot: string): Pipelin
     target,
     hotDeploy: flag(env, 'HOT_DEPLOY'),
     distPath: resolve(env.LAMBDA_DIST_PATH, 'dist'),
-    srcPath: resolve(env.LAMBDA_SRC_PATH, 'functions'),
     useVpc: flag(env, 'USE_VPC'),
     architecture,
     streamName: env.STREAM_NAME?.trim() || 'KinesisStream',

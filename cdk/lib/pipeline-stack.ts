@@ -182,7 +182,7 @@ export class PipelineStack extends cdk.Stack {
     });
   }
 
-  /** The original's VPC: isolated subnets, a DynamoDB gateway endpoint, and interface endpoints
+  /** The AWS sample's VPC: isolated subnets, a DynamoDB gateway endpoint, and interface endpoints
    * for Kinesis and (so that the functions can publish metrics) CloudWatch. */
   private vpc(): ec2.Vpc {
     const vpc = new ec2.Vpc(this, 'Vpc', {

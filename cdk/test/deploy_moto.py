@@ -111,7 +111,7 @@ class DeployToMoto(unittest.TestCase):
     def table_name(self):
         return self.clients["dynamodb"].list_tables()["TableNames"][0]
 
-    def test_outputs_have_the_original_names(self):
+    def test_outputs_have_the_samples_names(self):
         with open(self.outputs_file) as f:
             outputs = json.load(f)["PipelineStack"]
         self.assertEqual(outputs["KinesisStreamName"], "KinesisStream")

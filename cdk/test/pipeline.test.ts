@@ -171,7 +171,7 @@ describe('default (AWS)', () => {
     expect(putMetrics).toHaveLength(2);
   });
 
-  test('outputs have the original names, and say the environment', () => {
+  test('outputs have the AWS sample\'s names, and say the environment', () => {
     template.hasOutput('ApiGatewayMethodEndpoint', {});
     template.hasOutput('KinesisStreamName', { Value: { Ref: Match.stringLikeRegexp('^KinesisStream') } });
     template.hasOutput('DynamoDBTableName', { Value: { Ref: Match.stringLikeRegexp('^DynamoDBTable') } });
@@ -293,13 +293,12 @@ describe('configuration', () => {
     expect(() => configFromEnv({ PIPELINE_TARGET: 'gcp' }, '/repo')).toThrow('must be aws, localstack or sandbox');
   });
 
-  test('defaults: dist and sources under the repository, x86_64, KinesisStream', () => {
+  test('defaults: dist under the repository, x86_64, KinesisStream', () => {
     const config = configFromEnv({}, '/repo');
     expect(config).toEqual({
       target: 'AWS',
       hotDeploy: false,
       distPath: '/repo/dist',
-      srcPath: '/repo/functions',
       useVpc: false,
       architecture: 'x86_64',
       streamName: 'KinesisStream',

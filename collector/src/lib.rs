@@ -3,7 +3,7 @@
 //! `collector wait` polls CloudWatch for the run's processed count until every accepted request
 //! has come through (or nothing new arrives for a while), then exports the run's per-second
 //! datapoints, bucket histogram and per-hop summaries (`contract::export`). `collector stats`
-//! prints tables from that export, or from the original's bare array of per-second averages.
+//! prints tables from that export, or from the AWS sample's bare array of per-second averages.
 //!
 //! # Layout
 //! - [`opts`]: the flags (clap), with the AWS CLI's `--region`, `--profile`, `--endpoint-url`;
@@ -236,11 +236,11 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
             &opts.thresholds,
             contract::run::Run::new(export, run.as_ref(), opts.input.vus),
         ),
-        stats::Input::Original(_) if !opts.thresholds.is_empty() => anyhow::bail!(
-            "thresholds need a latency export (from `collector wait --out`), not the original's \
+        stats::Input::Averages(_) if !opts.thresholds.is_empty() => anyhow::bail!(
+            "thresholds need a latency export (from `collector wait --out`), not the AWS sample's \
              bare array"
         ),
-        stats::Input::Original(_) => Vec::new(),
+        stats::Input::Averages(_) => Vec::new(),
     };
     let passed = thresholds::all_passed(&judged);
     let text = if opts.json {
@@ -328,7 +328,7 @@ pub fn run_compare(opts: &CompareOpts) -> anyhow::Result<(String, bool)> {
     let gates = compare::gate::judge(&opts.fail_if_slower, &comparison);
     let passed = gates.iter().all(|g| g.passed);
     if let Some(out) = &opts.out {
-        let page = compare::write_html(&comparison, (&base, &candidate))?;
+        let page = compare::html_page(&comparison, (&base, &candidate))?;
         std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
     }
     let text = if opts.json {

@@ -23,7 +23,7 @@ pub enum Command {
     /// Poll CloudWatch until every accepted request has come through (or the pipeline has gone
     /// quiet), then export the run's latencies. Exit 0: complete; 3: drained short or timed out.
     Wait(WaitOpts),
-    /// Print the run, per-request latency, per-hop latency and the original's describe() table.
+    /// Print the run, per-request latency, per-hop latency and the AWS sample's describe() table of per-second averages.
     Stats(StatsOpts),
     /// Write the run as one self-contained HTML page: charts of throughput, latency over time,
     /// the latency distribution and the hops, and the tables `stats` prints.
@@ -169,7 +169,7 @@ pub struct WaitOpts {
 /// What `collector stats` and `collector report` read.
 #[derive(Debug, Args)]
 pub struct InputOpts {
-    /// A latency export, or the original's bare array of per-second averages.
+    /// A latency export, or the AWS sample's bare array of per-second averages.
     #[arg(value_name = "FILE", default_value = "timestamps.json")]
     pub file: PathBuf,
     /// The run file: the accepted count and VUs (and, for the report, the load's request rate

@@ -1,5 +1,5 @@
-//! `collector stats`: the run, per-request latency, per-hop latency, and the original's table
-//! (pandas' describe of the per-second averages), from a latency export or the original's
+//! `collector stats`: the run, per-request latency, per-hop latency, and the AWS sample's table
+//! (pandas' describe of the per-second averages), from a latency export or the AWS sample's
 //! export (a bare JSON array of per-second averages); Lambda's own metrics and the run's cost
 //! on AWS are [`crate::stats_aws`]'s tables.
 
@@ -26,8 +26,8 @@ pub use contract::export::OverTimeRow as SecondPoint;
 pub enum Input {
     /// This project's latency export.
     Export(Box<LatencyExport>),
-    /// The original's export: per-second average latencies.
-    Original(Vec<f64>),
+    /// The AWS sample's export: per-second average latencies.
+    Averages(Vec<f64>),
 }
 
 /// Reads either format, parsing straight into its types (no intermediate JSON tree: an
@@ -35,7 +35,7 @@ pub enum Input {
 pub fn read_input(text: &str) -> Result<Input, String> {
     match text.trim_start().as_bytes().first() {
         Some(b'[') => serde_json::from_str(text)
-            .map(Input::Original)
+            .map(Input::Averages)
             .map_err(|e| format!("a bare array must hold per-second averages (numbers): {e}")),
         Some(b'{') => serde_json::from_str(text)
             .map(|export| Input::Export(Box::new(export)))
@@ -126,7 +126,7 @@ pub struct HopRow {
 /// Everything `collector stats` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// Table 1 (not for the original's format).
+    /// Table 1 (not for the AWS sample's format).
     pub run: Option<RunRow>,
     /// Table 2.
     pub latency: Option<LatencyRow>,
@@ -152,7 +152,7 @@ pub fn report(
     prices: &PriceFile,
 ) -> Report {
     let export = match input {
-        Input::Original(averages) => {
+        Input::Averages(averages) => {
             return Report {
                 run: None,
                 latency: None,
@@ -263,7 +263,7 @@ pub fn state_text(state: WaitState) -> &'static str {
     }
 }
 
-/// Said instead of the original's table when there is no per-second datapoint.
+/// Said instead of the AWS sample's table when there is no per-second datapoint.
 pub const NO_DATAPOINTS: &str = "No per-second datapoints.";
 
 /// The report's tables, in order.
@@ -369,7 +369,7 @@ pub fn tables(report: &Report) -> Vec<TableData> {
         let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
         tables.push(TableData {
             title:
-                "The original's table: describe(percentiles=[.9, .95, .99]) of per-second averages",
+                "Per-second averages: describe(percentiles=[.9, .95, .99]), the AWS sample's table",
             header: vec!["", "latency (per-second averages, ms)"],
             rows: [
                 ("count", format!("{:.6}", d.count as f64)),
@@ -406,7 +406,7 @@ pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
                 column.set_cell_alignment(CellAlignment::Right);
             }
         }
-        // The original's table comes last, without a blank line after it.
+        // The AWS sample's table comes last, without a blank line after it.
         let last_is_describe = report.per_second_averages.is_some() && i + 1 == tables.len();
         if last_is_describe {
             writeln!(out, "{}\n{t}", data.title)?;

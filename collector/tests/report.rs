@@ -361,7 +361,7 @@ fn every_chart_renders_with_its_data_in_chromium() {
 }
 
 #[test]
-fn the_originals_array_gets_its_one_chart() {
+fn the_samples_array_gets_its_one_chart() {
     let dir = temp_dir("report-original");
     let averages: Vec<f64> = (0..60).map(|i| 150.0 + (i % 7) as f64).collect();
     let file = write(

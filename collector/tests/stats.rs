@@ -1,4 +1,4 @@
-//! `collector stats` as a user runs it: both input formats, the tables, JSON, and the original's
+//! `collector stats` as a user runs it: both input formats, the tables, JSON, and the AWS sample's
 //! table compared with real pandas.
 
 mod common;
@@ -108,7 +108,7 @@ Where the time goes (percentiles from buckets, within 2 %)
 │ StoreToDownstreamLatency ┆   100 ┆ 74.8 ┆ 49.8 ┆   - ┆   - ┆   - ┆   - ┆ 99.4 │
 └──────────────────────────┴───────┴──────┴──────┴─────┴─────┴─────┴─────┴──────┘
 
-The original's table: describe(percentiles=[.9, .95, .99]) of per-second averages
+Per-second averages: describe(percentiles=[.9, .95, .99]), the AWS sample's table
 ┌───────┬───────────────────────────────────┐
 │       ┆ latency (per-second averages, ms) │
 ╞═══════╪═══════════════════════════════════╡
@@ -180,7 +180,9 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
         ]
     );
     // Before the per-second describe, which stays last.
-    assert!(text.find("Lambda's own").unwrap() < text.find("The original's table").unwrap());
+    assert!(
+        text.find("Lambda's own").unwrap() < text.find("Per-second averages: describe").unwrap()
+    );
     let json = String::from_utf8(collector(&["stats", &file, "--json"]).stdout).unwrap();
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["lambda"]["functions"][0]["iterator_age_max_ms"], 56.0);
@@ -262,7 +264,7 @@ fn prints_lambda_s_own_metrics_per_function_or_why_there_are_none() {
 }
 
 #[test]
-fn reads_the_originals_bare_array() {
+fn reads_the_samples_bare_array() {
     let dir = temp_dir("original");
     let file = write(&dir, "original.json", "[250.5, 310.0, 290.25]");
     let output = collector(&["stats", &file, "--json"]);
@@ -370,7 +372,7 @@ fn python() -> PathBuf {
 }
 
 #[test]
-fn the_originals_table_equals_pandas() {
+fn the_samples_table_equals_pandas() {
     let dir = temp_dir("pandas");
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut random = |scale: f64| {
@@ -401,7 +403,7 @@ fn the_originals_table_equals_pandas() {
             .args([
                 "-c",
                 // pandas 3 leaves the median out when percentiles are given (older pandas, which
-                // the original ran, put it in): add it from quantile(.5).
+                // the AWS sample ran, put it in): add it from quantile(.5).
                 "import json, sys, pandas as pd; s = pd.Series(json.load(open(sys.argv[1]))); \
                  d = s.describe(percentiles=[.9, .95, .99]); d['50%'] = s.quantile(.5); print(d.to_json())",
                 &file,

@@ -8,7 +8,7 @@
 //! import json, pandas as pd; df = pd.DataFrame(json.load(open("timestamps.json"))["per_second"])
 //! ```
 //!
-//! `collector stats` also reads the original's export: a bare JSON array of per-second averages.
+//! `collector stats` also reads the AWS sample's export: a bare JSON array of per-second averages.
 //!
 //! Versions: 2 adds `run.redelivered` and the `over-counted` state, and `complete` means that
 //! exactly the expected count was measured (version 1 said so for at least). 3 adds each hop's

@@ -26,7 +26,7 @@
 
 use crate::item::Item;
 
-/// Default namespace (the original's), overridden by `METRIC_NAMESPACE`.
+/// Default namespace (the AWS sample's), overridden by `METRIC_NAMESPACE`.
 pub const NAMESPACE: &str = "ServerlessDataProcessingPipeline/Latencies";
 
 /// End-to-end latency, ms.

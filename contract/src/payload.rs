@@ -1,4 +1,4 @@
-//! The request body the load generator (or curl, or the original k6 script) POSTs to the API.
+//! The request body the load generator (or curl, or the AWS sample's k6 script) POSTs to the API.
 //!
 //! `{"id": string, "message": string, "timestamp": integer, "run_id": string?}`; unknown fields are
 //! ignored. Validation turns a body into a [`Request`] or a [`PayloadError`] whose message says what
@@ -18,7 +18,7 @@ pub const MAX_ID_CHARS: usize = 256;
 /// Longest accepted `run_id`, in characters.
 pub const MAX_RUN_ID_CHARS: usize = 64;
 
-/// Timestamps below this are epoch **seconds** (the original, seconds-based payload); at or above
+/// Timestamps below this are epoch **seconds** (the AWS sample's seconds-based payload); at or above
 /// it, epoch milliseconds. 10^11 s is the year 5138; 10^11 ms is March 1973.
 pub const SECONDS_THRESHOLD: i64 = 100_000_000_000;
 
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_epoch_seconds_as_the_original_payload_did() {
+    fn reads_epoch_seconds_as_the_samples_payload_did() {
         let r = parse(r#"{"id":"1","message":"m","timestamp":1700000000}"#).unwrap();
         assert_eq!(r.timestamp_ms, 1_700_000_000_000);
         assert_eq!(r.run_id, None);

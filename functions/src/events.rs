@@ -5,7 +5,7 @@
 //! of milliseconds whatever its digits: `1795678800.5` becomes `.005` s, not `.5` s, and a
 //! fraction of more than three digits (`1796028491.6323977`, valid JSON) fails the whole event
 //! with `invalid timestamp`. Lambda's encoders drop trailing zeros, so about one arrival time in
-//! ten was off by up to 900 ms, and a batch with a long fraction was retried until it expired.
+//! ten would be off by up to 900 ms, and a batch with a long fraction retried until it expired.
 //!
 //! [`KinesisPayload`] and [`DynamoDbPayload`] read these times with [`seconds_to_millis`] (any
 //! JSON number or numeric string of seconds, any precision) before the crate's types see them:

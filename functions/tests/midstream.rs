@@ -70,7 +70,7 @@ async fn the_fixture_batch_is_written_with_every_time_and_the_malformed_record_c
     assert_eq!(first.received_at_ms, Some(1_795_678_800_001));
     assert_eq!(first.kinesis_arrival_ms, Some(1_795_678_800_012));
     assert_eq!(first.stored_at_ms, Some(NOW_MS));
-    // The original's seconds-based payload, without run id, still flows; its arrival time
+    // The AWS sample's seconds-based payload, without run id, still flows; its arrival time
     // (`1795678800.03` in the event) is 30 ms past the second, not 3.
     assert_eq!(items[2].timestamp_ms, 1_795_678_799_000);
     assert_eq!(items[2].kinesis_arrival_ms, Some(1_795_678_800_030));

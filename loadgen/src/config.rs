@@ -11,7 +11,7 @@ use crate::endpoint::Endpoint;
 use crate::schedule::RateSchedule;
 use crate::segment::Segment;
 use crate::summary_options::{SummaryMode, TrendStat};
-use crate::threshold::Threshold;
+use crate::thresholds::Threshold;
 
 /// One ramping stage: reach `target` VUs, linearly, over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -24,7 +24,7 @@
 //! - [`merge`]: a distributed run's run files added up (`loadgen merge`).
 //! - `fanout`: the run from N copies of the worker function on AWS Lambda (`--lambda N`; with
 //!   the `lambda` feature).
-//! - `threshold`: k6 thresholds; [`error`]: configuration errors.
+//! - `thresholds`: k6 thresholds on loadgen's HTTP metrics; [`error`]: configuration errors.
 
 mod client;
 pub mod config;
@@ -45,7 +45,7 @@ pub mod segment;
 pub mod stats;
 mod summary;
 mod summary_options;
-mod threshold;
+mod thresholds;
 pub mod trends;
 
 use std::sync::Arc;
@@ -60,7 +60,7 @@ pub use summary_options::{SummaryMode, TrendStat};
 pub use contract::epoch_ms;
 
 /// The live output of a run under way: the task pushing, and what it shares with the last push.
-struct Live {
+struct LivePush {
     follow: tokio::task::JoinHandle<()>,
     client: Arc<client::Client>,
     source: Arc<prometheus::Source>,
@@ -68,9 +68,9 @@ struct Live {
     output: config::RemoteWrite,
 }
 
-impl Live {
+impl LivePush {
     /// Starts pushing `output` from the run's counters.
-    fn start(output: &config::RemoteWrite, source: prometheus::Source) -> anyhow::Result<Live> {
+    fn start(output: &config::RemoteWrite, source: prometheus::Source) -> anyhow::Result<LivePush> {
         let client = Arc::new(
             prometheus::client(output)
                 .map_err(anyhow::Error::msg)
@@ -84,7 +84,7 @@ impl Live {
             source.clone(),
             state.clone(),
         ));
-        Ok(Live {
+        Ok(LivePush {
             follow,
             client,
             source,
@@ -123,7 +123,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     if let Some(at) = config.start_at_ms {
         engine::wait_until(at, &stop).await;
     }
-    let live = Arc::new(engine::Live::default());
+    let live = Arc::new(engine::Counters::default());
     let progress = if config.progress {
         progress::start(live.clone(), config.executor.duration())
     } else {
@@ -142,7 +142,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     let hdr_log = Arc::new(tokio::sync::Mutex::new(hdr_log));
     let following = tokio::spawn(hdrlog::follow(hdr_log.clone(), trends.clone()));
     let live_output = match &reports.remote_write {
-        Some(output) => Some(Live::start(
+        Some(output) => Some(LivePush::start(
             output,
             prometheus::Source {
                 live: live.clone(),
@@ -235,7 +235,7 @@ pub fn merge_files(opts: &opts::MergeOpts) -> anyhow::Result<Summary> {
     let thresholds = opts
         .thresholds
         .iter()
-        .map(|t| threshold::parse(t))
+        .map(|t| thresholds::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     let mut parts = Vec::with_capacity(opts.files.len());
     for path in &opts.files {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Live;
+use crate::engine::Counters;
 
 /// A drawn progress line and the task that updates it.
 pub struct Progress {
@@ -17,7 +17,7 @@ pub struct Progress {
 }
 
 /// Starts drawing, if stderr is a terminal.
-pub fn start(live: Arc<Live>, planned: Duration) -> Option<Progress> {
+pub fn start(live: Arc<Counters>, planned: Duration) -> Option<Progress> {
     if !std::io::stderr().is_terminal() {
         return None;
     }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use crate::client::{Client, ConnectTimings, Connection};
 use crate::config::RemoteWrite;
-use crate::engine::Live;
+use crate::engine::Counters;
 use crate::summary_options::TrendStat;
 use crate::trends::{Trend, TrendSet, Trends};
 
@@ -37,7 +37,7 @@ pub struct Pushed {
 /// What a push reads: the run's shared counters and trends, and what the run is.
 pub struct Source {
     /// The live counters.
-    pub live: Arc<Live>,
+    pub live: Arc<Counters>,
     /// The timings so far.
     pub trends: Arc<Trends>,
     /// The load's URL (the `url` and `name` labels).

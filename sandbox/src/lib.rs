@@ -19,7 +19,8 @@
 //! - [`up`]: `sandbox up`, all of the above together, with the CDK app deployed through the edge;
 //! - [`instance`]: one sandbox per state folder, and `sandbox down` signalling only it;
 //! - [`group`]: a child with children of its own (the CDK CLI), stopped as a whole;
-//! - [`Stop`] and [`Shutdown`]: how every part that runs until the end is told to stop.
+//! - [`ShutdownTrigger`] and [`Shutdown`]: how every part that runs until the end is told to
+//!   stop.
 
 pub mod apigateway;
 pub mod awsjson;
@@ -36,7 +37,7 @@ mod shutdown;
 mod unzip;
 pub mod up;
 
-pub use shutdown::{Shutdown, Stop};
+pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Makes a child process die with the sandbox (Linux `PR_SET_PDEATHSIG`), so that nothing it
 /// started outlives it, even when it is killed without the chance to stop them.

@@ -1,7 +1,7 @@
-//! Stopping the sandbox's parts, one way for all. Whoever ends a run holds a [`Stop`]; each part
-//! that runs until then (the edge's accept loop, each shard's poller, each function worker's
-//! supervisor) holds a [`Shutdown`] made from it, which it checks between steps and awaits
-//! while it waits.
+//! Stopping the sandbox's parts, one way for all. Whoever ends a run holds a
+//! [`ShutdownTrigger`]; each part that runs until then (the edge's accept loop, each shard's
+//! poller, each function worker's supervisor) holds a [`Shutdown`] made from it, which it checks
+//! between steps and awaits while it waits.
 
 use std::time::Duration;
 
@@ -9,18 +9,18 @@ use tokio::sync::watch;
 
 /// Ends the run of every [`Shutdown`] made from it, when told to or when dropped.
 #[derive(Debug)]
-pub struct Stop(watch::Sender<bool>);
+pub struct ShutdownTrigger(watch::Sender<bool>);
 
-impl Default for Stop {
+impl Default for ShutdownTrigger {
     fn default() -> Self {
-        Stop(watch::channel(false).0)
+        ShutdownTrigger(watch::channel(false).0)
     }
 }
 
-impl Stop {
+impl ShutdownTrigger {
     /// A stop nothing listens to yet.
-    pub fn new() -> Stop {
-        Stop::default()
+    pub fn new() -> ShutdownTrigger {
+        ShutdownTrigger::default()
     }
 
     /// A listener for a part that runs until this stop.
@@ -34,7 +34,7 @@ impl Stop {
     }
 }
 
-/// A part's view of its [`Stop`].
+/// A part's view of its [`ShutdownTrigger`].
 #[derive(Debug, Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
 
@@ -64,7 +64,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stop_ends_every_wait_and_so_does_dropping_it() {
-        let stop = Stop::new();
+        let stop = ShutdownTrigger::new();
         let mut a = stop.shutdown();
         let b = a.clone();
         assert!(!a.is_stopping());
@@ -80,7 +80,7 @@ mod tests {
         assert!(a.is_stopping() && b.is_stopping());
         a.stopped().await;
 
-        let dropped = Stop::new();
+        let dropped = ShutdownTrigger::new();
         let mut c = dropped.shutdown();
         drop(dropped);
         assert!(c.is_stopping());

@@ -21,7 +21,7 @@ use crate::invoke::Functions;
 use crate::lambda::{FunctionHost, FunctionSpec, KillAfterAnswer, LogSink, INIT_TIMEOUT};
 use crate::moto::Moto;
 use crate::pollers::{poll_shard, OnFailure, PollerConfig, Shard};
-use crate::Stop;
+use crate::ShutdownTrigger;
 
 /// The outputs file of the sandbox's own deploy, in the state folder.
 const CDK_OUTPUTS: &str = "cdk-outputs.json";
@@ -108,7 +108,7 @@ pub async fn up(
             )
         })?;
     let edge_url = format!("http://127.0.0.1:{}", config.port);
-    let stop_edge = Stop::new();
+    let stop_edge = ShutdownTrigger::new();
     let edge = Edge::with_routes(moto.addr, routes.clone());
     let serving = tokio::spawn(edge.clone().serve(listener, stop_edge.shutdown()));
 
@@ -222,9 +222,9 @@ async fn run(
     let hosts = start_functions(config, &api, &deployed, edge_url, &logs).await?;
     routes.set(api_routes(&deployed, &hosts));
     functions.set(hosts.values().cloned(), logs.clone());
-    let stop_pollers = Stop::new();
+    let stop_pollers = ShutdownTrigger::new();
     let pollers = start_pollers(&api, &deployed, &hosts, &logs, &stop_pollers).await?;
-    let stop_publishing = Stop::new();
+    let stop_publishing = ShutdownTrigger::new();
     let publishing = config.lambda_metrics.then(|| {
         tokio::spawn(crate::publish::publish_lambda_metrics(
             api.clone(),
@@ -404,7 +404,7 @@ async fn start_pollers(
     deployed: &Deployed,
     hosts: &BTreeMap<String, Arc<FunctionHost>>,
     logs: &LogSink,
-    stop: &Stop,
+    stop: &ShutdownTrigger,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut pollers = Vec::new();
     for mapping in deployed.mappings.iter().filter(|m| m.enabled) {

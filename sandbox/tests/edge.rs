@@ -195,7 +195,7 @@ async fn edge_under_a_low_descriptor_limit() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let edge = sandbox::edge::Edge::new("127.0.0.1:9".parse().unwrap());
-    let stop = sandbox::Stop::new();
+    let stop = sandbox::ShutdownTrigger::new();
     let serving = tokio::spawn(edge.serve(listener, stop.shutdown()));
 
     // A limit a little above what is open now; clients connect until none is left.

@@ -69,7 +69,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
     let downstream = host("downstream", &[]).await.unwrap();
 
     let api = AwsJson::new(stack.moto.addr, "us-east-1");
-    let stop = sandbox::Stop::new();
+    let stop = sandbox::ShutdownTrigger::new();
     let consumer = |kind, arn: &str| PollerConfig {
         batching_window: Duration::ZERO,
         kind,
@@ -290,7 +290,7 @@ async fn a_batch_given_up_is_recorded_in_the_sqs_destination() {
     .await
     .unwrap()
     .remove(0);
-    let stop = sandbox::Stop::new();
+    let stop = sandbox::ShutdownTrigger::new();
     let poller = tokio::spawn(poll_shard(
         config,
         shard,

@@ -20,7 +20,7 @@ pub mod noise;
 pub mod paired;
 mod render;
 
-pub use render::{render, write_html};
+pub use render::{render, html_page};
 
 use contract::export::LatencyExport;
 use contract::metrics::Hop;

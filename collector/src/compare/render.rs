@@ -205,7 +205,7 @@ fn pairs(base: &Side, candidate: &Side) -> Result<Chart, DrawError> {
 
 /// The page: both sides' distributions and throughput (from each side's first run), the pairs
 /// when the runs were paired, and the table.
-pub fn write_html(comparison: &Comparison, sides: (&Side, &Side)) -> Result<String, DrawError> {
+pub fn html_page(comparison: &Comparison, sides: (&Side, &Side)) -> Result<String, DrawError> {
     let (base_side, candidate_side) = sides;
     let (base, candidate) = (&base_side.exports[0], &candidate_side.exports[0]);
     let mut page = String::new();

@@ -135,7 +135,7 @@ fn latency_over_time(
             }
         )
     } else {
-        "The original's export: the average latency of each second (no minimum or maximum).".into()
+        "Per-second averages (the AWS sample's export): the average latency of each second (no minimum or maximum).".into()
     };
     draw(
         "latency-over-time",
@@ -305,14 +305,14 @@ fn hops(bars: &[(String, StatSummary)]) -> Result<Chart, DrawError> {
 }
 
 /// The charts for what was read: all four for a latency export, the latency over time alone
-/// for the original's bare array.
+/// for the AWS sample's bare array.
 pub fn charts(
     input: &Input,
     run: Option<&RunFile>,
     report: &Report,
 ) -> Result<Vec<Chart>, DrawError> {
     let export = match input {
-        Input::Original(averages) => {
+        Input::Averages(averages) => {
             let rows: Vec<_> = averages
                 .iter()
                 .enumerate()

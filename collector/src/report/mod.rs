@@ -101,7 +101,7 @@ pub fn html(
     let mut page = String::new();
     let title = match &report.run {
         Some(r) => format!("Pipeline run {}", r.run_id),
-        None => "Pipeline run (the original's export)".to_owned(),
+        None => "Pipeline run (per-second averages, the AWS sample's export)".to_owned(),
     };
     let _ = write!(
         page,

@@ -90,7 +90,7 @@ impl Stop {
 
 /// Counters the progress line and the timeline read while the run goes on.
 #[derive(Debug, Default)]
-pub struct Live {
+pub struct Counters {
     /// Requests completed.
     pub requests: AtomicU64,
     /// Of those, failed.
@@ -114,7 +114,7 @@ struct Shared {
     client: Client,
     config: Config,
     stop: Arc<Stop>,
-    live: Arc<Live>,
+    live: Arc<Counters>,
     start: Instant,
     deadline: Instant,
     iterations_left: AtomicU64,
@@ -152,7 +152,7 @@ pub async fn execute(
     config: Config,
     client: Client,
     stop: Arc<Stop>,
-    live: Arc<Live>,
+    live: Arc<Counters>,
     trends: Arc<Trends>,
 ) -> RunResult {
     // This worker's share (the whole run unless --segment).
@@ -246,27 +246,28 @@ enum Gate {
     Arrival(mpsc::Receiver<Instant>),
 }
 
-/// When VU `vu` may start its next iteration: `Some(scheduled start)` (for arrival rate) or
-/// `Some(None)`, or `None` when it is done.
+/// When VU `vu` starts its next iteration: the instant its latency is measured from (the
+/// scheduled start for arrival rate, so that a late start counts; now for the other executors),
+/// or `None` when it is done.
 async fn next_iteration(
     shared: &Shared,
     vu: usize,
     gate: &mut Gate,
     active: &mut bool,
-) -> Option<Option<Instant>> {
+) -> Option<Instant> {
     loop {
         if shared.stop.requested() || Instant::now() >= shared.deadline {
             return None;
         }
         match (&shared.config.executor, &mut *gate) {
-            (Executor::ConstantVus { .. }, _) => return Some(None),
+            (Executor::ConstantVus { .. }, _) => return Some(Instant::now()),
             (Executor::SharedIterations { .. }, _) => {
                 let took = shared.iterations_left.fetch_update(
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                     |n| n.checked_sub(1),
                 );
-                return took.is_ok().then_some(None);
+                return took.is_ok().then(Instant::now);
             }
             (Executor::RampingVus { .. }, _) => {
                 let target = shared.config.executor.target_vus(shared.start.elapsed());
@@ -280,7 +281,7 @@ async fn next_iteration(
                     }
                 }
                 if should {
-                    return Some(None);
+                    return Some(Instant::now());
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -291,7 +292,7 @@ async fn next_iteration(
                 if let Ok(mut idle) = shared.idle.lock() {
                     idle.push(vu);
                 }
-                return starts.recv().await.map(Some);
+                return starts.recv().await;
             }
             (
                 Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. },
@@ -310,12 +311,11 @@ async fn vu_loop(shared: Arc<Shared>, vu: usize, mut gate: Gate) -> Stats {
     let config = &shared.config;
     // The VU's run-wide number: unique across the workers of a distributed run.
     let id = config.segment.global(vu as u64);
-    while let Some(scheduled) = next_iteration(&shared, vu, &mut gate, &mut active).await {
+    while let Some(begin) = next_iteration(&shared, vu, &mut gate, &mut active).await {
         let arrival = matches!(gate, Gate::Arrival(_));
         if arrival {
             shared.live.active_vus.fetch_add(1, Ordering::Relaxed);
         }
-        let begin = scheduled.unwrap_or_else(Instant::now);
         let body = payload(&config.run_id, id, iteration, &shared.message_json);
         let sent = body.len();
         let mut connect = Connecting::default();

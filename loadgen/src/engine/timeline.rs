@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use contract::runfile::LoadSample;
 
-use super::Live;
+use super::Counters;
 
 /// No sample of the VUs in this second.
 const UNSAMPLED: u64 = u64::MAX;
@@ -114,7 +114,7 @@ impl Seconds {
 }
 
 /// Samples the VUs iterating at the end of each whole second, until aborted.
-pub(super) async fn sample_vus(live: Arc<Live>, seconds: Arc<Seconds>) {
+pub(super) async fn sample_vus(live: Arc<Counters>, seconds: Arc<Seconds>) {
     let until_next = Duration::from_millis(1000 - seconds.offset_ms);
     let mut ticker = tokio::time::interval_at(
         tokio::time::Instant::from_std(seconds.origin) + until_next,

@@ -71,7 +71,7 @@ impl Opts {
         let thresholds = self
             .thresholds
             .iter()
-            .map(|t| crate::threshold::parse(t))
+            .map(|t| crate::thresholds::parse(t))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             endpoint,

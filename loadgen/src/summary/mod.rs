@@ -19,7 +19,7 @@ use contract::runfile::LoadSample;
 use crate::segment::Segment;
 use crate::stats::Stats;
 use crate::summary_options::TrendStat;
-use crate::threshold::{Aggregation, Judged, MetricSource, Threshold};
+use crate::thresholds::{Aggregation, Judged, MetricSource, Threshold};
 use crate::trends::{Trend, TrendSet};
 
 /// Everything the summaries and the run file say about a finished run.

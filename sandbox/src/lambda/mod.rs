@@ -33,7 +33,7 @@ use state::Job;
 use supervise::supervise;
 use telemetry::Telemetry;
 
-use crate::Stop;
+use crate::ShutdownTrigger;
 
 /// Receives each line a function's processes write, with the function's name.
 pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -180,7 +180,7 @@ pub enum InvokeError {
 pub struct FunctionHost {
     spec: FunctionSpec,
     queue: mpsc::Sender<Job>,
-    stop: Stop,
+    stop: ShutdownTrigger,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     telemetry: Arc<Telemetry>,
 }
@@ -198,7 +198,7 @@ impl FunctionHost {
         );
         let (queue, jobs) = mpsc::channel::<Job>(1024);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
-        let stop = Stop::new();
+        let stop = ShutdownTrigger::new();
         let telemetry = Arc::new(Telemetry::new(spec.memory_mb));
         let mut tasks = Vec::new();
         for index in 0..spec.concurrency.max(1) {

@@ -101,7 +101,7 @@ async fn run_until<S: ShardSource>(
     function: &Scripted,
     done: impl Fn(&Scripted) -> bool,
 ) {
-    let stop = crate::Stop::new();
+    let stop = crate::ShutdownTrigger::new();
     let logs: LogSink = Arc::new(|_, _| {});
     let poller = poll_shard(config, source, function, logs, "f".into(), stop.shutdown());
     tokio::pin!(poller);
@@ -289,7 +289,7 @@ async fn a_batch_that_exhausts_its_retries_is_discarded_reported_and_the_shard_m
     let mut config = config(4, true);
     config.expiry.max_retry_attempts = Some(2);
     let (logs, lines) = kept_logs();
-    let stop = crate::Stop::new();
+    let stop = crate::ShutdownTrigger::new();
     let poller = poll_shard(config, records(6), &f, logs, "f".into(), stop.shutdown());
     tokio::pin!(poller);
     loop {
@@ -336,7 +336,7 @@ async fn records_older_than_the_maximum_age_are_discarded_unprocessed() {
     let mut config = config(10, false);
     config.expiry.max_record_age = Some(Duration::from_secs(3600));
     let (logs, lines) = kept_logs();
-    let stop = crate::Stop::new();
+    let stop = crate::ShutdownTrigger::new();
     let poller = poll_shard(config, records, &f, logs, "f".into(), stop.shutdown());
     tokio::pin!(poller);
     loop {

@@ -72,7 +72,7 @@ pub struct Stack {
     pub edge_url: String,
     /// The functions Lambda's Invoke API reaches through the edge.
     pub functions: Arc<sandbox::invoke::Functions>,
-    stop: sandbox::Stop,
+    stop: sandbox::ShutdownTrigger,
     edge: tokio::task::JoinHandle<()>,
 }
 
@@ -87,7 +87,7 @@ impl Stack {
         let moto = Moto::start(&root()).await.expect("start moto");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let stop = sandbox::Stop::new();
+        let stop = sandbox::ShutdownTrigger::new();
         let edge = Edge::with_budget(moto.addr, routes, budget);
         let functions = edge.functions();
         let edge = tokio::spawn(edge.serve(listener, stop.shutdown()));
