@@ -7,7 +7,7 @@ use collector::report::style::{
     draw, draw_legend, frame, house_style, line_legend, nice_max, Chart, DrawError, GREY, LOAD,
     PIPELINE,
 };
-use collector::report::{escape, STYLE};
+use collector::report::{escape, Page};
 use contract::capacity::{CapacityFile, CapacityStep};
 use plotters::prelude::*;
 
@@ -176,45 +176,46 @@ fn p99_vs_slo(file: &CapacityFile) -> Result<Chart, DrawError> {
 
 /// The whole page.
 pub fn html(file: &CapacityFile) -> Result<String, DrawError> {
-    let mut page = String::new();
-    let _ = write!(
-        page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>Capacity {prefix}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header>\n<h1>Capacity {prefix}</h1>\n<p>{}</p>\n</header>\n",
-        escape(&verdict(file)),
-        prefix = escape(&file.run_prefix),
-    );
+    let lead = format!("<p>{}</p>\n", escape(&verdict(file)));
+    let mut page = Page::new(&format!("Capacity {}", file.run_prefix), &lead);
     for chart in [offered_vs_completed(file)?, p99_vs_slo(file)?] {
-        page.push_str(&chart.figure_html());
+        page.chart(&chart);
     }
-    page.push_str(
-        "<h2>Steps</h2>\n<table>\n<tr><th>run</th><th>offered/s</th><th>accepted/s</th>\
-         <th>completed/s</th><th>failed</th><th>dropped</th><th>lost</th><th>p99 (ms)</th>\
-         <th>drain (s)</th><th>verdict</th></tr>\n",
-    );
-    for s in &file.steps {
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td>\
-             <td class=\"n\">{:.1}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td>{}</td></tr>",
-            escape(&s.run_id),
-            s.rate_per_s,
-            s.accepted_per_s,
-            s.completed_per_s,
-            s.failed,
-            s.dropped,
-            s.lost.map_or("unknown".to_owned(), |l| l.to_string()),
-            s.p99_ms.map_or("-".to_owned(), |p| format!("{p:.0}")),
-            s.drain_s,
-            if s.sustained {
-                "sustained".to_owned()
-            } else {
-                escape(&s.reasons.join(", "))
-            }
-        );
-    }
-    page.push_str("</table>\n</body>\n</html>\n");
-    Ok(page)
+    page.push("<h2>Steps</h2>\n");
+    let header = [
+        "run",
+        "offered/s",
+        "accepted/s",
+        "completed/s",
+        "failed",
+        "dropped",
+        "lost",
+        "p99 (ms)",
+        "drain (s)",
+        "verdict",
+    ];
+    let rows: Vec<Vec<String>> = file
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.run_id.clone(),
+                format!("{:.1}", s.rate_per_s),
+                format!("{:.1}", s.accepted_per_s),
+                format!("{:.1}", s.completed_per_s),
+                s.failed.to_string(),
+                s.dropped.to_string(),
+                s.lost.map_or("unknown".to_owned(), |l| l.to_string()),
+                s.p99_ms.map_or("-".to_owned(), |p| format!("{p:.0}")),
+                format!("{:.1}", s.drain_s),
+                if s.sustained {
+                    "sustained".to_owned()
+                } else {
+                    s.reasons.join(", ")
+                },
+            ]
+        })
+        .collect();
+    page.table(&header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    Ok(page.finish())
 }

@@ -20,7 +20,7 @@ pub mod noise;
 pub mod paired;
 mod render;
 
-pub use render::{render, html_page};
+pub use render::{html_page, render};
 
 use contract::export::LatencyExport;
 use contract::metrics::Hop;

@@ -1,8 +1,6 @@
 //! A comparison as text (one table) and as an HTML page: the two percentile curves on one
 //! chart, the two sides' loops per second side by side, and the table.
 
-use std::fmt::Write as _;
-
 use comfy_table::{presets, CellAlignment, Table};
 use contract::export::LatencyExport;
 use plotters::chart::ChartContext;
@@ -15,7 +13,7 @@ use crate::report::style::{
     draw, draw_legend, frame, house_style, line_legend, nice_max, nines, nines_keys, Chart,
     DrawError, Drawn, LOAD, PIPELINE,
 };
-use crate::report::{escape, loops_per_second, percentile_curve, STYLE};
+use crate::report::{escape, loops_per_second, percentile_curve, Page};
 
 fn value(e: Option<Estimate>, unit: &str) -> String {
     e.map_or("-".to_owned(), |e| {
@@ -208,38 +206,22 @@ fn pairs(base: &Side, candidate: &Side) -> Result<Chart, DrawError> {
 pub fn html_page(comparison: &Comparison, sides: (&Side, &Side)) -> Result<String, DrawError> {
     let (base_side, candidate_side) = sides;
     let (base, candidate) = (&base_side.exports[0], &candidate_side.exports[0]);
-    let mut page = String::new();
-    let _ = write!(
-        page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>Comparison</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n\
-         <h1>Comparison</h1>\n<p>base: {}<br>candidate: {}</p>\n</header>\n",
+    let lead = format!(
+        "<p>base: {}<br>candidate: {}</p>\n",
         escape(&comparison.base.join(", ")),
         escape(&comparison.candidate.join(", "))
     );
+    let mut page = Page::new("Comparison", &lead);
     let mut charts = vec![curves(base, candidate)?, throughput(base, candidate)?];
     if comparison.pairs.is_some() {
         charts.push(pairs(base_side, candidate_side)?);
     }
-    for chart in charts {
-        page.push_str(&chart.figure_html());
+    for chart in &charts {
+        page.chart(chart);
     }
-    page.push_str("<table>\n<tr>");
-    for h in header(comparison.pairs.is_some()) {
-        let _ = write!(page, "<th>{h}</th>");
-    }
-    page.push_str("</tr>\n");
-    for row in &comparison.rows {
-        page.push_str("<tr>");
-        for cell in cells(row, comparison.pairs.is_some()) {
-            let _ = write!(page, "<td>{}</td>", escape(&cell));
-        }
-        page.push_str("</tr>\n");
-    }
-    let _ = write!(
-        page,
-        "</table>\n<p>{}</p>\n</body>\n</html>\n",
-        escape(&noise_note(comparison))
-    );
-    Ok(page)
+    let paired = comparison.pairs.is_some();
+    let rows: Vec<Vec<String>> = comparison.rows.iter().map(|r| cells(r, paired)).collect();
+    page.table(&header(paired), &rows, &[]);
+    page.push(&format!("<p>{}</p>\n", escape(&noise_note(comparison))));
+    Ok(page.finish())
 }

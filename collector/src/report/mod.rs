@@ -16,12 +16,14 @@
 //!
 //! Each chart is a `<figure class="chart" id="...">` holding one `<svg>`; series are polylines.
 //!
-//! [`charts`], [`backlog`] and [`iterator_age`] draw them from [`series`]' data in [`style`]'s house style; this
-//! module lays out the page.
+//! [`charts`], [`backlog`] and [`iterator_age`] draw them from [`series`]' data in [`style`]'s
+//! house style; this module lays out the report in [`page`], the shell every page of the toolkit
+//! (the comparison's, the capacity search's) is built in.
 
 mod backlog;
 mod charts;
 mod iterator_age;
+pub mod page;
 mod series;
 pub mod style;
 
@@ -32,24 +34,9 @@ use contract::runfile::RunFile;
 
 use crate::stats::{self, Input};
 pub use charts::charts;
+pub use page::{escape, Page};
 pub use series::{hop_bars, loops_per_second, percentile_curve};
 pub use style::{Chart, DrawError, HEIGHT, WIDTH};
-
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Groups thousands: 7902 → "7,902".
 fn grouped(n: u64) -> String {
@@ -63,21 +50,6 @@ fn grouped(n: u64) -> String {
     }
     out
 }
-
-/// The page's CSS (also the capacity report's).
-pub const STYLE: &str = "\
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1000px;padding:24px;color:#222;background:#fafafa}\
-h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:0 0 .25rem}\
-.summary{display:flex;flex-wrap:wrap;gap:10px;margin:1rem 0 1.5rem;padding:0;list-style:none}\
-.summary li{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px}\
-.summary b{display:block;font-size:1.25rem}.summary span{color:#666;font-size:.85rem}\
-.state-complete b{color:#2a7d2a}.state-short b{color:#b3261e}\
-figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0 0 18px;padding:14px}\
-figcaption p{color:#555;margin:.25rem 0 .5rem;font-size:.9rem}\
-svg{display:block;max-width:100%;height:auto}\
-table{border-collapse:collapse;margin:.4rem 0 1.2rem;background:#fff;font-size:.9rem}\
-th,td{border:1px solid #ddd;padding:4px 10px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-th{background:#f0f0f0}footer{color:#777;font-size:.8rem;margin-top:1.5rem}code{font-size:.95em}";
 
 /// What the page says about where its data came from.
 #[derive(Debug, Clone, Default)]
@@ -98,125 +70,111 @@ pub fn html(
 ) -> Result<String, DrawError> {
     let report = stats::report(input, run, vus, prices);
     let charts = charts(input, run, &report)?;
-    let mut page = String::new();
     let title = match &report.run {
         Some(r) => format!("Pipeline run {}", r.run_id),
         None => "Pipeline run (per-second averages, the AWS sample's export)".to_owned(),
     };
-    let _ = write!(
-        page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
-    );
-    if let Some(r) = &report.run {
-        let window = match (r.active_start_ms, r.active_end_ms) {
-            (Some(s), Some(e)) => format!("{} to {}", stats::time(s), stats::time(e)),
-            _ => "no datapoint".into(),
-        };
-        let _ = writeln!(
-            page,
-            "<p>Requests completing the loop from {}.</p>",
-            escape(&window)
-        );
-        let state_class = if r.state == WaitState::Complete && r.lost.unwrap_or(0) == 0 {
-            "state-complete"
-        } else {
-            "state-short"
-        };
-        let mut cards: Vec<(String, String, &str)> = vec![(
-            stats::state_text(r.state).to_owned(),
-            "wait ended".into(),
-            state_class,
-        )];
-        if let Some(a) = r.accepted {
-            cards.push((grouped(a), "accepted".into(), ""));
-        }
-        cards.push((grouped(r.processed), "processed".into(), ""));
-        if r.redelivered > 0 {
-            cards.push((grouped(r.redelivered), "redelivered".into(), ""));
-        }
-        match (r.lost, r.over_counted) {
-            (_, Some(twice)) => cards.push((
-                "unknown".into(),
-                format!("lost ({} measured twice)", grouped(twice)),
-                state_class,
-            )),
-            (Some(lost), None) => cards.push((grouped(lost), "lost".into(), state_class)),
-            (None, None) => {}
-        }
-        if let Some(l) = r.loops_per_s {
-            cards.push((format!("{l:.1}"), "loops/s".into(), ""));
-        }
-        if let Some(v) = r.vus {
-            cards.push((v.to_string(), "VUs".into(), ""));
-        }
-        let cold: Option<u64> = report
-            .lambda
-            .iter()
-            .flat_map(|v| &v.functions)
-            .filter_map(|f| f.cold_starts)
-            .reduce(|a, b| a + b);
-        if let Some(cold) = cold {
-            cards.push((grouped(cold), "cold starts".into(), ""));
-        }
-        if let Some(l) = &report.latency {
-            cards.push((format!("{:.0} ms", l.p50_ms), "p50 end to end".into(), ""));
-            cards.push((format!("{:.0} ms", l.p99_ms), "p99 end to end".into(), ""));
-        }
-        page.push_str("<ul class=\"summary\">\n");
-        for (value, what, class) in cards {
-            let _ = writeln!(
-                page,
-                "<li class=\"{class}\"><b>{}</b><span>{}</span></li>",
-                escape(&value),
-                escape(&what)
-            );
-        }
-        page.push_str("</ul>\n");
-    }
-    page.push_str("</header>\n<main>\n");
+    let mut page = Page::new(&title, &lead(&report));
+    page.push("<main>\n");
     for chart in &charts {
-        page.push_str(&chart.figure_html());
+        page.chart(chart);
     }
-    page.push_str("<section id=\"tables\">\n<h2>Tables</h2>\n");
+    page.push("<section id=\"tables\">\n<h2>Tables</h2>\n");
     for table in stats::tables(&report) {
-        let _ = write!(page, "<h3>{}</h3>\n<table>\n<tr>", escape(table.title));
-        for h in &table.header {
-            let _ = write!(page, "<th>{}</th>", escape(h));
-        }
-        page.push_str("</tr>\n");
-        for row in &table.rows {
-            page.push_str("<tr>");
-            for (i, cell) in row.iter().enumerate() {
-                let class = if table.numeric.contains(&i) {
-                    " class=\"n\""
-                } else {
-                    ""
-                };
-                let _ = write!(page, "<td{class}>{}</td>", escape(cell));
-            }
-            page.push_str("</tr>\n");
-        }
-        page.push_str("</table>\n");
+        page.push(&format!("<h3>{}</h3>\n", escape(table.title)));
+        page.table(&table.header, &table.rows, &table.numeric);
     }
     if report.per_second_averages.is_none() {
-        let _ = writeln!(page, "<p>{}</p>", stats::NO_DATAPOINTS);
+        page.push(&format!("<p>{}</p>\n", stats::NO_DATAPOINTS));
     }
-    page.push_str("</section>\n</main>\n");
+    page.push("</section>\n</main>\n");
     let run_source = sources
         .run
         .as_ref()
         .map_or(String::new(), |r| format!(" and {}", escape(r)));
-    let _ = write!(
-        page,
-        "<footer>Made by <code>collector report</code> {} from {}{run_source}.</footer>\n</body>\n</html>\n",
+    page.push(&format!(
+        "<footer>Made by <code>collector report</code> {} from {}{run_source}.</footer>\n",
         env!("CARGO_PKG_VERSION"),
         escape(&sources.export)
+    ));
+    Ok(page.finish())
+}
+
+/// Under the title: the window, and the run's numbers as cards (how the wait ended, the counts,
+/// loops/s, cold starts, p50 and p99). Nothing without a run (a bare array of averages).
+fn lead(report: &stats::Report) -> String {
+    let Some(r) = &report.run else {
+        return String::new();
+    };
+    let window = match (r.active_start_ms, r.active_end_ms) {
+        (Some(s), Some(e)) => format!("{} to {}", stats::time(s), stats::time(e)),
+        _ => "no datapoint".into(),
+    };
+    let mut lead = format!(
+        "<p>Requests completing the loop from {}.</p>\n",
+        escape(&window)
     );
-    Ok(page)
+    lead.push_str("<ul class=\"summary\">\n");
+    for (value, what, class) in cards(report, r) {
+        let _ = writeln!(
+            lead,
+            "<li class=\"{class}\"><b>{}</b><span>{}</span></li>",
+            escape(&value),
+            escape(&what)
+        );
+    }
+    lead.push_str("</ul>\n");
+    lead
+}
+
+/// The cards: (value, what it is, CSS class).
+fn cards(report: &stats::Report, r: &stats::RunRow) -> Vec<(String, String, &'static str)> {
+    let state_class = if r.state == WaitState::Complete && r.lost.unwrap_or(0) == 0 {
+        "state-complete"
+    } else {
+        "state-short"
+    };
+    let mut cards: Vec<(String, String, &str)> = vec![(
+        stats::state_text(r.state).to_owned(),
+        "wait ended".into(),
+        state_class,
+    )];
+    if let Some(a) = r.accepted {
+        cards.push((grouped(a), "accepted".into(), ""));
+    }
+    cards.push((grouped(r.processed), "processed".into(), ""));
+    if r.redelivered > 0 {
+        cards.push((grouped(r.redelivered), "redelivered".into(), ""));
+    }
+    match (r.lost, r.over_counted) {
+        (_, Some(twice)) => cards.push((
+            "unknown".into(),
+            format!("lost ({} measured twice)", grouped(twice)),
+            state_class,
+        )),
+        (Some(lost), None) => cards.push((grouped(lost), "lost".into(), state_class)),
+        (None, None) => {}
+    }
+    if let Some(l) = r.loops_per_s {
+        cards.push((format!("{l:.1}"), "loops/s".into(), ""));
+    }
+    if let Some(v) = r.vus {
+        cards.push((v.to_string(), "VUs".into(), ""));
+    }
+    let cold: Option<u64> = report
+        .lambda
+        .iter()
+        .flat_map(|v| &v.functions)
+        .filter_map(|f| f.cold_starts)
+        .reduce(|a, b| a + b);
+    if let Some(cold) = cold {
+        cards.push((grouped(cold), "cold starts".into(), ""));
+    }
+    if let Some(l) = &report.latency {
+        cards.push((format!("{:.0} ms", l.p50_ms), "p50 end to end".into(), ""));
+        cards.push((format!("{:.0} ms", l.p99_ms), "p99 end to end".into(), ""));
+    }
+    cards
 }
 
 #[cfg(test)]
@@ -224,11 +182,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn groups_thousands() {
         assert_eq!(grouped(7902), "7,902");
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(12), "12");
