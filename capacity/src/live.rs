@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use collector::api::MetricsApi;
-use collector::query::RunMetrics;
 use collector::wait::{self, Clock, WaitConfig};
+use collector::RunMetrics;
 use contract::capacity::CapacityStep;
 use loadgen::config::{Config, Executor};
 use loadgen::endpoint::Endpoint;

@@ -215,34 +215,37 @@ fn some_of(ids: &[String]) -> String {
     text
 }
 
-/// The audit in words: one line, the first lost ids, and what explains them or a count above
-/// the accepted one.
-pub fn summary(audit: &Audit) -> String {
-    let mut text = format!(
-        "audit of run {}: {} accepted, {} stored, {} lost",
-        audit.run_id, audit.accepted, audit.stored, audit.lost
-    );
-    if !audit.lost_ids.is_empty() {
-        text.push_str(&format!(": {}", some_of(&audit.lost_ids)));
+impl Audit {
+    /// The audit in words: one line, the first lost ids, and what explains them or a count
+    /// above the accepted one.
+    pub fn summary(&self) -> String {
+        let audit = self;
+        let mut text = format!(
+            "audit of run {}: {} accepted, {} stored, {} lost",
+            audit.run_id, audit.accepted, audit.stored, audit.lost
+        );
+        if !audit.lost_ids.is_empty() {
+            text.push_str(&format!(": {}", some_of(&audit.lost_ids)));
+        }
+        if audit.stale > 0 {
+            text.push_str(&format!(
+                "; {} of the lost ids hold an item received outside this run's window, so another \
+                 run used run id {} and its items cannot stand for this run's: give each run its own \
+                 id ({})",
+                audit.stale,
+                audit.run_id,
+                some_of(&audit.stale_ids)
+            ));
+        }
+        if let Some(n @ 1..) = audit.unaccepted_stored {
+            text.push_str(&format!(
+                "; {n} requests answered with an error (or not at all) reached the table all the \
+                 same: the pipeline processed them ({})",
+                some_of(&audit.unaccepted_stored_ids)
+            ));
+        }
+        text
     }
-    if audit.stale > 0 {
-        text.push_str(&format!(
-            "; {} of the lost ids hold an item received outside this run's window, so another \
-             run used run id {} and its items cannot stand for this run's: give each run its own \
-             id ({})",
-            audit.stale,
-            audit.run_id,
-            some_of(&audit.stale_ids)
-        ));
-    }
-    if let Some(n @ 1..) = audit.unaccepted_stored {
-        text.push_str(&format!(
-            "; {n} requests answered with an error (or not at all) reached the table all the \
-             same: the pipeline processed them ({})",
-            some_of(&audit.unaccepted_stored_ids)
-        ));
-    }
-    text
 }
 
 #[cfg(test)]
@@ -322,7 +325,7 @@ mod tests {
             [100, 1, 100, 1, 50],
             "100 keys a call; unprocessed keys asked again"
         );
-        assert!(summary(&audit).ends_with("2 lost: r-0-149, r-1-7"));
+        assert!(audit.summary().ends_with("2 lost: r-0-149, r-1-7"));
         assert_eq!(audit.stale, 0);
         assert_eq!(audit.unaccepted_stored, None, "a version 2 file lists none");
     }
@@ -347,7 +350,7 @@ mod tests {
             (40, 0, 40, 40)
         );
         assert!(!audit.complete());
-        let said = summary(&audit);
+        let said = audit.summary();
         assert!(
             said.contains("40 of the lost ids hold an item received outside this run's window"),
             "{said}"
@@ -378,7 +381,7 @@ mod tests {
         assert!(audit.complete());
         assert_eq!(audit.unaccepted_stored, Some(2));
         assert_eq!(audit.unaccepted_stored_ids, ["r-0-3", "r-0-7"]);
-        let said = summary(&audit);
+        let said = audit.summary();
         assert!(
             said.ends_with("2 requests answered with an error (or not at all) reached the table all the same: the pipeline processed them (r-0-3, r-0-7)"),
             "{said}"

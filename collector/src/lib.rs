@@ -7,39 +7,43 @@
 //!
 //! # Layout
 //! - [`opts`]: the flags (clap), with the AWS CLI's `--region`, `--profile`, `--endpoint-url`;
-//!   [`config`]: the AWS subcommands' flags validated into what they run.
+//!   `config`: the AWS subcommands' flags validated into what they run.
 //! - [`api`]: GetMetricData as a small trait; [`aws`] implements it over the SDK.
-//! - [`query`]: fetching within the API's limits (queries, datapoints, pages, throttling) and
+//! - `query`: fetching within the API's limits (queries, datapoints, pages, throttling) and
 //!   the run's numbers built from it.
 //! - [`wait`]: the wait loop and its end states; the export.
-//! - [`stats`]: the report's tables, from the run model (`contract::run`); `stats_aws`: its
-//!   tables of Lambda's metrics and the run's cost; `table`, what a table is; [`describe`]:
+//! - `stats`: the report's tables, from the run model (`contract::run`); `stats_aws`: its
+//!   tables of Lambda's metrics and the run's cost; `table`, what a table is; `describe`:
 //!   pandas' describe().
 //! - [`report`]: the run as an HTML page with SVG charts (`collector report`).
-//! - [`compare`]: two runs (or sets of runs) number by number against the noise, and the gate.
-//! - [`thresholds`]: k6-style thresholds on the pipeline's numbers (`--threshold`).
-//! - [`audit`]: the run's items in DynamoDB against the accepted ids (`collector audit`).
-//! - [`lambda`]: Lambda's own metrics per function over the run's window (the export's
+//! - `compare`: two runs (or sets of runs) number by number against the noise, and the gate.
+//! - `thresholds`: k6-style thresholds on the pipeline's numbers (`--threshold`).
+//! - `audit`: the run's items in DynamoDB against the accepted ids (`collector audit`).
+//! - `lambda`: Lambda's own metrics per function over the run's window (the export's
 //!   `lambda`).
-//! - [`push`]: the pipeline's series into Prometheus while waiting (`collector wait -o
+//! - `push`: the pipeline's series into Prometheus while waiting (`collector wait -o
 //!   experimental-prometheus-rw`).
 
 pub mod api;
-pub mod audit;
+mod audit;
 pub mod aws;
 mod compare;
-pub mod config;
+mod config;
 mod describe;
-pub mod lambda;
+mod lambda;
 pub mod opts;
-pub mod push;
-pub mod query;
+mod push;
+mod query;
 pub mod report;
-pub mod stats;
+mod stats;
 mod stats_aws;
 mod table;
-pub mod thresholds;
+mod thresholds;
 pub mod wait;
+
+pub use audit::Audit;
+pub use query::{RunMetrics, Window};
+pub use stats::{report as stats_report, Input, Report};
 
 use std::path::Path;
 
@@ -49,7 +53,6 @@ use contract::runfile::RunFile;
 
 use crate::api::MetricsApi;
 use crate::opts::{CompareOpts, InputOpts, ReportOpts, StatsOpts};
-use crate::query::RunMetrics;
 use crate::wait::{Clock, WaitOutcome};
 
 /// Reads a run file, saying which file was wrong.
@@ -257,7 +260,7 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
     } else {
         let mut out = Vec::new();
         stats::render(&report, &mut out)?;
-        String::from_utf8_lossy(&out).into_owned() + &thresholds::render(&judged)
+        String::from_utf8_lossy(&out).into_owned() + &contract::threshold::render(&judged)
     };
     Ok((text, passed))
 }

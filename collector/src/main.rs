@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                 collector::run_audit(&config, &table).await
             };
             aws_command(work, |audit| {
-                eprintln!("{PROGRAM}: {}", collector::audit::summary(&audit));
+                eprintln!("{PROGRAM}: {}", audit.summary());
                 if audit.complete() {
                     Exit::Success
                 } else {
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
             };
             aws_command(work, |waited| {
                 eprintln!("{PROGRAM}: {}", waited.message);
-                eprint!("{}", collector::thresholds::render(&waited.thresholds));
+                eprint!("{}", contract::threshold::render(&waited.thresholds));
                 waited.exit()
             })
         }

@@ -17,7 +17,7 @@ use contract::metrics::Hop;
 use contract::run::Run;
 use contract::threshold::{Aggregation, Judged, Kind, MetricSource, Threshold};
 
-pub use contract::threshold::{all_passed, render};
+pub use contract::threshold::all_passed;
 
 /// The metrics a collector threshold may name.
 pub const METRICS: [(&str, Kind); 16] = [

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use collector::api::{ApiError, DataPage, DataRequest, MetricsApi, QueryResult, Stat};
 use collector::opts::{Command, Opts};
-use collector::query::{RunMetrics, Window};
 use collector::wait::{self, Clock, WaitConfig};
+use collector::{RunMetrics, Window};
 use contract::buckets::nearest_rank;
 use contract::buckets::Bucket;
 use contract::export::{LatencyExport, WaitState};
@@ -242,8 +242,8 @@ async fn every_hop_and_every_second_has_percentiles_within_2_percent() {
         );
     }
     // And the stats table has them.
-    let report = collector::stats::report(
-        &collector::stats::Input::Export(Box::new(export.clone())),
+    let report = collector::stats_report(
+        &collector::Input::Export(Box::new(export.clone())),
         None,
         None,
         &contract::cost::PriceFile::shipped(),
@@ -448,7 +448,7 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
         contract::cli::Exit::ThresholdCrossed,
         "complete, but thresholds crossed"
     );
-    let printed = collector::thresholds::render(&waited.thresholds);
+    let printed = contract::threshold::render(&waited.thresholds);
     assert!(
         printed.contains("✓ latency:p(99)<150 (was 129"),
         "{printed}"

@@ -11,17 +11,17 @@
 //! - [`config`]: the validated configuration and the executors, as data.
 //! - [`endpoint`]: the URL, from the flags, the environment or a `cdk deploy` outputs file.
 //! - [`schedule`]: the arrival-rate curve and when each iteration starts.
-//! - [`segment`]: one worker's share of a run spread over several (`--segment I/N`).
+//! - `segment`: one worker's share of a run spread over several (`--segment I/N`).
 //! - `engine`: the VU loop, the per-executor gates, the arrival-rate dispatcher, the timeline.
 //! - `client`: connections and requests (its own HTTP/1.1 in `h1`; hyper for HTTP/2 over TLS).
 //! - `outcome`: what one request came to: a response or a failure's kind.
-//! - [`stats`]: per-VU counts; [`trends`]: every request's timings, per status.
+//! - [`stats`]: per-VU counts; `trends`: every request's timings, per status.
 //! - `summary`: the run as k6 reports it, its end-of-test text (compact, full, legacy), the run
 //!   file (`--summary-export`, k6's shape) and the handleSummary data (`--summary-json`);
 //!   `summary_options`: its text mode ([`SummaryMode`]) and trend statistics ([`TrendStat`]).
 //! - `hdrlog`: request durations as an HdrHistogram interval log (`--hdr-log`).
-//! - [`prometheus`]: the metrics pushed live to Prometheus, as k6's `experimental-prometheus-rw`.
-//! - [`merge`]: a distributed run's run files added up (`loadgen merge`).
+//! - `prometheus`: the metrics pushed live to Prometheus, as k6's `experimental-prometheus-rw`.
+//! - `merge`: a distributed run's run files added up (`loadgen merge`).
 //! - `fanout`: the run from N copies of the worker function on AWS Lambda (`--lambda N`; with
 //!   the `lambda` feature).
 //! - `thresholds`: k6 thresholds on loadgen's HTTP metrics; [`error`]: configuration errors.
@@ -35,18 +35,18 @@ pub mod error;
 pub mod fanout;
 mod h1;
 mod hdrlog;
-pub mod merge;
+mod merge;
 pub mod opts;
 mod outcome;
 mod progress;
-pub mod prometheus;
+mod prometheus;
 pub mod schedule;
-pub mod segment;
+mod segment;
 pub mod stats;
 mod summary;
 mod summary_options;
 mod thresholds;
-pub mod trends;
+mod trends;
 
 use std::sync::Arc;
 

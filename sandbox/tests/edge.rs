@@ -5,7 +5,7 @@
 mod common;
 
 use collector::epoch_ms as now_ms;
-use collector::query::{RunMetrics, Window};
+use collector::{RunMetrics, Window};
 use common::{sdk, Stack};
 use contract::metrics::{Hop, DIM_BUCKET, DIM_RUN_ID, LATENCY, LATENCY_BUCKET};
 use contract::Bucket;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use bytes::Bytes;
-use collector::query::{RunMetrics, Window};
+use collector::{RunMetrics, Window};
 use common::{function_binary, function_env, kinesis_with_stream, root, sdk, Stack};
 use sandbox::awsjson::AwsJson;
 use sandbox::lambda::{FunctionHost, FunctionSpec, LogSink};
