@@ -269,126 +269,138 @@ pub const NO_DATAPOINTS: &str = "No per-second datapoints.";
 /// The report's tables, in order.
 pub fn tables(report: &Report) -> Vec<TableData> {
     let mut tables = Vec::new();
-    if let Some(run) = &report.run {
-        let window = match (run.active_start_ms, run.active_end_ms) {
-            (Some(s), Some(e)) => format!("{} + {:.0} s", time(s), (e - s) as f64 / 1000.0),
-            _ => "-".into(),
-        };
-        let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
-        tables.push(TableData {
-            title: "Run",
-            header: vec![
-                "run",
-                "state",
-                "accepted",
-                "processed",
-                "redelivered",
-                "lost",
-                "active window",
-                "loops/s",
-                "VUs",
-                "loops/s per VU",
-            ],
-            rows: vec![vec![
-                run.run_id.clone(),
-                state_text(run.state).to_owned(),
-                opt(run.accepted),
-                run.processed.to_string(),
-                run.redelivered.to_string(),
-                match run.over_counted {
-                    Some(n) => format!("unknown ({n} measured twice)"),
-                    None => opt(run.lost),
-                },
-                window,
-                run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
-                opt(run.vus),
-                run.loops_per_s_per_vu
-                    .map_or("-".into(), |v| format!("{v:.2}")),
-            ]],
-            numeric: vec![2, 3, 4, 5, 7, 8, 9],
-        });
-    }
-    if let Some(l) = &report.latency {
-        tables.push(TableData {
-            title: "Latency per request (percentiles from buckets, within 2 %)",
-            header: vec![
-                "end-to-end latency (ms)",
-                "count",
-                "mean",
-                "min",
-                "p50",
-                "p90",
-                "p95",
-                "p99",
-                "max",
-            ],
-            rows: vec![vec![
-                "per request".to_owned(),
-                l.count.to_string(),
-                ms(l.mean_ms),
-                ms(l.min_ms),
-                ms(l.p50_ms),
-                ms(l.p90_ms),
-                ms(l.p95_ms),
-                ms(l.p99_ms),
-                ms(l.max_ms),
-            ]],
-            numeric: (1..9).collect(),
-        });
-    }
+    tables.extend(report.run.as_ref().map(run_table));
+    tables.extend(report.latency.as_ref().map(latency_table));
     if !report.hops.is_empty() {
-        tables.push(TableData {
-            title: "Where the time goes (percentiles from buckets, within 2 %)",
-            header: vec![
-                "hop (ms)", "count", "mean", "min", "p50", "p90", "p95", "p99", "max",
-            ],
-            rows: report
-                .hops
-                .iter()
-                .map(|h| {
-                    let p = |v: Option<f64>| v.map_or("-".to_owned(), ms);
-                    vec![
-                        h.hop.clone(),
-                        h.count.to_string(),
-                        ms(h.mean_ms),
-                        ms(h.min_ms),
-                        p(h.p50_ms),
-                        p(h.p90_ms),
-                        p(h.p95_ms),
-                        p(h.p99_ms),
-                        ms(h.max_ms),
-                    ]
-                })
-                .collect(),
-            numeric: (1..9).collect(),
-        });
+        tables.push(hops_table(&report.hops));
     }
     tables.extend(report.lambda.as_ref().map(lambda_table));
     tables.extend(report.cost.as_ref().map(cost_table));
-    if let Some(d) = &report.per_second_averages {
-        let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
-        tables.push(TableData {
-            title:
-                "Per-second averages: describe(percentiles=[.9, .95, .99]), the AWS sample's table",
-            header: vec!["", "latency (per-second averages, ms)"],
-            rows: [
-                ("count", format!("{:.6}", d.count as f64)),
-                ("mean", format!("{:.6}", d.mean)),
-                ("std", std),
-                ("min", format!("{:.6}", d.min)),
-                ("50%", format!("{:.6}", d.p50)),
-                ("90%", format!("{:.6}", d.p90)),
-                ("95%", format!("{:.6}", d.p95)),
-                ("99%", format!("{:.6}", d.p99)),
-                ("max", format!("{:.6}", d.max)),
-            ]
-            .into_iter()
-            .map(|(name, value)| vec![name.to_owned(), value])
-            .collect(),
-            numeric: vec![1],
-        });
-    }
+    tables.extend(report.per_second_averages.as_ref().map(describe_table));
     tables
+}
+
+/// The run: its counts, window and throughput.
+fn run_table(run: &RunRow) -> TableData {
+    let window = match (run.active_start_ms, run.active_end_ms) {
+        (Some(s), Some(e)) => format!("{} + {:.0} s", time(s), (e - s) as f64 / 1000.0),
+        _ => "-".into(),
+    };
+    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    TableData {
+        title: "Run",
+        header: vec![
+            "run",
+            "state",
+            "accepted",
+            "processed",
+            "redelivered",
+            "lost",
+            "active window",
+            "loops/s",
+            "VUs",
+            "loops/s per VU",
+        ],
+        rows: vec![vec![
+            run.run_id.clone(),
+            state_text(run.state).to_owned(),
+            opt(run.accepted),
+            run.processed.to_string(),
+            run.redelivered.to_string(),
+            match run.over_counted {
+                Some(n) => format!("unknown ({n} measured twice)"),
+                None => opt(run.lost),
+            },
+            window,
+            run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
+            opt(run.vus),
+            run.loops_per_s_per_vu
+                .map_or("-".into(), |v| format!("{v:.2}")),
+        ]],
+        numeric: vec![2, 3, 4, 5, 7, 8, 9],
+    }
+}
+
+/// End-to-end latency per request.
+fn latency_table(l: &LatencyRow) -> TableData {
+    TableData {
+        title: "Latency per request (percentiles from buckets, within 2 %)",
+        header: vec![
+            "end-to-end latency (ms)",
+            "count",
+            "mean",
+            "min",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "max",
+        ],
+        rows: vec![vec![
+            "per request".to_owned(),
+            l.count.to_string(),
+            ms(l.mean_ms),
+            ms(l.min_ms),
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+        ]],
+        numeric: (1..9).collect(),
+    }
+}
+
+/// Each hop's latency.
+fn hops_table(hops: &[HopRow]) -> TableData {
+    TableData {
+        title: "Where the time goes (percentiles from buckets, within 2 %)",
+        header: vec![
+            "hop (ms)", "count", "mean", "min", "p50", "p90", "p95", "p99", "max",
+        ],
+        rows: hops
+            .iter()
+            .map(|h| {
+                let p = |v: Option<f64>| v.map_or("-".to_owned(), ms);
+                vec![
+                    h.hop.clone(),
+                    h.count.to_string(),
+                    ms(h.mean_ms),
+                    ms(h.min_ms),
+                    p(h.p50_ms),
+                    p(h.p90_ms),
+                    p(h.p95_ms),
+                    p(h.p99_ms),
+                    ms(h.max_ms),
+                ]
+            })
+            .collect(),
+        numeric: (1..9).collect(),
+    }
+}
+
+/// The AWS sample's table: pandas' describe() of the per-second averages.
+fn describe_table(d: &Describe) -> TableData {
+    let std = d.std.map_or("NaN".to_owned(), |s| format!("{s:.6}"));
+    TableData {
+        title: "Per-second averages: describe(percentiles=[.9, .95, .99]), the AWS sample's table",
+        header: vec!["", "latency (per-second averages, ms)"],
+        rows: [
+            ("count", format!("{:.6}", d.count as f64)),
+            ("mean", format!("{:.6}", d.mean)),
+            ("std", std),
+            ("min", format!("{:.6}", d.min)),
+            ("50%", format!("{:.6}", d.p50)),
+            ("90%", format!("{:.6}", d.p90)),
+            ("95%", format!("{:.6}", d.p95)),
+            ("99%", format!("{:.6}", d.p99)),
+            ("max", format!("{:.6}", d.max)),
+        ]
+        .into_iter()
+        .map(|(name, value)| vec![name.to_owned(), value])
+        .collect(),
+        numeric: vec![1],
+    }
 }
 
 /// Renders the report's tables as text.
