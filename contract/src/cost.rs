@@ -139,103 +139,146 @@ pub fn estimate(
     prices: &PriceFile,
     metrics_requested: Option<u64>,
 ) -> Result<Estimate, String> {
-    let export = run.export;
-    let lambda: &LambdaView = export
+    let lambda: &LambdaView = run
+        .export
         .lambda
         .as_ref()
         .ok_or("the export has no Lambda metrics (an export before version 4)")?;
     if let Some(why) = &lambda.unavailable {
         return Err(format!("Lambda's metrics are not available: {why}"));
     }
-    let p = &prices.prices;
-    let invocations: u64 = lambda.functions.iter().map(|f| f.invocations).sum();
-    let gb_seconds: f64 = lambda
-        .functions
-        .iter()
-        .map(|f| {
-            // Each invocation's duration rounded up to the ms: half a ms more on average.
-            let billed_ms = f.duration_sum_ms.unwrap_or(0.0)
-                + 0.5 * f.invocations as f64
-                + f.init_avg_ms.unwrap_or(0.0) * f.cold_starts.unwrap_or(0) as f64;
-            billed_ms / 1000.0 * f.memory_size_mb.unwrap_or(DEFAULT_MEMORY_MB) / 1024.0
-        })
-        .sum();
-    let requests = run.load.map_or(run.processed(), |r| r.run.requests_sent);
-    let accepted = run.accepted().unwrap_or(run.processed());
-    let written = run.processed() + run.redelivered();
-    let hours = run
-        .active_window()
-        .map_or(1.0, |(s, e)| ((e - s) as f64 / 3_600_000.0).ceil().max(1.0));
-    let custom_metrics = custom_metrics(run);
-    let put_metric_data = lambda
-        .functions
-        .iter()
-        .find(|f| f.role == "downstream")
-        .map_or(0, |f| f.invocations);
-    let log_gb = invocations as f64 * LOG_BYTES_PER_INVOCATION / 1e9;
+    let lines = lines(&Usage::of(run, lambda, metrics_requested), &prices.prices);
+    let total = lines.iter().map(|l| l.cost).sum();
+    Ok(Estimate {
+        region: prices.region.clone(),
+        currency: prices.currency.clone(),
+        as_of: prices.as_of.clone(),
+        lines,
+        total,
+        per_thousand_loops: (run.processed() > 0).then(|| total / run.processed() as f64 * 1000.0),
+    })
+}
+
+/// What a run used of each billed item, counted from the run and Lambda's metrics.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    requests: u64,
+    invocations: u64,
+    gb_seconds: f64,
+    /// The hours the run spans, rounded up (at least 1).
+    hours: f64,
+    accepted: u64,
+    written: u64,
+    custom_metrics: u64,
+    put_metric_data: u64,
+    metrics_requested: Option<u64>,
+    log_gb: f64,
+}
+
+impl Usage {
+    fn of(run: &Run, lambda: &LambdaView, metrics_requested: Option<u64>) -> Usage {
+        let invocations: u64 = lambda.functions.iter().map(|f| f.invocations).sum();
+        let gb_seconds: f64 = lambda
+            .functions
+            .iter()
+            .map(|f| {
+                // Each invocation's duration rounded up to the ms: half a ms more on average.
+                let billed_ms = f.duration_sum_ms.unwrap_or(0.0)
+                    + 0.5 * f.invocations as f64
+                    + f.init_avg_ms.unwrap_or(0.0) * f.cold_starts.unwrap_or(0) as f64;
+                billed_ms / 1000.0 * f.memory_size_mb.unwrap_or(DEFAULT_MEMORY_MB) / 1024.0
+            })
+            .sum();
+        Usage {
+            requests: run.load.map_or(run.processed(), |r| r.run.requests_sent),
+            invocations,
+            gb_seconds,
+            hours: run
+                .active_window()
+                .map_or(1.0, |(s, e)| ((e - s) as f64 / 3_600_000.0).ceil().max(1.0)),
+            accepted: run.accepted().unwrap_or(run.processed()),
+            written: run.processed() + run.redelivered(),
+            custom_metrics: custom_metrics(run),
+            put_metric_data: lambda
+                .functions
+                .iter()
+                .find(|f| f.role == "downstream")
+                .map_or(0, |f| f.invocations),
+            metrics_requested,
+            log_gb: invocations as f64 * LOG_BYTES_PER_INVOCATION / 1e9,
+        }
+    }
+}
+
+/// The bill's lines: each item's usage at its price, and how it was counted.
+fn lines(u: &Usage, p: &Prices) -> Vec<Line> {
     let per_million = |n: f64, price: f64| n / 1e6 * price;
     let mut lines = vec![
         Line {
             item: "API Gateway REST requests",
-            quantity: requests as f64,
+            quantity: u.requests as f64,
             unit: "requests",
-            cost: per_million(requests as f64, p.api_gateway_rest_per_million_requests),
+            cost: per_million(u.requests as f64, p.api_gateway_rest_per_million_requests),
             counted: "every request loadgen sent".into(),
         },
         Line {
             item: "Lambda requests",
-            quantity: invocations as f64,
+            quantity: u.invocations as f64,
             unit: "invocations",
-            cost: per_million(invocations as f64, p.lambda_per_million_requests),
+            cost: per_million(u.invocations as f64, p.lambda_per_million_requests),
             counted: "Invocations of the three functions".into(),
         },
         Line {
             item: "Lambda duration",
-            quantity: gb_seconds,
+            quantity: u.gb_seconds,
             unit: "GB-seconds",
-            cost: gb_seconds * p.lambda_per_gb_second,
+            cost: u.gb_seconds * p.lambda_per_gb_second,
             counted: "Duration sum, each rounded up to the ms, plus init, times memory size".into(),
         },
         Line {
             item: "Kinesis shard-hours",
-            quantity: hours,
+            quantity: u.hours,
             unit: "shard-hours",
-            cost: hours * p.kinesis_per_shard_hour,
+            cost: u.hours * p.kinesis_per_shard_hour,
             counted: "1 shard for the hours the run spans, rounded up".into(),
         },
         Line {
             item: "Kinesis PUT payload units",
-            quantity: accepted as f64,
+            quantity: u.accepted as f64,
             unit: "25 KB units",
-            cost: per_million(accepted as f64, p.kinesis_per_million_put_payload_units),
+            cost: per_million(u.accepted as f64, p.kinesis_per_million_put_payload_units),
             counted: "one per accepted request (each record is under 25 KB)".into(),
         },
         Line {
             item: "DynamoDB writes",
-            quantity: written as f64,
+            quantity: u.written as f64,
             unit: "write request units",
-            cost: per_million(written as f64, p.dynamodb_per_million_write_request_units),
+            cost: per_million(u.written as f64, p.dynamodb_per_million_write_request_units),
             counted: "items processed plus rewritten (each under 1 KB); the stream's reads by \
                       Lambda are free"
                 .into(),
         },
         Line {
             item: "CloudWatch custom metrics",
-            quantity: custom_metrics as f64,
+            quantity: u.custom_metrics as f64,
             unit: "metrics",
-            cost: custom_metrics as f64 * p.cloudwatch_per_metric_month / HOURS_PER_MONTH * hours,
-            counted: format!("the run's metrics, pro rata for {hours:.0} h of a 730 h month"),
+            cost: u.custom_metrics as f64 * p.cloudwatch_per_metric_month / HOURS_PER_MONTH
+                * u.hours,
+            counted: format!(
+                "the run's metrics, pro rata for {:.0} h of a 730 h month",
+                u.hours
+            ),
         },
         Line {
             item: "CloudWatch PutMetricData",
-            quantity: put_metric_data as f64,
+            quantity: u.put_metric_data as f64,
             unit: "requests",
-            cost: put_metric_data as f64 / 1000.0
+            cost: u.put_metric_data as f64 / 1000.0
                 * p.cloudwatch_per_thousand_put_metric_data_requests,
             counted: "one per downstream invocation".into(),
         },
     ];
-    if let Some(metrics) = metrics_requested {
+    if let Some(metrics) = u.metrics_requested {
         lines.push(Line {
             item: "CloudWatch GetMetricData",
             quantity: metrics as f64,
@@ -246,22 +289,14 @@ pub fn estimate(
     }
     lines.push(Line {
         item: "CloudWatch Logs ingestion",
-        quantity: log_gb,
+        quantity: u.log_gb,
         unit: "GB",
-        cost: log_gb * p.cloudwatch_logs_per_gb_ingested,
+        cost: u.log_gb * p.cloudwatch_logs_per_gb_ingested,
         counted: format!(
             "about {LOG_BYTES_PER_INVOCATION:.0} bytes per invocation (START, END, REPORT)"
         ),
     });
-    let total = lines.iter().map(|l| l.cost).sum();
-    Ok(Estimate {
-        region: prices.region.clone(),
-        currency: prices.currency.clone(),
-        as_of: prices.as_of.clone(),
-        lines,
-        total,
-        per_thousand_loops: (run.processed() > 0).then(|| total / run.processed() as f64 * 1000.0),
-    })
+    lines
 }
 
 /// The custom metrics the run created: one per latency metric with data, one per bucket the
@@ -304,5 +339,79 @@ mod tests {
         assert!(PriceFile::parse(&unknown).is_err());
         let future = DEFAULT_PRICES.replace("\"version\": 1", "\"version\": 9");
         assert!(PriceFile::parse(&future).unwrap_err().contains("version 9"));
+    }
+
+    #[test]
+    fn each_line_is_its_usage_at_its_price() {
+        let p = PriceFile::shipped().prices;
+        let usage = Usage {
+            requests: 2_000_000,
+            invocations: 3_000_000,
+            gb_seconds: 10.0,
+            hours: 2.0,
+            accepted: 1_000_000,
+            written: 1_000_000,
+            custom_metrics: 365,
+            put_metric_data: 1000,
+            metrics_requested: Some(2000),
+            log_gb: 0.5,
+        };
+        let lines = lines(&usage, &p);
+        let cost = |item: &str| {
+            lines
+                .iter()
+                .find(|l| l.item == item)
+                .unwrap_or_else(|| panic!("no {item}"))
+                .cost
+        };
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(near(
+            cost("API Gateway REST requests"),
+            2.0 * p.api_gateway_rest_per_million_requests
+        ));
+        assert!(near(
+            cost("Lambda requests"),
+            3.0 * p.lambda_per_million_requests
+        ));
+        assert!(near(cost("Lambda duration"), 10.0 * p.lambda_per_gb_second));
+        assert!(near(
+            cost("Kinesis shard-hours"),
+            2.0 * p.kinesis_per_shard_hour
+        ));
+        assert!(near(
+            cost("Kinesis PUT payload units"),
+            p.kinesis_per_million_put_payload_units
+        ));
+        assert!(near(
+            cost("DynamoDB writes"),
+            p.dynamodb_per_million_write_request_units
+        ));
+        // 365 metrics for 2 h of a 730 h month: one metric-month.
+        assert!(near(
+            cost("CloudWatch custom metrics"),
+            p.cloudwatch_per_metric_month
+        ));
+        assert!(near(
+            cost("CloudWatch PutMetricData"),
+            p.cloudwatch_per_thousand_put_metric_data_requests
+        ));
+        assert!(near(
+            cost("CloudWatch GetMetricData"),
+            2.0 * p.cloudwatch_per_thousand_get_metric_data_metrics
+        ));
+        assert!(near(
+            cost("CloudWatch Logs ingestion"),
+            0.5 * p.cloudwatch_logs_per_gb_ingested
+        ));
+        let without = lines_without_queries(&usage, &p);
+        assert_eq!(without, lines.len() - 1);
+    }
+
+    fn lines_without_queries(usage: &Usage, p: &Prices) -> usize {
+        let usage = Usage {
+            metrics_requested: None,
+            ..*usage
+        };
+        lines(&usage, p).len()
     }
 }
