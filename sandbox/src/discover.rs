@@ -87,7 +87,16 @@ pub const DEFAULT_STAGE: &str = "prod";
 
 /// Reads what is deployed.
 pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
-    let mut deployed = Deployed::default();
+    Ok(Deployed {
+        functions: functions(api).await?,
+        mappings: mappings(api).await?,
+        routes: routes(api).await?,
+    })
+}
+
+/// The functions, each with its configuration and where its code is.
+async fn functions(api: &AwsJson) -> Result<Vec<DeployedFunction>, CallError> {
+    let mut functions = Vec::new();
     let listed = api.rest_json("lambda", "/2015-03-31/functions/").await?;
     for f in listed["Functions"].as_array().into_iter().flatten() {
         let name = f["FunctionName"].as_str().unwrap_or_default().to_owned();
@@ -98,7 +107,7 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
             .as_str()
             .and_then(|l| l.split_once(".amazonaws.com/"))
             .map(|(_, key)| key.to_owned());
-        deployed.functions.push(DeployedFunction {
+        functions.push(DeployedFunction {
             arn: f["FunctionArn"].as_str().unwrap_or_default().to_owned(),
             timeout: Duration::from_secs(f["Timeout"].as_u64().unwrap_or(3)),
             memory_mb: f["MemorySize"].as_u64().unwrap_or(128) as u32,
@@ -112,6 +121,12 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
             name,
         });
     }
+    Ok(functions)
+}
+
+/// The event source mappings, with Lambda's settings for each.
+async fn mappings(api: &AwsJson) -> Result<Vec<DeployedMapping>, CallError> {
+    let mut mappings_found = Vec::new();
     let mappings = api
         .rest_json("lambda", "/2015-03-31/event-source-mappings/")
         .await?;
@@ -126,7 +141,7 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
         } else {
             SourceKind::DynamoDbStream
         };
-        deployed.mappings.push(DeployedMapping {
+        mappings_found.push(DeployedMapping {
             function_arn: m["FunctionArn"].as_str().unwrap_or_default().to_owned(),
             kind,
             source_arn,
@@ -153,6 +168,12 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
                 .is_none_or(|s| s == "Enabled" || s == "Enabling"),
         });
     }
+    Ok(mappings_found)
+}
+
+/// API Gateway's Lambda proxy routes: each REST API's stage, resources and methods.
+async fn routes(api: &AwsJson) -> Result<Vec<DeployedRoute>, CallError> {
+    let mut routes = Vec::new();
     let apis = api.rest_json("apigateway", "/restapis").await?;
     for rest_api in apis["item"].as_array().into_iter().flatten() {
         let id = rest_api["id"].as_str().unwrap_or_default();
@@ -188,7 +209,7 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
                 if let Some(function_arn) =
                     integration["uri"].as_str().and_then(integration_function)
                 {
-                    deployed.routes.push(DeployedRoute {
+                    routes.push(DeployedRoute {
                         api_id: id.to_owned(),
                         stage: stage.clone(),
                         path: resource["path"].as_str().unwrap_or("/").to_owned(),
@@ -199,7 +220,7 @@ pub async fn discover(api: &AwsJson) -> Result<Deployed, CallError> {
             }
         }
     }
-    Ok(deployed)
+    Ok(routes)
 }
 
 /// The function ARN in a Lambda proxy integration URI (`...:lambda:path/2015-03-31/functions/<arn>/invocations`).
