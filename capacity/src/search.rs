@@ -75,26 +75,9 @@ pub async fn search<P: Pipeline>(
         } else {
             bad = Some(bad.map_or(rate, |b| b.min(rate)));
         }
-        rate = match (good, bad) {
-            (Some(g), None) if g >= config.max_rate => {
-                break format!(
-                    "the highest rate, {} per second, was sustained",
-                    config.max_rate
-                )
-            }
-            (Some(g), None) => (g * config.growth).min(config.max_rate),
-            (None, Some(b)) if b / config.growth < 1.0 => {
-                break "not even 1 request per second was sustained".to_owned()
-            }
-            (None, Some(b)) => b / config.growth,
-            (Some(g), Some(b)) if b <= g * (1.0 + config.precision) => {
-                break format!(
-                    "found within {:.0} %: sustained {g:.1}/s, not {b:.1}/s",
-                    config.precision * 100.0
-                )
-            }
-            (Some(g), Some(b)) => (g + b) / 2.0,
-            (None, None) => unreachable!("a step was judged"),
+        rate = match next_rate(good, bad, config) {
+            Ok(next) => next,
+            Err(ended) => break ended,
         };
     };
     let best = steps
@@ -115,6 +98,29 @@ pub async fn search<P: Pipeline>(
         saturating_hop: bad.and_then(|_| saturating_hop(&steps)),
         steps,
     })
+}
+
+/// The next step's rate from the highest sustained rate (`good`) and the lowest unsustained one
+/// (`bad`) so far: grow until a step fails, shrink until one holds, then bisect; `Err` says why
+/// the search is over.
+fn next_rate(good: Option<f64>, bad: Option<f64>, config: &SearchConfig) -> Result<f64, String> {
+    match (good, bad) {
+        (Some(g), None) if g >= config.max_rate => Err(format!(
+            "the highest rate, {} per second, was sustained",
+            config.max_rate
+        )),
+        (Some(g), None) => Ok((g * config.growth).min(config.max_rate)),
+        (None, Some(b)) if b / config.growth < 1.0 => {
+            Err("not even 1 request per second was sustained".to_owned())
+        }
+        (None, Some(b)) => Ok(b / config.growth),
+        (Some(g), Some(b)) if b <= g * (1.0 + config.precision) => Err(format!(
+            "found within {:.0} %: sustained {g:.1}/s, not {b:.1}/s",
+            config.precision * 100.0
+        )),
+        (Some(g), Some(b)) => Ok((g + b) / 2.0),
+        (None, None) => unreachable!("a step was judged"),
+    }
 }
 
 /// The hop that gave first: from the lowest step to the limit (the lowest unsustained step,
