@@ -48,63 +48,12 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
     let (mut dropped, mut scheduled) = (0, None::<u64>);
     for Part { name, file } in parts {
         let run = &file.run;
-        let attempted = run.requests_attempted.unwrap_or(run.requests_sent);
-        stats.requests += attempted;
-        stats.unsent += attempted.saturating_sub(run.requests_sent);
-        stats.accepted += run.requests_accepted;
-        stats.interrupted += run.interrupted_iterations;
-        for (label, n) in &run.failures {
-            let kind = FailureKind::from_label(label)
-                .ok_or_else(|| format!("{name}: unknown failure kind {label:?}"))?;
-            *stats.failures.entry(kind).or_default() += n;
-        }
-        // Version 6 has these counts in `run`; before, loadgen's own metric shapes held them.
-        let metric = |metric: &str| file.legacy_metric(metric);
-        stats.http_failed += run.http_failed.unwrap_or_else(|| {
-            metric("http_req_failed")
-                .and_then(|m| m.passes)
-                .unwrap_or(0)
-        });
-        let [sent, received] = run.data_bytes.unwrap_or_else(|| {
-            let count = |name| metric(name).and_then(|m| m.count).unwrap_or(0.0) as u64;
-            [count("data_sent"), count("data_received")]
-        });
-        stats.bytes_sent += sent;
-        stats.bytes_received += received;
-        for (check, [passes, fails]) in run.checks.iter().flatten() {
-            let counts = if check == STATUS_CHECK {
-                &mut stats.status_check
-            } else {
-                &mut stats.duration_check
-            };
-            counts.0 += passes;
-            counts.1 += fails;
-        }
-        if let Some(ids) = &file.accepted_ids {
-            stats.accepted_ids.merge(ids);
-        }
-        if let Some(ids) = &file.unaccepted_ids {
-            stats.unaccepted_ids.merge(ids);
-        }
+        add_counts(&mut stats, name, file)?;
         add_trends(&mut trends, file).map_err(|e| format!("{name}: {e}"))?;
-        for sample in &file.timeline {
-            let merged = timeline.entry(sample.t_ms).or_insert(LoadSample {
-                t_ms: sample.t_ms,
-                vus: 0,
-                requests: 0,
-                failures: 0,
-                offered: None,
-            });
-            merged.vus += sample.vus;
-            merged.requests += sample.requests;
-            merged.failures += sample.failures;
-            if let Some(offered) = sample.offered {
-                *merged.offered.get_or_insert(0) += offered;
-            }
-        }
+        add_timeline(&mut timeline, file);
         vus_max += run.vus_max;
         let [min, max] = run.vus_seen.unwrap_or_else(|| {
-            let vus = metric("vus");
+            let vus = file.legacy_metric("vus");
             let of = |v: Option<f64>| v.unwrap_or(0.0) as u64;
             [
                 of(vus.as_ref().and_then(|m| m.min)),
@@ -157,6 +106,69 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
             (!aborted.is_empty()).then(|| aborted.join("; "))
         },
     })
+}
+
+/// Adds a run file's counts, failures by kind, checks and ids to `stats`.
+fn add_counts(stats: &mut Stats, name: &str, file: &RunFile) -> Result<(), String> {
+    let run = &file.run;
+    let attempted = run.requests_attempted.unwrap_or(run.requests_sent);
+    stats.requests += attempted;
+    stats.unsent += attempted.saturating_sub(run.requests_sent);
+    stats.accepted += run.requests_accepted;
+    stats.interrupted += run.interrupted_iterations;
+    for (label, n) in &run.failures {
+        let kind = FailureKind::from_label(label)
+            .ok_or_else(|| format!("{name}: unknown failure kind {label:?}"))?;
+        *stats.failures.entry(kind).or_default() += n;
+    }
+    // Version 6 has these counts in `run`; before, loadgen's own metric shapes held them.
+    let metric = |metric: &str| file.legacy_metric(metric);
+    stats.http_failed += run.http_failed.unwrap_or_else(|| {
+        metric("http_req_failed")
+            .and_then(|m| m.passes)
+            .unwrap_or(0)
+    });
+    let [sent, received] = run.data_bytes.unwrap_or_else(|| {
+        let count = |name| metric(name).and_then(|m| m.count).unwrap_or(0.0) as u64;
+        [count("data_sent"), count("data_received")]
+    });
+    stats.bytes_sent += sent;
+    stats.bytes_received += received;
+    for (check, [passes, fails]) in run.checks.iter().flatten() {
+        let counts = if check == STATUS_CHECK {
+            &mut stats.status_check
+        } else {
+            &mut stats.duration_check
+        };
+        counts.0 += passes;
+        counts.1 += fails;
+    }
+    if let Some(ids) = &file.accepted_ids {
+        stats.accepted_ids.merge(ids);
+    }
+    if let Some(ids) = &file.unaccepted_ids {
+        stats.unaccepted_ids.merge(ids);
+    }
+    Ok(())
+}
+
+/// Adds a run file's per-second load to the run's, second by second.
+fn add_timeline(timeline: &mut BTreeMap<i64, LoadSample>, file: &RunFile) {
+    for sample in &file.timeline {
+        let merged = timeline.entry(sample.t_ms).or_insert(LoadSample {
+            t_ms: sample.t_ms,
+            vus: 0,
+            requests: 0,
+            failures: 0,
+            offered: None,
+        });
+        merged.vus += sample.vus;
+        merged.requests += sample.requests;
+        merged.failures += sample.failures;
+        if let Some(offered) = sample.offered {
+            *merged.offered.get_or_insert(0) += offered;
+        }
+    }
 }
 
 /// Adds a run file's timings to `trends`: every trend per status (version 6), or, before, the
