@@ -121,7 +121,18 @@ pub async fn run_wait<A: MetricsApi>(
     std::fs::write(&config.out, export.to_json())
         .with_context(|| format!("writing {}", config.out.display()))?;
     let model = contract::run::Run::new(&export, run, None);
-    let mut message = message(&outcome, config.wait.expected, &metrics, &config.out);
+    let counts = Counts {
+        expected: config.wait.expected,
+        unaccepted: run
+            .and_then(|r| r.unaccepted_ids.as_ref())
+            .map(|ids| ids.count()),
+    };
+    let mut message = message(
+        &outcome,
+        counts,
+        (&metrics.run_id, &metrics.namespace),
+        &config.out,
+    );
     if let Some(pusher) = &mut pusher {
         let hop_seconds = metrics
             .hop_seconds(outcome.window, &export.hops)
@@ -152,12 +163,27 @@ pub async fn run_wait<A: MetricsApi>(
     })
 }
 
-fn message<A>(
-    outcome: &WaitOutcome,
+/// What the run file says the wait should find.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    /// Accepted requests.
     expected: Option<u64>,
-    metrics: &RunMetrics<A>,
+    /// Requests sent and not accepted (5xx, or no answer): the API may have failed some after
+    /// their record reached the stream.
+    unaccepted: Option<u64>,
+}
+
+/// The line `collector wait` ends with.
+fn message(
+    outcome: &WaitOutcome,
+    counts: Counts,
+    (run_id, namespace): (&str, &str),
     out: &Path,
 ) -> String {
+    let Counts {
+        expected,
+        unaccepted,
+    } = counts;
     let waited =
         humantime::format_duration(std::time::Duration::from_secs(outcome.waited.as_secs()));
     let of = expected.map_or(String::new(), |e| format!(" of {e} accepted"));
@@ -167,23 +193,38 @@ fn message<A>(
     let head = match outcome.state {
         _ if outcome.processed == 0 => {
             return format!(
-                "nothing was published for run id {:?} in namespace {:?}: check that the stack is deployed \
-                 (downstream publishes the metrics) and that the run id is right; wrote {}",
-                metrics.run_id,
-                metrics.namespace,
+                "nothing was published for run id {run_id:?} in namespace {namespace:?}: check \
+                 that the stack is deployed (downstream publishes the metrics) and that the run \
+                 id is right; wrote {}",
                 out.display()
             )
         }
         WaitState::Complete => format!("complete: {}{of} requests processed", outcome.processed),
-        WaitState::OverCounted => format!(
-            "over-counted: {}{of} requests processed, {} more than accepted: a batch reached \
-             downstream twice, so the counts cannot show that none was lost \
-             (`collector audit` checks the table)",
-            outcome.processed,
-            outcome.processed - expected.unwrap_or(0)
+        WaitState::OverCounted => {
+            let more = outcome.processed - expected.unwrap_or(0);
+            let why = match unaccepted {
+                Some(failed) if failed >= more => format!(
+                    "{failed} requests were answered with an error (or not at all), and one the \
+                     API failed after its record reached the stream is processed all the same \
+                     (or a batch reached downstream twice)"
+                ),
+                _ => "a batch reached downstream twice".to_owned(),
+            };
+            format!(
+                "over-counted: {}{of} requests processed, {more} more than accepted: {why}, so \
+                 the counts cannot show that none was lost (`collector audit` checks each id in \
+                 the table)",
+                outcome.processed,
+            )
+        }
+        WaitState::DrainedShort => format!(
+            "drained short: {}{of} requests processed{missing}",
+            outcome.processed
         ),
-        WaitState::DrainedShort => format!("drained short: {}{of} requests processed{missing}", outcome.processed),
-        WaitState::TimedOut => format!("timed out: {}{of} requests processed{missing}", outcome.processed),
+        WaitState::TimedOut => format!(
+            "timed out: {}{of} requests processed{missing}",
+            outcome.processed
+        ),
     };
     format!("{head} (waited {waited}); wrote {}", out.display())
 }
@@ -387,3 +428,44 @@ pub async fn run_audit<T: audit::ItemKeys>(
 }
 
 pub use contract::epoch_ms;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_over_count_is_explained_by_the_requests_the_api_failed_when_it_can_be() {
+        let outcome = WaitOutcome {
+            state: WaitState::OverCounted,
+            processed: 1230,
+            window: Window {
+                start_ms: 0,
+                end_ms: 1000,
+            },
+            waited: std::time::Duration::from_secs(3),
+        };
+        let said = |unaccepted| {
+            let counts = Counts {
+                expected: Some(1228),
+                unaccepted,
+            };
+            message(&outcome, counts, ("r", "ns"), Path::new("t.json"))
+        };
+        let failed = said(Some(2));
+        assert!(
+            failed.starts_with("over-counted: 1230 of 1228 accepted requests processed, 2 more"),
+            "{failed}"
+        );
+        assert!(
+            failed.contains("2 requests were answered with an error"),
+            "{failed}"
+        );
+        assert!(failed.contains("`collector audit`"), "{failed}");
+        for unexplained in [said(Some(1)), said(None)] {
+            assert!(
+                unexplained.contains("2 more than accepted: a batch reached downstream twice"),
+                "{unexplained}"
+            );
+        }
+    }
+}
