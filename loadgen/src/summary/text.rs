@@ -52,6 +52,13 @@ impl Summary {
         full: bool,
         out: &mut impl Write,
     ) -> io::Result<()> {
+        self.render_thresholds(metrics, out)?;
+        self.render_checks(out)?;
+        render_groups(metrics, full, out)
+    }
+
+    /// The thresholds by metric, each with the value it was judged on.
+    fn render_thresholds(&self, metrics: &[Metric], out: &mut impl Write) -> io::Result<()> {
         let judged: Vec<&Metric> = metrics
             .iter()
             .filter(|m| !m.thresholds.is_empty())
@@ -76,6 +83,11 @@ impl Summary {
             }
             writeln!(out)?;
         }
+        Ok(())
+    }
+
+    /// The checks' totals, then each check.
+    fn render_checks(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "  █ TOTAL RESULTS \n")?;
         let (passes, fails) = self.checks();
         let total = passes + fails;
@@ -115,43 +127,7 @@ impl Summary {
             check_line(out, "    ", &name, (passes, fails))?;
         }
         writeln!(out)?;
-        let group = |names: &[&str]| -> Vec<Row> {
-            metrics
-                .iter()
-                .filter(|m| {
-                    names
-                        .iter()
-                        .any(|n| m.name == *n || m.name.starts_with(&format!("{n}{{")))
-                })
-                .filter(|m| full || !DETAIL_TRENDS.contains(&m.name.as_str()))
-                .map(grouped_row)
-                .collect()
-        };
-        let http = group(&[
-            "http_req_blocked",
-            "http_req_connecting",
-            "http_req_duration",
-            "http_req_failed",
-            "http_req_receiving",
-            "http_req_sending",
-            "http_req_tls_handshaking",
-            "http_req_waiting",
-            "http_reqs",
-        ]);
-        let execution = group(&[
-            "dropped_iterations",
-            "iteration_duration",
-            "iterations",
-            "vus",
-            "vus_max",
-        ]);
-        let network = group(&["data_received", "data_sent"]);
-        section(out, Some("HTTP"), &http, METRIC_WIDTH)?;
-        writeln!(out)?;
-        section(out, Some("EXECUTION"), &execution, METRIC_WIDTH)?;
-        writeln!(out)?;
-        section(out, Some("NETWORK"), &network, METRIC_WIDTH)?;
-        writeln!(out)
+        Ok(())
     }
 
     /// k6 1.x's legacy mode: k6 0.x's one line per metric.
@@ -182,8 +158,9 @@ impl Summary {
         writeln!(out)
     }
 
-    /// What a pipeline benchmark adds to k6's summary.
-    fn render_additions(&self, mode: SummaryMode, out: &mut impl Write) -> io::Result<()> {
+    /// What loadgen says beyond k6's metrics: failures by kind, the accepted count, the
+    /// schedule, the run, its segments, the live output, and why it was cut short.
+    fn additions(&self) -> Vec<Row> {
         let s = &self.stats;
         let mut rows = Vec::new();
         let failures = if s.failures.is_empty() {
@@ -269,6 +246,12 @@ impl Summary {
                 vec![format!("{why}: the counts are the run's up to then")],
             ));
         }
+        rows
+    }
+
+    /// What a pipeline benchmark adds to k6's summary.
+    fn render_additions(&self, mode: SummaryMode, out: &mut impl Write) -> io::Result<()> {
+        let rows = self.additions();
         match mode {
             SummaryMode::Legacy => {
                 let aligned = Aligned::of(&rows);
@@ -284,6 +267,47 @@ impl Summary {
         }
         writeln!(out)
     }
+}
+
+/// The metrics in k6's groups: HTTP, execution, network (the timing details only in full mode).
+fn render_groups(metrics: &[Metric], full: bool, out: &mut impl Write) -> io::Result<()> {
+    let group = |names: &[&str]| -> Vec<Row> {
+        metrics
+            .iter()
+            .filter(|m| {
+                names
+                    .iter()
+                    .any(|n| m.name == *n || m.name.starts_with(&format!("{n}{{")))
+            })
+            .filter(|m| full || !DETAIL_TRENDS.contains(&m.name.as_str()))
+            .map(grouped_row)
+            .collect()
+    };
+    let http = group(&[
+        "http_req_blocked",
+        "http_req_connecting",
+        "http_req_duration",
+        "http_req_failed",
+        "http_req_receiving",
+        "http_req_sending",
+        "http_req_tls_handshaking",
+        "http_req_waiting",
+        "http_reqs",
+    ]);
+    let execution = group(&[
+        "dropped_iterations",
+        "iteration_duration",
+        "iterations",
+        "vus",
+        "vus_max",
+    ]);
+    let network = group(&["data_received", "data_sent"]);
+    section(out, Some("HTTP"), &http, METRIC_WIDTH)?;
+    writeln!(out)?;
+    section(out, Some("EXECUTION"), &execution, METRIC_WIDTH)?;
+    writeln!(out)?;
+    section(out, Some("NETWORK"), &network, METRIC_WIDTH)?;
+    writeln!(out)
 }
 
 /// One line of a section: a name and its value columns.
