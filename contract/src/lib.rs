@@ -18,6 +18,8 @@
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`file`]: reading those files with bounded memory.
 //! - `remote_write`: Prometheus remote write's messages and encoding (feature `remote-write`).
+//! - `cli`: the command lines' shared rules: the error line, exit codes, time and duration
+//!   flags (feature `cli`).
 //! - [`error`]: why a payload, record or item breaks the contract.
 //!
 //! # Features

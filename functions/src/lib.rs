@@ -9,6 +9,7 @@
 //! - [`sinks`]: the traits the handlers write through.
 //! - [`metrics`]: metric aggregation (Values/Counts) and PutMetricData request planning.
 //! - [`aws`]: the SDK adapters and the shared SDK configuration.
+//! - [`events`]: the Kinesis and DynamoDB stream events, with their arrival times read exactly.
 //! - [`config`]: each function's environment, read once per cold start.
 //! - [`error`]: configuration and dependency errors.
 

@@ -34,7 +34,9 @@ if mkdir "$here/crashed" 2>/dev/null; then
     [ -z "$line" ] && break
     case "${line,,}" in content-length:*) len=${line#*: } ;; esac
   done
-  head -c "$len" <&3 > "$here/crashed/event.json"
+  # Written whole, then moved into place: the test reads it as soon as it exists.
+  head -c "$len" <&3 > "$here/crashed/event.part"
+  mv "$here/crashed/event.part" "$here/crashed/event.json"
   exit 3
 fi
 exec "$here/real-bootstrap"
