@@ -15,7 +15,7 @@ RELEASE_DIST := target/release/dist
 # Sub-makes run in parallel; each target's output is printed whole when it ends.
 PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: ab ab-smoke bench capacity capacity-smoke test compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
+.PHONY: ab ab-smoke bench capacity capacity-smoke test disk-check compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing (the installs
@@ -63,10 +63,20 @@ release:
 ## Chromium, Prometheus and k6-html-reporter install), then one test build, then every test at
 ## once: the Rust tests (the sandbox's beside the rest), the moto patches, the CDK app
 ## (typecheck, jest, synth, deploy to moto) and `make capacity` with a short schedule.
-test:
+test: disk-check
 	@$(PARALLEL) venv cdk-deps chromium prometheus compat-deps lint
 	cargo test --workspace --all-features --locked --no-run
 	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke ab-smoke
+
+# The test build takes about 4.5 GB under target/ and room to link: with less free, say so at
+# once rather than fail minutes in with a linker's bus error. TEST_DISK_GB=0 skips the check.
+TEST_DISK_GB ?= 6
+disk-check:
+	@free=$$(df -Pk . | awk 'NR == 2 { print int($$4 / 1048576) }'); \
+	if [ "$$free" -lt "$(TEST_DISK_GB)" ]; then \
+	  echo "make test: $$free GB free on this disk; the test build needs about $(TEST_DISK_GB) GB (TEST_DISK_GB=0 skips this check)" >&2; \
+	  exit 2; \
+	fi
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
