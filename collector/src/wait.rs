@@ -156,11 +156,7 @@ pub async fn wait_watched<A: MetricsApi>(
     processed_so_far: &tokio::sync::watch::Sender<u64>,
 ) -> Result<WaitOutcome, ApiError> {
     let started = Instant::now();
-    let bar = progress_bar(config);
-    let say = |note: String| match &bar {
-        Some(bar) => bar.println(note),
-        None => eprintln!("{note}"),
-    };
+    let progress = Progress::new(config);
     // The count and when it last changed.
     let mut last: Option<(u64, Instant)> = None;
     // The last poll that answered, to end with when the timeout comes between polls.
@@ -169,9 +165,7 @@ pub async fn wait_watched<A: MetricsApi>(
     // The error of the last poll, while polls fail.
     let mut failing: Option<ApiError> = None;
     let finish = |outcome: WaitOutcome| {
-        if let Some(bar) = &bar {
-            bar.finish_and_clear();
-        }
+        progress.finish();
         Ok(outcome)
     };
     loop {
@@ -190,14 +184,7 @@ pub async fn wait_watched<A: MetricsApi>(
             start_ms: config.since_ms,
             end_ms: config.until_ms.unwrap_or(now_ms + 1000),
         };
-        let polled = match tokio::time::timeout(left, metrics.processed(window)).await {
-            Ok(result) => result,
-            Err(_) => Err(ApiError::Failed(format!(
-                "no answer within the --timeout of {}",
-                humantime::format_duration(config.timeout)
-            ))),
-        };
-        let processed = match polled {
+        let processed = match poll(metrics, window, left, config.timeout).await {
             Ok(processed) => {
                 failing = None;
                 processed
@@ -208,7 +195,7 @@ pub async fn wait_watched<A: MetricsApi>(
             }
             Err(error) => {
                 if failing.replace(error.clone()).is_none() {
-                    say(format!("collector: {error}; retrying until the --timeout"));
+                    progress.say(format!("collector: {error}; retrying until the --timeout"));
                 }
                 tokio::time::sleep(config.poll.min(left)).await;
                 continue;
@@ -218,9 +205,7 @@ pub async fn wait_watched<A: MetricsApi>(
         if processed > 0 && last.is_none_or(|(seen, _)| seen != processed) {
             last = Some((processed, Instant::now()));
         }
-        if let Some(bar) = &bar {
-            bar.set_position(processed);
-        }
+        progress.set(processed);
         let seen = Seen {
             processed,
             since_change: last.map(|(_, at)| at.elapsed()),
@@ -241,7 +226,7 @@ pub async fn wait_watched<A: MetricsApi>(
         answered = Some(outcome(WaitState::TimedOut));
         if processed == 0 && !hinted && seen.elapsed >= config.quiet {
             hinted = true;
-            say(format!(
+            progress.say(format!(
                 "collector: no datapoint yet for run id {:?} in {:?}; still waiting (if this \
                  persists, check that the stack is deployed and the run id is right)",
                 metrics.run_id, metrics.namespace
@@ -253,6 +238,50 @@ pub async fn wait_watched<A: MetricsApi>(
                 .min(config.timeout.saturating_sub(started.elapsed())),
         )
         .await;
+    }
+}
+
+/// One poll of the processed count, bounded by what is left of the timeout.
+async fn poll<A: MetricsApi>(
+    metrics: &RunMetrics<A>,
+    window: Window,
+    left: Duration,
+    timeout: Duration,
+) -> Result<u64, ApiError> {
+    match tokio::time::timeout(left, metrics.processed(window)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::Failed(format!(
+            "no answer within the --timeout of {}",
+            humantime::format_duration(timeout)
+        ))),
+    }
+}
+
+/// The progress bar on a terminal (when asked for), and notes printed above it (or on stderr).
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(config: &WaitConfig) -> Progress {
+        Progress(progress_bar(config))
+    }
+
+    fn say(&self, note: String) {
+        match &self.0 {
+            Some(bar) => bar.println(note),
+            None => eprintln!("{note}"),
+        }
+    }
+
+    fn set(&self, processed: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(processed);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
     }
 }
 
