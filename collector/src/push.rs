@@ -64,18 +64,8 @@ impl RemoteWrite {
                 ))
             }
         }
-        let push_interval = match env(remote_write::INTERVAL_VAR) {
-            None => Duration::from_secs(5),
-            Some(text) => humantime::parse_duration(&text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!(
-                        "{} {text:?} is not a duration above 0",
-                        remote_write::INTERVAL_VAR
-                    )
-                })?,
-        };
+        let push_interval =
+            remote_write::push_interval(env(remote_write::INTERVAL_VAR).as_deref())?;
         Ok(RemoteWrite { url, push_interval })
     }
 }

@@ -63,6 +63,18 @@ pub const DEFAULT_URL: &str = "http://localhost:9090/api/v1/write";
 /// The environment variable setting the time between pushes, k6's.
 pub const INTERVAL_VAR: &str = "K6_PROMETHEUS_RW_PUSH_INTERVAL";
 
+/// The push interval `K6_PROMETHEUS_RW_PUSH_INTERVAL` says (k6's default: 5 s); the error is the
+/// line to print.
+pub fn push_interval(value: Option<&str>) -> Result<std::time::Duration, String> {
+    match value {
+        None => Ok(std::time::Duration::from_secs(5)),
+        Some(text) => humantime::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("{INTERVAL_VAR} {text:?} is not a duration above 0")),
+    }
+}
+
 impl TimeSeries {
     /// The series `name` with `labels`, and one sample.
     pub fn one(name: &str, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) -> TimeSeries {

@@ -161,24 +161,19 @@ impl Threshold {
             .ok()
             .filter(|v: &f64| v.is_finite())
             .ok_or_else(|| fail(&format!("{value:?} is not a finite number")))?;
-        let aggregation = match aggregation {
-            "avg" => Aggregation::Avg,
-            "min" => Aggregation::Min,
-            "med" => Aggregation::Med,
-            "max" => Aggregation::Max,
-            "rate" => Aggregation::Rate,
-            "count" => Aggregation::Count,
-            "value" => Aggregation::Value,
-            p if p.starts_with("p(") && p.ends_with(')') => {
-                let n: f64 = p[2..p.len() - 1]
-                    .parse()
-                    .map_err(|_| fail(&format!("{p:?} is not a percentile like p(95)")))?;
-                if !(0.0..=100.0).contains(&n) {
-                    return Err(fail("a percentile is between p(0) and p(100)"));
-                }
-                Aggregation::Percentile(n)
+        let aggregation = if let Some(n) = percentile(aggregation) {
+            Aggregation::Percentile(n.map_err(|e| fail(&e))?)
+        } else {
+            match aggregation {
+                "avg" => Aggregation::Avg,
+                "min" => Aggregation::Min,
+                "med" => Aggregation::Med,
+                "max" => Aggregation::Max,
+                "rate" => Aggregation::Rate,
+                "count" => Aggregation::Count,
+                "value" => Aggregation::Value,
+                other => return Err(fail(&format!("unknown aggregation {other:?}"))),
             }
-            other => return Err(fail(&format!("unknown aggregation {other:?}"))),
         };
         let Some((_, kind)) = metrics.iter().find(|(name, _)| *name == metric) else {
             let known: Vec<&str> = metrics.iter().map(|m| m.0).collect();
@@ -269,6 +264,17 @@ pub fn render(judged: &[Judged]) -> String {
     text
 }
 
+/// Reads `p(N)`, a percentile from 0 to 100: `None` when `text` is not of that form, an error
+/// when N is not such a number.
+pub fn percentile(text: &str) -> Option<Result<f64, String>> {
+    let inner = text.strip_prefix("p(")?.strip_suffix(')')?;
+    Some(match inner.parse::<f64>() {
+        Ok(n) if (0.0..=100.0).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("{text:?}: a percentile is between p(0) and p(100)")),
+        Err(_) => Err(format!("{text:?} is not a percentile like p(95)")),
+    })
+}
+
 /// k6's way of printing a number in a threshold line: at most two decimals, trailing zeros off.
 pub fn format_value(value: f64) -> String {
     let text = format!("{value:.2}");
@@ -307,5 +313,21 @@ mod tests {
             serde_json::json!({"threshold": "latency:p(99)<500", "passed": true, "value": 218.94})
         );
         assert_eq!(render(&[]), "");
+    }
+
+    #[test]
+    fn percentiles_are_read_once_for_thresholds_and_trend_statistics() {
+        assert_eq!(percentile("p(99.9)"), Some(Ok(99.9)));
+        assert_eq!(percentile("avg"), None);
+        assert!(percentile("p(101)")
+            .unwrap()
+            .unwrap_err()
+            .contains("between p(0) and p(100)"));
+        assert!(percentile("p(x)")
+            .unwrap()
+            .unwrap_err()
+            .contains("not a percentile"));
+        let err = Threshold::parse("latency:p(101)<5", &METRICS).unwrap_err();
+        assert!(err.reason.contains("between p(0) and p(100)"), "{err}");
     }
 }

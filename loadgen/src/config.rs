@@ -264,15 +264,8 @@ impl RemoteWrite {
             env(remote_write::URL_VAR).unwrap_or_else(|| remote_write::DEFAULT_URL.to_owned());
         let url = Endpoint::parse(&url)
             .map_err(|e| format!("K6_PROMETHEUS_RW_SERVER_URL {url:?}: {e}"))?;
-        let push_interval = match env(remote_write::INTERVAL_VAR) {
-            None => Duration::from_secs(5),
-            Some(text) => humantime::parse_duration(&text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!("K6_PROMETHEUS_RW_PUSH_INTERVAL {text:?} is not a duration above 0")
-                })?,
-        };
+        let push_interval =
+            remote_write::push_interval(env(remote_write::INTERVAL_VAR).as_deref())?;
         let trend_stats = match env("K6_PROMETHEUS_RW_TREND_STATS") {
             None => vec![TrendStat::Percentile(99.0)],
             Some(text) => text

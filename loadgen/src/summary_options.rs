@@ -57,21 +57,15 @@ impl TrendStat {
 
     /// Reads `avg`, `min`, `med`, `max`, `count` or `p(N)`.
     pub fn parse(text: &str) -> Result<TrendStat, String> {
+        if let Some(n) = contract::threshold::percentile(text.trim()) {
+            return n.map(TrendStat::Percentile);
+        }
         Ok(match text.trim() {
             "avg" => TrendStat::Avg,
             "min" => TrendStat::Min,
             "med" => TrendStat::Med,
             "max" => TrendStat::Max,
             "count" => TrendStat::Count,
-            p if p.starts_with("p(") && p.ends_with(')') => {
-                let n: f64 = p[2..p.len() - 1]
-                    .parse()
-                    .map_err(|_| format!("{p:?} is not a percentile like p(95)"))?;
-                if !(0.0..=100.0).contains(&n) {
-                    return Err(format!("{p:?}: a percentile is between p(0) and p(100)"));
-                }
-                TrendStat::Percentile(n)
-            }
             other => {
                 return Err(format!(
                     "{other:?} is not avg, min, med, max, count or p(N)"
