@@ -3,8 +3,8 @@
 //! reported by [`Moto::exited`]), and stopped (by PID) when asked or dropped.
 //!
 //! How moto behaves is defined once, in `sandbox/moto_server.py` (its changes to moto and its
-//! settings); [`command`] starts it, and the tests' moto (`testkit::MotoServer`) starts the same
-//! script with the same arguments.
+//! settings); [`command`] is the one way it is started, by the sandbox and by the tests' moto
+//! (`testkit::MotoServer`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

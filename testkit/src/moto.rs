@@ -1,9 +1,10 @@
-//! moto for one test: started on a free loopback port, stopped (by PID) when dropped.
+//! moto for one test, started as the sandbox starts it (`sandbox::moto::command`) on a free
+//! loopback port, stopped (by PID) when dropped.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A running moto server.
@@ -13,12 +14,10 @@ pub struct MotoServer {
     pub port: u16,
 }
 
-/// The Python that has moto: the one beside `MOTO_SERVER`, else the project's `.venv`.
+/// The Python that has moto (the sandbox's rule: beside `MOTO_SERVER`, else the project's
+/// `.venv`), checked to exist.
 fn python() -> PathBuf {
-    let python = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .and_then(|server| server.parent().map(|bin| bin.join("python")))
-        .unwrap_or_else(|| crate::root().join(".venv/bin/python"));
+    let python = sandbox::moto::python(&crate::root());
     assert!(
         python.exists(),
         "{} not found: run `make test`, which installs the pinned moto into .venv \
@@ -32,15 +31,10 @@ impl MotoServer {
     /// Starts moto as the sandbox does (`sandbox/moto_server.py`) and waits until it answers.
     pub fn start() -> MotoServer {
         let python = python();
-        let script = crate::root().join("sandbox/moto_server.py");
         for _ in 0..3 {
             let port = crate::free_port();
-            let mut child = Command::new(&python)
-                .arg(&script)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+            // The sandbox's own definition of how moto is started.
+            let mut child = sandbox::moto::command(&crate::root(), port)
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", python.display()));
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -57,9 +51,8 @@ impl MotoServer {
             let _ = child.wait();
         }
         panic!(
-            "moto ({} {}) did not start",
-            python.display(),
-            script.display()
+            "moto ({} sandbox/moto_server.py) did not start",
+            python.display()
         );
     }
 
