@@ -78,7 +78,9 @@ impl Waited {
     pub fn exit(&self) -> contract::cli::Exit {
         use contract::cli::Exit;
         match wait_exit(&self.outcome) {
-            Exit::Success if !thresholds::all_passed(&self.thresholds) => Exit::ThresholdCrossed,
+            Exit::Success if !contract::threshold::all_passed(&self.thresholds) => {
+                Exit::ThresholdCrossed
+            }
             exit => exit,
         }
     }
@@ -286,7 +288,7 @@ pub fn run_stats(opts: &StatsOpts) -> anyhow::Result<(String, bool)> {
         ),
         stats::Input::Averages(_) => Vec::new(),
     };
-    let passed = thresholds::all_passed(&judged);
+    let passed = contract::threshold::all_passed(&judged);
     let text = if opts.json {
         #[derive(serde::Serialize)]
         struct WithThresholds<'a> {

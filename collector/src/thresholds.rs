@@ -17,8 +17,6 @@ use contract::metrics::Hop;
 use contract::run::Run;
 use contract::threshold::{Aggregation, Judged, Kind, MetricSource, Threshold};
 
-pub use contract::threshold::all_passed;
-
 /// The metrics a collector threshold may name.
 pub const METRICS: [(&str, Kind); 16] = [
     ("latency", Kind::Trend),

@@ -73,26 +73,59 @@ fn stat_value(histogram: &hdrhistogram::Histogram<u64>, stat: &TrendStat) -> f64
     us / 1e6
 }
 
+/// The series of one push, as they are built: each carries the `testid` label and the push's
+/// time.
+struct Batch<'a> {
+    series: Vec<TimeSeries>,
+    testid: &'a str,
+    now_ms: i64,
+}
+
+impl Batch<'_> {
+    fn push(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let mut labels = labels.to_vec();
+        labels.push(("testid", self.testid));
+        self.series
+            .push(TimeSeries::one(name, &labels, value, self.now_ms));
+    }
+}
+
+/// What the checks count, added up over the statuses.
+#[derive(Default)]
+struct Requests {
+    /// Every request's timings.
+    all: TrendSet,
+    /// Requests answered.
+    count: u64,
+    /// Of those, with status 200 (the status check).
+    ok: u64,
+    /// Of those, within the duration check's limit.
+    quick: u64,
+}
+
 impl Source {
     /// Every series k6 pushes for this run so far, at `now_ms`.
     pub fn series(&self, trend_stats: &[TrendStat], now_ms: i64) -> Vec<TimeSeries> {
-        let mut series = Vec::new();
-        let mut push = |name: String, labels: &[(&str, &str)], value: f64| {
-            let mut labels = labels.to_vec();
-            labels.push(("testid", &self.testid));
-            series.push(TimeSeries::one(&name, &labels, value, now_ms));
+        let mut batch = Batch {
+            series: Vec::new(),
+            testid: &self.testid,
+            now_ms,
         };
-        let scenario = [("scenario", "default")];
+        let requests = self.request_series(&mut batch, trend_stats);
+        self.run_series(&mut batch, trend_stats, &requests);
+        batch.series
+    }
+
+    /// The HTTP series, one set per response status, with k6's request tags.
+    fn request_series(&self, batch: &mut Batch<'_>, trend_stats: &[TrendStat]) -> Requests {
         let proto = if self.live.http2.load(Ordering::Relaxed) {
             "HTTP/2.0"
         } else {
             "HTTP/1.1"
         };
-        let by_status = self.trends.by_status();
-        let mut all = TrendSet::default();
-        let (mut status_ok, mut quick, mut requests) = (0u64, 0u64, 0u64);
-        for (status, set) in &by_status {
-            all.add(set);
+        let mut requests = Requests::default();
+        for (status, set) in &self.trends.by_status() {
+            requests.all.add(set);
             let status_text = status.to_string();
             let expected = (200..400).contains(status).to_string();
             let mut labels = vec![
@@ -116,65 +149,69 @@ impl Source {
                 labels.push(("error_code", code.as_str()));
             }
             let n = set.requests();
-            requests += n;
+            requests.count += n;
             if *status == 200 {
-                status_ok += n;
+                requests.ok += n;
             }
-            let duration = set.get(Trend::Duration);
-            quick += if *status == 0 {
+            requests.quick += if *status == 0 {
                 n
             } else {
-                duration.count_between(0, self.max_duration_us.saturating_sub(1))
+                set.get(Trend::Duration)
+                    .count_between(0, self.max_duration_us.saturating_sub(1))
             };
-            push("k6_http_reqs_total".into(), &labels, n as f64);
+            batch.push("k6_http_reqs_total", &labels, n as f64);
             let failed = if *status == 0 || *status >= 400 {
                 1.0
             } else {
                 0.0
             };
-            push("k6_http_req_failed_rate".into(), &labels, failed);
+            batch.push("k6_http_req_failed_rate", &labels, failed);
             for trend in Trend::ALL {
                 if trend == Trend::Iteration {
                     continue;
                 }
                 for stat in trend_stats {
                     let name = format!("k6_{}_{}", trend.name(), suffix(stat));
-                    push(name, &labels, stat_value(set.get(trend), stat));
+                    batch.push(&name, &labels, stat_value(set.get(trend), stat));
                 }
             }
         }
-        if requests > 0 {
+        requests
+    }
+
+    /// The run's own series: iterations and their duration, the checks, data, dropped
+    /// iterations and VUs.
+    fn run_series(&self, batch: &mut Batch<'_>, trend_stats: &[TrendStat], requests: &Requests) {
+        let scenario = [("scenario", "default")];
+        if requests.count > 0 {
             for stat in trend_stats {
                 let name = format!("k6_iteration_duration_{}", suffix(stat));
-                push(name, &scenario, stat_value(all.get(Trend::Iteration), stat));
+                let value = stat_value(requests.all.get(Trend::Iteration), stat);
+                batch.push(&name, &scenario, value);
             }
             let checks = [
-                ("status is 200".to_owned(), status_ok),
-                (self.duration_check.clone(), quick),
+                ("status is 200", requests.ok),
+                (self.duration_check.as_str(), requests.quick),
             ];
             for (check, passes) in checks {
-                let labels = [("check", check.as_str()), ("scenario", "default")];
-                push(
-                    "k6_checks_rate".into(),
-                    &labels,
-                    passes as f64 / requests as f64,
-                );
+                let labels = [("check", check), ("scenario", "default")];
+                let rate = passes as f64 / requests.count as f64;
+                batch.push("k6_checks_rate", &labels, rate);
             }
         }
         let live = &self.live;
-        push("k6_iterations_total".into(), &scenario, requests as f64);
+        batch.push("k6_iterations_total", &scenario, requests.count as f64);
         let sent = live.bytes_sent.load(Ordering::Relaxed) as f64;
         let received = live.bytes_received.load(Ordering::Relaxed) as f64;
-        push("k6_data_sent_total".into(), &scenario, sent);
-        push("k6_data_received_total".into(), &scenario, received);
+        batch.push("k6_data_sent_total", &scenario, sent);
+        batch.push("k6_data_received_total", &scenario, received);
         if self.arrival {
             let dropped = live.dropped.load(Ordering::Relaxed) as f64;
-            push("k6_dropped_iterations_total".into(), &scenario, dropped);
+            batch.push("k6_dropped_iterations_total", &scenario, dropped);
         }
         let vus = live.active_vus.load(Ordering::Relaxed) as f64;
-        push("k6_vus".into(), &[], vus);
-        push("k6_vus_max".into(), &[], self.vus_max as f64);
-        series
+        batch.push("k6_vus", &[], vus);
+        batch.push("k6_vus_max", &[], self.vus_max as f64);
     }
 }
 

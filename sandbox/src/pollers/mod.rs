@@ -32,11 +32,11 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::awsjson::CallError;
-use crate::lambda::{FunctionHost, InvokeError, LogSink};
-use crate::Shutdown;
+use crate::lambda::{FunctionHost, InvokeError};
 pub use delivery::event;
 pub use destination::OnFailure;
 pub use expiry::Expiry;
+pub use poll::poll_shard;
 pub use shard::{kinesis_stream_name, Shard};
 
 /// What a mapping reads.
@@ -121,20 +121,6 @@ impl Invoker for Arc<FunctionHost> {
     fn batch_delivered(&self, age: Duration) {
         self.telemetry().batch_delivered(age);
     }
-}
-
-/// Consumes one shard until `stop` says stop.
-pub async fn poll_shard<S: ShardSource, I: Invoker>(
-    config: PollerConfig,
-    source: S,
-    invoker: I,
-    logs: LogSink,
-    function: String,
-    stop: Shutdown,
-) {
-    poll::Poller::new(config, source, invoker, logs, function, stop)
-        .run()
-        .await;
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ enum Head {
 }
 
 /// A shard's poller and what it holds between rounds.
-pub(super) struct Poller<S, I> {
+struct Poller<S, I> {
     config: PollerConfig,
     source: S,
     invoker: I,
@@ -42,33 +42,35 @@ pub(super) struct Poller<S, I> {
     retries: u32,
 }
 
-impl<S: ShardSource, I: Invoker> Poller<S, I> {
-    pub(super) fn new(
-        config: PollerConfig,
-        source: S,
-        invoker: I,
-        logs: LogSink,
-        function: String,
-        stop: Shutdown,
-    ) -> Self {
-        let size = config.batch_size.max(1);
-        Poller {
-            config,
-            source,
-            invoker,
-            logs,
-            function,
-            stop,
-            pending: VecDeque::new(),
-            size,
-            idle: IDLE_MIN,
-            retry: RETRY_MIN,
-            retries: 0,
-        }
-    }
+/// Consumes one shard until `stop` says stop.
+pub async fn poll_shard<S: ShardSource, I: Invoker>(
+    config: PollerConfig,
+    source: S,
+    invoker: I,
+    logs: LogSink,
+    function: String,
+    stop: Shutdown,
+) {
+    let size = config.batch_size.max(1);
+    let poller = Poller {
+        config,
+        source,
+        invoker,
+        logs,
+        function,
+        stop,
+        pending: VecDeque::new(),
+        size,
+        idle: IDLE_MIN,
+        retry: RETRY_MIN,
+        retries: 0,
+    };
+    poller.run().await;
+}
 
+impl<S: ShardSource, I: Invoker> Poller<S, I> {
     /// Consumes the shard until told to stop.
-    pub(super) async fn run(mut self) {
+    async fn run(mut self) {
         while !self.stop.is_stopping() {
             if self.pending.is_empty() && !self.read().await {
                 continue;

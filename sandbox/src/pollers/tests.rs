@@ -3,6 +3,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::*;
+use crate::lambda::LogSink;
 
 /// Records "1".."n" in one shard, handed out as asked.
 struct Records(VecDeque<Value>);
