@@ -8,7 +8,7 @@ VENV      := .venv
 FUNCTIONS := upstream midstream downstream
 # `make lambdas`: the functions for AWS and LocalStack, in the small `lambda` profile.
 DIST      ?= dist
-PROFILE   ?= lambda
+LAMBDA_PROFILE ?= lambda
 # What the sandbox runs: the functions and the loadgen worker from the one release build the
 # tools come from (`make release`).
 RELEASE_DIST := target/release/dist
@@ -18,7 +18,8 @@ PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 .PHONY: ab ab-smoke bench capacity capacity-smoke test disk-check compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
-## collector: VUS=10 DURATION=60s by default. Installs and builds what is missing (the installs
+## collector: VUS=10 DURATION=60s by default; PROFILE=aws keeps AWS's polling cadence and quotas
+## (QUOTA_SCALE=0.1 scales every rate quota, SHARDS=4 the stream's shards). Installs and builds what is missing (the installs
 ## run while cargo compiles).
 VUS ?= 10
 DURATION ?= 60s
@@ -199,14 +200,14 @@ watch:
 ## reads via LAMBDA_DIST_PATH), in the small, quick-starting `lambda` profile; with
 ## LOADGEN_WORKER=true also dist/loadgen-worker/bootstrap, for `loadgen --lambda N`
 lambdas:
-	cargo build --profile $(PROFILE) --locked -p functions --bins
+	cargo build --profile $(LAMBDA_PROFILE) --locked -p functions --bins
 	for f in $(FUNCTIONS); do \
 	  mkdir -p $(DIST)/$$f; \
-	  cp target/$(PROFILE)/$$f $(DIST)/$$f/bootstrap; \
+	  cp target/$(LAMBDA_PROFILE)/$$f $(DIST)/$$f/bootstrap; \
 	done
 ifeq ($(LOADGEN_WORKER),true)
-	cargo build --profile $(PROFILE) --locked -p loadgen --features lambda --bin loadgen-worker
-	mkdir -p $(DIST)/loadgen-worker && cp target/$(PROFILE)/loadgen-worker $(DIST)/loadgen-worker/bootstrap
+	cargo build --profile $(LAMBDA_PROFILE) --locked -p loadgen --features lambda --bin loadgen-worker
+	mkdir -p $(DIST)/loadgen-worker && cp target/$(LAMBDA_PROFILE)/loadgen-worker $(DIST)/loadgen-worker/bootstrap
 endif
 
 ## sizes: each function's bootstrap size and the newest glibc symbol it needs (al2023 has 2.34)

@@ -11,8 +11,10 @@ import { configFromEnv } from '../lib/config';
 import { PipelineStack } from '../lib/pipeline-stack';
 
 try {
-  const config = configFromEnv(process.env, path.resolve(__dirname, '..', '..'));
   const app = new cdk.App();
+  const config = configFromEnv(process.env, path.resolve(__dirname, '..', '..'), {
+    shards: app.node.tryGetContext('shards'),
+  });
   new PipelineStack(app, process.env.STACK_NAME?.trim() || 'PipelineStack', {
     config,
     description: 'Serverless data processing pipeline: API Gateway -> Kinesis -> DynamoDB -> CloudWatch',

@@ -2,7 +2,8 @@
  * The app's configuration, read once from the environment the AWS sample's users already set:
  * USE_LOCALSTACK, HOT_DEPLOY, LAMBDA_DIST_PATH (the sample's LAMBDA_SRC_PATH is accepted and not
  * needed: `make watch` rebuilds from the repository's sources), plus USE_VPC, LAMBDA_ARCH,
- * PIPELINE_TARGET, STREAM_NAME, METRIC_NAMESPACE and LOADGEN_WORKER.
+ * PIPELINE_TARGET, STREAM_NAME, METRIC_NAMESPACE and LOADGEN_WORKER; and the stream's shard
+ * count from the CDK context `shards` (`cdk deploy -c shards=4`) or `SHARDS`.
  */
 import * as path from 'path';
 
@@ -35,6 +36,21 @@ export interface PipelineConfig {
   /** Also deploy the loadgen worker function `loadgen --lambda N` invokes (`LOADGEN_WORKER=true`),
    * from `<distPath>/loadgen-worker/bootstrap`. */
   readonly loadgenWorker: boolean;
+  /** The Kinesis stream's shards: context `shards` or `SHARDS`, default 1. */
+  readonly shards: number;
+}
+
+/** Most shards a stream may have here: AWS's default shard quota in us-east-1. */
+export const MAX_SHARDS = 500;
+
+/** Reads a shard count: a whole number from 1 to MAX_SHARDS. */
+export function parseShards(value: unknown, source: string): number {
+  const text = String(value).trim();
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isInteger(n) || n < 1 || n > MAX_SHARDS) {
+    throw new Error(`${source}=${String(value)} must be a whole number of shards from 1 to ${MAX_SHARDS}`);
+  }
+  return n;
 }
 
 /** The contract's metric namespace (contract/src/metrics.rs). */
@@ -48,7 +64,11 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
 }
 
 /** Reads the configuration; `repoRoot` anchors the default dist and source paths. */
-export function configFromEnv(env: NodeJS.ProcessEnv, repoRoot: string): PipelineConfig {
+export function configFromEnv(
+  env: NodeJS.ProcessEnv,
+  repoRoot: string,
+  context: { shards?: unknown } = {},
+): PipelineConfig {
   const explicit = (env.PIPELINE_TARGET ?? '').trim().toLowerCase();
   let target: Target;
   if (explicit === 'sandbox') target = 'Sandbox';
@@ -74,5 +94,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv, repoRoot: string): Pipelin
     streamName: env.STREAM_NAME?.trim() || 'KinesisStream',
     metricNamespace: env.METRIC_NAMESPACE?.trim() || DEFAULT_NAMESPACE,
     loadgenWorker: flag(env, 'LOADGEN_WORKER'),
+    shards:
+      context.shards !== undefined
+        ? parseShards(context.shards, 'shards')
+        : env.SHARDS !== undefined && env.SHARDS.trim() !== ''
+          ? parseShards(env.SHARDS, 'SHARDS')
+          : 1,
   };
 }

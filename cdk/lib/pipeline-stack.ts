@@ -54,7 +54,7 @@ export class PipelineStack extends cdk.Stack {
 
     this.stream = new kinesis.Stream(this, 'KinesisStream', {
       streamName: config.streamName,
-      shardCount: 1,
+      shardCount: config.shards,
       retentionPeriod: cdk.Duration.hours(24),
       // AWS-managed encryption on AWS; the emulators keep it plain.
       encryption: config.target === 'AWS' ? kinesis.StreamEncryption.MANAGED : kinesis.StreamEncryption.UNENCRYPTED,
@@ -128,6 +128,10 @@ export class PipelineStack extends cdk.Stack {
 
     new cdk.CfnOutput(this, 'ApiGatewayMethodEndpoint', { value: this.api.url, description: 'POST here' });
     new cdk.CfnOutput(this, 'KinesisStreamName', { value: this.stream.streamName });
+    new cdk.CfnOutput(this, 'ApiName', {
+      value: this.api.restApiName,
+      description: "API Gateway's metrics are by ApiName",
+    });
     new cdk.CfnOutput(this, 'DynamoDBTableName', { value: this.table.tableName });
     new cdk.CfnOutput(this, 'FailedBatchesQueueUrl', {
       value: this.failedBatches.queueUrl,

@@ -177,6 +177,10 @@ describe('default (AWS)', () => {
     template.hasOutput('DynamoDBTableName', { Value: { Ref: Match.stringLikeRegexp('^DynamoDBTable') } });
     template.hasOutput('Environment', { Value: 'AWS' });
     template.hasOutput('MetricNamespace', { Value: DEFAULT_NAMESPACE });
+    // API Gateway's metrics (4XXError, 5XXError) are by the API's name.
+    const apis = template.findResources('AWS::ApiGateway::RestApi');
+    const apiName = (Object.values(apis)[0] as any).Properties.Name;
+    template.hasOutput('ApiName', { Value: apiName });
     for (const name of ['Upstream', 'Midstream', 'Downstream']) {
       template.hasOutput(`${name}FunctionName`, { Value: { Ref: Match.stringLikeRegexp(`^${name}`) } });
     }
@@ -291,6 +295,17 @@ describe('configuration', () => {
     expect(() => configFromEnv({ LAMBDA_ARCH: 'sparc' }, '/repo')).toThrow('LAMBDA_ARCH=sparc must be x86_64 or arm64');
     expect(() => configFromEnv({ USE_VPC: 'maybe' }, '/repo')).toThrow('USE_VPC=maybe is not a boolean');
     expect(() => configFromEnv({ PIPELINE_TARGET: 'gcp' }, '/repo')).toThrow('must be aws, localstack or sandbox');
+    for (const bad of ['0', '-1', '1.5', 'two', '501', '']) {
+      expect(() => configFromEnv({}, '/repo', { shards: bad })).toThrow(`shards=${bad} must be a whole number`);
+    }
+    expect(() => configFromEnv({ SHARDS: 'x' }, '/repo')).toThrow('SHARDS=x must be a whole number');
+  });
+
+  test('the shard count: context shards, else SHARDS, else 1', () => {
+    expect(configFromEnv({ SHARDS: '3' }, '/repo', { shards: '4' }).shards).toBe(4);
+    expect(configFromEnv({ SHARDS: '3' }, '/repo').shards).toBe(3);
+    const { template } = synth({ SHARDS: '4' });
+    template.hasResourceProperties('AWS::Kinesis::Stream', { ShardCount: 4 });
   });
 
   test('defaults: dist under the repository, x86_64, KinesisStream', () => {
@@ -304,6 +319,7 @@ describe('configuration', () => {
       streamName: 'KinesisStream',
       metricNamespace: DEFAULT_NAMESPACE,
       loadgenWorker: false,
+      shards: 1,
     });
   });
 });

@@ -12,6 +12,7 @@ use contract::threshold::Threshold;
 use crate::lambda::Function;
 use crate::opts::{apply_outputs, AuditOpts, AwsOpts, WaitOpts};
 use crate::push::{RemoteWrite, OUTPUT};
+use crate::throttles::Resources;
 use crate::wait::WaitConfig;
 
 /// `collector wait`, validated.
@@ -35,6 +36,8 @@ pub struct Wait {
     pub push: Option<RemoteWrite>,
     /// The functions whose Lambda metrics the export carries.
     pub functions: Vec<Function>,
+    /// The stack's resources whose throttle metrics the export carries.
+    pub resources: Resources,
 }
 
 /// `collector audit`, validated.
@@ -85,10 +88,16 @@ impl WaitOpts {
                 name: name.clone(),
             })
             .collect();
+        let mut resources = Resources::default();
         apply_outputs(&mut self.aws, &self.stack, |outputs| {
             if namespace.is_none() {
                 *namespace = outputs.get(key::NAMESPACE).ok().map(str::to_owned);
             }
+            let named = |k: &str| outputs.get(k).ok().map(str::to_owned);
+            resources.stream = named(key::STREAM);
+            resources.table = named(key::TABLE);
+            resources.api = named(key::API_NAME);
+            resources.profile = named(key::SANDBOX_PROFILE);
             if functions.is_empty() {
                 functions = contract::lambda::ROLES
                     .iter()
@@ -145,6 +154,10 @@ impl WaitOpts {
             },
             thresholds: self.thresholds,
             push,
+            resources: Resources {
+                functions: functions.iter().map(|f| f.name.clone()).collect(),
+                ..resources
+            },
             functions,
         })
     }

@@ -20,7 +20,7 @@
 //! - `thresholds`: k6-style thresholds on the pipeline's numbers (`--threshold`).
 //! - `audit`: the run's items in DynamoDB against the accepted ids (`collector audit`).
 //! - `lambda`: Lambda's own metrics per function over the run's window (the export's
-//!   `lambda`).
+//!   `lambda`); `throttles`: AWS's throttle metrics over it, which limit gave (`throttles`).
 //! - `push`: the pipeline's series into Prometheus while waiting (`collector wait -o
 //!   experimental-prometheus-rw`).
 
@@ -39,6 +39,7 @@ mod stats;
 mod stats_aws;
 mod table;
 mod thresholds;
+mod throttles;
 pub mod wait;
 
 pub use audit::Audit;
@@ -119,6 +120,7 @@ pub async fn run_wait<A: MetricsApi>(
         .await
         .context("fetching the run's latencies")?;
     export.lambda = Some(lambda::view(&metrics.api, &config.functions, outcome.window).await);
+    export.throttles = Some(throttles::view(&metrics.api, &config.resources, outcome.window).await);
     export.run.metrics_requested = Some(metrics.api.requested());
     std::fs::write(&config.out, export.to_json())
         .with_context(|| format!("writing {}", config.out.display()))?;

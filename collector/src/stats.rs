@@ -15,7 +15,7 @@ use contract::run::Run;
 
 use crate::describe::{describe, Describe};
 pub use crate::stats_aws::Cost;
-use crate::stats_aws::{cost_table, lambda_table};
+use crate::stats_aws::{cost_table, lambda_table, throttle_table};
 pub use crate::table::TableData;
 
 /// One second of the run (the export's row type).
@@ -135,6 +135,9 @@ pub struct Report {
     /// Table 4: Lambda's own metrics per function (exports from version 4 on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lambda: Option<contract::lambda::LambdaView>,
+    /// Table 4b: AWS's throttle metrics, which limit gave (exports from version 5 on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttles: Option<contract::quota::ThrottleView>,
     /// Table 5: what the run would cost on AWS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
@@ -158,6 +161,7 @@ pub fn report(
                 latency: None,
                 hops: Vec::new(),
                 lambda: None,
+                throttles: None,
                 cost: None,
                 per_second_averages: describe(averages),
                 over_time: Vec::new(),
@@ -231,6 +235,7 @@ pub fn export_report(
         latency,
         hops,
         lambda: export.lambda.clone(),
+        throttles: export.throttles.clone(),
         // Exports before version 4 have no Lambda metrics to price: no table, as for them.
         cost: export.lambda.as_ref().map(|_| {
             match contract::cost::estimate(&model, prices, export.run.metrics_requested) {
@@ -275,6 +280,7 @@ pub fn tables(report: &Report) -> Vec<TableData> {
         tables.push(hops_table(&report.hops));
     }
     tables.extend(report.lambda.as_ref().map(lambda_table));
+    tables.extend(report.throttles.as_ref().map(throttle_table));
     tables.extend(report.cost.as_ref().map(cost_table));
     tables.extend(report.per_second_averages.as_ref().map(describe_table));
     tables

@@ -74,6 +74,47 @@ pub(crate) fn lambda_table(view: &contract::lambda::LambdaView) -> TableData {
     }
 }
 
+/// AWS's throttle metrics over the run, a row per metric and resource, with what the figures
+/// mean (AWS's own, or the sandbox's profile and scale); "not available" and why, when none.
+pub(crate) fn throttle_table(view: &contract::quota::ThrottleView) -> TableData {
+    const TITLE: &str = "Throttles: which limit gave";
+    if let Some(why) = &view.unavailable {
+        return TableData {
+            title: TITLE,
+            header: vec!["limit"],
+            rows: vec![vec![format!("not available: {why}")]],
+            numeric: Vec::new(),
+        };
+    }
+    let mut rows: Vec<Vec<String>> = view
+        .rows
+        .iter()
+        .map(|r| {
+            let busiest = r.per_second.iter().map(|(_, n)| *n).max().unwrap_or(0);
+            vec![
+                r.label.clone(),
+                r.resource.clone(),
+                format!("{} {}", r.namespace, r.metric),
+                r.total.to_string(),
+                busiest.to_string(),
+            ]
+        })
+        .collect();
+    rows.push(vec![format!("({})", view.meaning())]);
+    TableData {
+        title: TITLE,
+        header: vec![
+            "limit",
+            "resource",
+            "AWS metric",
+            "total",
+            "most in a second",
+        ],
+        rows,
+        numeric: vec![3, 4],
+    }
+}
+
 /// The run's cost on AWS, line by line, with how each quantity was counted.
 pub(crate) fn cost_table(cost: &Cost) -> TableData {
     const TITLE: &str = "What this run would cost on AWS (list prices, no free tier)";

@@ -359,6 +359,7 @@ pub async fn export<A: MetricsApi>(
         hop_histograms,
         over_time: Vec::new(),
         lambda: None,
+        throttles: None,
     };
     if run.is_some() {
         export.over_time = contract::run::over_time(&export, run);

@@ -56,6 +56,7 @@ fn export(run_id: &str, latencies: &[f64], per_second: u64) -> LatencyExport {
         hop_histograms: [("StoreToDownstreamLatency".to_owned(), hop)].into(),
         over_time: Vec::new(),
         lambda: None,
+        throttles: None,
     }
 }
 

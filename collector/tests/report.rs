@@ -129,6 +129,7 @@ fn run_and_export() -> (RunFile, LatencyExport) {
         hop_histograms: Default::default(),
         over_time: Vec::new(),
         lambda: None,
+        throttles: None,
     };
     (run, export)
 }

@@ -71,6 +71,7 @@ fn export() -> LatencyExport {
         hop_histograms: Default::default(),
         over_time: Vec::new(),
         lambda: None,
+        throttles: None,
     }
 }
 

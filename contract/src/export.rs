@@ -17,6 +17,9 @@
 //! backlog, p99).
 //! 4 adds what Lambda's own metrics say about the run's window (`lambda`: per function
 //! invocations, errors, throttles, duration, concurrency, cold starts, memory, iterator age).
+//! 5 adds what AWS's throttle metrics say about the window (`throttles`: Kinesis records and
+//! reads refused, DynamoDB writes throttled, the API's 4xx and 5xx answers, Lambda's throttles),
+//! and the sandbox's profile.
 //! Version 1 and 2 exports are still read (`redelivered` 0, no hop histograms, no p99 per
 //! second).
 
@@ -27,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::buckets::LatencyHistogram;
 
 /// Version of this format; bumped when a field changes meaning.
-pub const EXPORT_VERSION: u32 = 4;
+pub const EXPORT_VERSION: u32 = 5;
 
 /// How `collector wait` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +73,9 @@ pub struct LatencyExport {
     /// Lambda's own metrics over the window (version 4 on; `None` before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lambda: Option<crate::lambda::LambdaView>,
+    /// AWS's throttle metrics over the window (version 5 on; `None` before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttles: Option<crate::quota::ThrottleView>,
 }
 
 /// One second of the run: what the API accepted, what the pipeline completed, the backlog
@@ -222,6 +228,10 @@ mod tests {
                 p99_ms: Some(130.0),
             }],
             lambda: Some(crate::lambda::LambdaView::default()),
+            throttles: Some(crate::quota::ThrottleView {
+                profile: Some("aws at quota scale 0.1".into()),
+                ..Default::default()
+            }),
         };
         let json = export.to_json();
         assert!(json.contains(r#""state": "complete""#), "{json}");

@@ -14,6 +14,8 @@
 //! - [`run`]: the run model: an export and its run file, with every verdict computed once
 //!   (accepted, lost, over-counted, percentiles, loops per second, the run over time).
 //! - [`cost`]: what a run would cost on AWS, from one price table (`prices/us-east-1.json`).
+//! - [`quota`]: AWS's data-plane quotas and cadences (the sandbox's `aws` profile), and the
+//!   metrics AWS publishes when one is hit.
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`file`]: reading those files with bounded memory.
@@ -41,6 +43,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod outputs;
 pub mod payload;
+pub mod quota;
 pub mod record;
 #[cfg(feature = "remote-write")]
 pub mod remote_write;

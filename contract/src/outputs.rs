@@ -34,6 +34,10 @@ pub mod key {
     /// The loadgen worker function `loadgen --lambda N` invokes (deployed with
     /// `LOADGEN_WORKER=true`).
     pub const LOADGEN_WORKER: &str = "LoadgenWorkerFunctionName";
+    /// The REST API's name (API Gateway's metrics are by `ApiName`).
+    pub const API_NAME: &str = "ApiName";
+    /// The sandbox's profile: `default`, or `aws at quota scale F` (the sandbox only).
+    pub const SANDBOX_PROFILE: &str = "SandboxProfile";
     /// The SQS queue the event source mappings record given-up batches in.
     pub const FAILED_BATCHES: &str = "FailedBatchesQueueUrl";
     /// The upstream function's name (Lambda's metrics are by function name).

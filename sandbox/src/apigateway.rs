@@ -1,7 +1,7 @@
 //! API Gateway REST proxy integrations, served on the edge under the stage path (`/prod/...`):
 //! the request becomes an API Gateway proxy event, the function's answer becomes the HTTP
 //! response. As API Gateway does: 502 when the function fails or answers something that is not
-//! a proxy response, 504 when it times out.
+//! a proxy response, 504 when it times out, 500 when Lambda throttles it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,8 @@ use crate::lambda::{FunctionHost, InvokeError};
 pub struct Route {
     /// The REST API's id.
     pub api_id: String,
+    /// The REST API's name (API Gateway's metrics are by name).
+    pub api_name: String,
     /// The stage (`prod`).
     pub stage: String,
     /// The resource path (`/`, `/items`).
@@ -66,6 +68,16 @@ impl Routes {
             .unwrap_or(false)
     }
 
+    /// The name of the API whose stage `path` is under.
+    pub fn api_name(&self, path: &str) -> Option<String> {
+        let stage = path.trim_start_matches('/').split('/').next()?;
+        let routes = self.routes.read().ok()?;
+        routes
+            .iter()
+            .find(|route| route.stage == stage)
+            .map(|route| route.api_name.clone())
+    }
+
     fn find(&self, method: &str, path: &str) -> Option<Matched> {
         let trimmed = path.trim_start_matches('/');
         let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
@@ -98,6 +110,10 @@ impl Routes {
                 .unwrap_or_else(|| message(StatusCode::BAD_GATEWAY, "Internal server error")),
             Err(InvokeError::Timeout(_)) => {
                 message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+            }
+            // Lambda's 429 behind a proxy integration: API Gateway's 500.
+            Err(InvokeError::Throttled(_)) => {
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
             Err(_) => message(StatusCode::BAD_GATEWAY, "Internal server error"),
         }

@@ -27,6 +27,8 @@ pub struct DeployedFunction {
     pub environment: BTreeMap<String, String>,
     /// The S3 key its code zip was created from.
     pub code_key: Option<String>,
+    /// Its `ReservedConcurrentExecutions`, if it has one.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// A deployed event source mapping.
@@ -61,6 +63,8 @@ pub struct DeployedMapping {
 pub struct DeployedRoute {
     /// The API's id.
     pub api_id: String,
+    /// The API's name.
+    pub api_name: String,
     /// The stage (moto ignores stages in CloudFormation: `prod` when it has none).
     pub stage: String,
     /// Resource path.
@@ -118,6 +122,9 @@ async fn functions(api: &AwsJson) -> Result<Vec<DeployedFunction>, CallError> {
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
                 .collect(),
             code_key,
+            reserved_concurrency: full["Concurrency"]["ReservedConcurrentExecutions"]
+                .as_u64()
+                .map(|n| n.min(u64::from(u32::MAX)) as u32),
             name,
         });
     }
@@ -211,6 +218,7 @@ async fn routes(api: &AwsJson) -> Result<Vec<DeployedRoute>, CallError> {
                 {
                     routes.push(DeployedRoute {
                         api_id: id.to_owned(),
+                        api_name: rest_api["name"].as_str().unwrap_or(id).to_owned(),
                         stage: stage.clone(),
                         path: resource["path"].as_str().unwrap_or("/").to_owned(),
                         method: method.clone(),

@@ -7,7 +7,9 @@
 //!   or crash is 200 with `X-Amz-Function-Error: Unhandled` and Lambda's error document;
 //! - `Event`: 202 at once, the invocation runs on (its failure is logged);
 //! - `DryRun`: 204;
-//! - an unknown function: 404 `ResourceNotFoundException`.
+//! - an unknown function: 404 `ResourceNotFoundException`;
+//! - past a concurrency limit (the aws profile): 429 `TooManyRequestsException` with its
+//!   `Reason`.
 //!
 //! The function is named as Lambda allows: its name, its ARN or a partial ARN
 //! (`123456789012:function:name`), with or without a `:qualifier` (every qualifier is
@@ -117,6 +119,17 @@ fn answer(result: Result<Bytes, InvokeError>) -> Response<Full<Bytes>> {
             "Sandbox.Timedout".to_owned(),
             format!("Task timed out after {:.2} seconds", limit.as_secs_f64()),
         ),
+        Err(InvokeError::Throttled(reason)) => {
+            return Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("x-amzn-errortype", "TooManyRequestsException")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(
+                    json!({"Reason": reason, "Type": "User", "message": "Rate Exceeded."})
+                        .to_string(),
+                )))
+                .unwrap_or_default()
+        }
         Err(InvokeError::Stopped) => {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -12,7 +12,9 @@
 //! - [`apigateway`]: REST proxy integrations served on the edge under the stage path;
 //! - [`invoke`]: Lambda's Invoke API on the edge, for the functions the sandbox runs;
 //! - [`publish`]: Lambda's own metrics (`AWS/Lambda`, `LambdaInsights`) into moto's
-//!   CloudWatch, once a second.
+//!   CloudWatch, once a second;
+//! - [`quota`]: the profiles: the default (fast, no quotas) or AWS's polling cadence and
+//!   quotas, enforced at the edge, in the pollers and in the functions' hosts.
 //!
 //! - [`discover`]: what is deployed (functions, code, mappings, routes), read from moto, and each
 //!   function's code zip unpacked by [`unzip`];
@@ -33,6 +35,7 @@ pub mod lambda;
 pub mod moto;
 pub mod pollers;
 pub mod publish;
+pub mod quota;
 mod shutdown;
 mod unzip;
 pub mod up;

@@ -56,6 +56,16 @@ enum Command {
         /// `delay` file (`10ms`), read each time its workers start.
         #[arg(long, value_name = "FUNCTION=DURATION", value_parser = delay_spec)]
         delay: Vec<(String, std::time::Duration)>,
+        /// The clock and quotas kept: `default` (pollers read an idle shard up to 20 times a
+        /// second, no quota) or `aws` (Lambda's polling cadence; Kinesis, DynamoDB, Lambda and
+        /// API Gateway quotas, answered as AWS answers them).
+        #[arg(long, default_value = "default", value_name = "PROFILE")]
+        profile: sandbox::quota::ProfileName,
+        /// With --profile aws: multiply every rate quota by this (above 0, at most 1), so that
+        /// this machine reaches the load where AWS's quotas bite (0.1: a shard takes 100
+        /// records/s). Sizes and counts are never scaled.
+        #[arg(long, default_value = "1", value_name = "F", value_parser = sandbox::quota::parse_scale)]
+        quota_scale: f64,
     },
     /// Wait until the sandbox started from this folder is ready (its outputs file written):
     /// exit 0 then, 1 when none is running or the timeout passes.
@@ -139,7 +149,13 @@ fn main() -> ExitCode {
             seed,
             no_lambda_metrics,
             delay,
+            profile,
+            quota_scale,
         } => {
+            if profile != sandbox::quota::ProfileName::Aws && quota_scale != 1.0 {
+                eprintln!("sandbox: --quota-scale applies to --profile aws only");
+                return ExitCode::from(2);
+            }
             let runtime = match contract::cli::runtime("sandbox", Some(2)) {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
@@ -156,6 +172,10 @@ fn main() -> ExitCode {
                 seed: seed.unwrap_or_else(|| contract::epoch_ms() as u64),
                 lambda_metrics: !no_lambda_metrics,
                 delays: delay,
+                profile: sandbox::quota::Profile {
+                    name: profile,
+                    scale: quota_scale,
+                },
             };
             let instance = match sandbox::instance::Instance::claim(&config.state) {
                 Ok(instance) => instance,

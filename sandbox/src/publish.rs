@@ -7,7 +7,12 @@
 //! second, in one `PutMetricData` call per namespace for all functions (not one per
 //! invocation), so that a 60 s run shows detail without slowing moto down. Durations go as
 //! CloudWatch's values and counts, so that CloudWatch's own percentiles (`p99`) work on them.
-//! The sandbox never throttles (an invocation waits for a worker), so `Throttles` is 0.
+//! `Throttles` counts invocations refused by a concurrency limit, which only the aws profile
+//! keeps (in the default profile an invocation waits for a worker, and `Throttles` is 0).
+//!
+//! In the aws profile, what the quotas refused goes out the same way, under the metrics AWS
+//! publishes it as ([`crate::quota::counts`]): `AWS/Kinesis`, `AWS/DynamoDB`,
+//! `AWS/ApiGateway`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +28,8 @@ use serde_json::{json, Value};
 use crate::awsjson::AwsJson;
 use crate::lambda::telemetry::Tally;
 use crate::lambda::{FunctionHost, LogSink};
+use crate::quota::counts::Counted;
+use crate::quota::Limits;
 use crate::Shutdown;
 
 /// How often the tallies are published.
@@ -37,6 +44,7 @@ const MAX_DATUMS: usize = 1000;
 pub async fn publish_lambda_metrics(
     api: AwsJson,
     hosts: Vec<Arc<FunctionHost>>,
+    quotas: Option<Arc<Limits>>,
     logs: LogSink,
     mut stopping: Shutdown,
 ) {
@@ -54,7 +62,15 @@ pub async fn publish_lambda_metrics(
             .iter()
             .map(|h| (h.name().to_owned(), h.telemetry().take()))
             .collect();
-        for (namespace, data) in datums(&tallies, timestamp_s) {
+        let mut all = datums(&tallies, timestamp_s);
+        if let Some(quotas) = &quotas {
+            for (what, n) in quotas.counts.take() {
+                all.entry(what.namespace)
+                    .or_default()
+                    .push(counted_datum(&what, n, timestamp_s));
+            }
+        }
+        for (namespace, data) in all {
             for chunk in data.chunks(MAX_DATUMS) {
                 let body = json!({"Namespace": namespace, "MetricData": chunk});
                 let target = "GraniteServiceVersion20100801.PutMetricData";
@@ -102,10 +118,10 @@ pub fn datums(tallies: &[(String, Tally)], timestamp_s: f64) -> BTreeMap<&'stati
                 .collect::<Vec<_>>()
         };
         let data = out.entry(NAMESPACE).or_default();
-        if tally.invocations > 0 {
+        if tally.invocations > 0 || tally.throttles > 0 {
             data.push(one(INVOCATIONS, &lambda, "Count", tally.invocations as f64));
             data.push(one(ERRORS, &lambda, "Count", tally.errors as f64));
-            data.push(one(THROTTLES, &lambda, "Count", 0.0));
+            data.push(one(THROTTLES, &lambda, "Count", tally.throttles as f64));
             data.extend(many(DURATION, &lambda, "Milliseconds", &tally.durations_ms));
         }
         if tally.concurrency_max > 0 {
@@ -143,6 +159,17 @@ pub fn datums(tallies: &[(String, Tally)], timestamp_s: f64) -> BTreeMap<&'stati
     out
 }
 
+/// One second's count of what a quota refused, as a datum.
+fn counted_datum(what: &Counted, n: f64, timestamp_s: f64) -> Value {
+    let dimensions: Vec<Value> = what
+        .dimensions
+        .iter()
+        .map(|(name, value)| json!({"Name": name, "Value": value}))
+        .collect();
+    json!({"MetricName": what.metric, "Dimensions": dimensions, "Timestamp": timestamp_s,
+           "Unit": "Count", "StorageResolution": 1, "Value": n})
+}
+
 /// Values rounded to 0.01 (what `REPORT` shows) with how often each occurs, in order.
 fn counted(values: &[f64]) -> Vec<(f64, u64)> {
     let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
@@ -164,6 +191,7 @@ mod tests {
         let busy = Tally {
             invocations: 400,
             errors: 2,
+            throttles: 5,
             durations_ms: (0..400).map(|i| f64::from(i) * 0.37).collect(),
             concurrency_max: 3,
             init_ms: vec![12.5],
@@ -186,7 +214,7 @@ mod tests {
         };
         assert_eq!(named(INVOCATIONS, "up")[0]["Value"], 400.0);
         assert_eq!(named(ERRORS, "up")[0]["Value"], 2.0);
-        assert_eq!(named(THROTTLES, "up")[0]["Value"], 0.0);
+        assert_eq!(named(THROTTLES, "up")[0]["Value"], 5.0);
         assert!(named(INVOCATIONS, "idle").is_empty());
         // 400 distinct durations: in datums of at most 150 values, every one counted.
         let durations = named(DURATION, "mid");

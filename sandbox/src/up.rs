@@ -18,9 +18,12 @@ use crate::discover::{discover, fetch_code, unpack, Deployed};
 use crate::edge::{CallStat, Edge};
 use crate::instance::OUTPUTS;
 use crate::invoke::Functions;
-use crate::lambda::{FunctionHost, FunctionSpec, KillAfterAnswer, LogSink, INIT_TIMEOUT};
+use crate::lambda::{
+    ConcurrencyLimit, FunctionHost, FunctionSpec, KillAfterAnswer, LogSink, INIT_TIMEOUT,
+};
 use crate::moto::Moto;
 use crate::pollers::{poll_shard, OnFailure, PollerConfig, Shard};
+use crate::quota::{Limits, Profile};
 use crate::ShutdownTrigger;
 
 /// The outputs file of the sandbox's own deploy, in the state folder.
@@ -59,6 +62,8 @@ pub struct UpConfig {
     /// What-if: `(name, delay)` adds the delay to each invocation of every function whose name
     /// contains `name` (any case).
     pub delays: Vec<(String, std::time::Duration)>,
+    /// The clock and quotas kept: the default profile's, or AWS's ([`crate::quota`]).
+    pub profile: Profile,
 }
 
 impl UpConfig {
@@ -109,7 +114,17 @@ pub async fn up(
         })?;
     let edge_url = format!("http://127.0.0.1:{}", config.port);
     let stop_edge = ShutdownTrigger::new();
-    let edge = Edge::with_routes(moto.addr, routes.clone());
+    logs("sandbox", &config.profile.describe());
+    let quotas = config
+        .profile
+        .limits(ACCOUNT, AwsJson::new(moto.addr, REGION))
+        .map(Arc::new);
+    let edge = Edge::with_quotas(
+        moto.addr,
+        routes.clone(),
+        crate::edge::limits::BODY_BUDGET,
+        quotas.clone(),
+    );
     let serving = tokio::spawn(edge.clone().serve(listener, stop_edge.shutdown()));
 
     let until = async {
@@ -122,7 +137,7 @@ pub async fn up(
         &config,
         &moto,
         &edge_url,
-        (routes, edge.functions()),
+        (routes, edge.functions(), quotas.clone()),
         logs.clone(),
         until,
     )
@@ -138,6 +153,15 @@ pub async fn up(
     let _ = serving.await;
     for line in call_table(&edge.call_stats()).lines() {
         logs("sandbox", line);
+    }
+    if let Some(quotas) = &quotas {
+        let refused = quotas.summary();
+        if refused.is_empty() {
+            logs("sandbox", "quotas: nothing was throttled");
+        }
+        for line in refused {
+            logs("sandbox", &format!("quotas: throttled {line}"));
+        }
     }
     moto.stop().await;
     let _ = std::fs::remove_file(config.state.join(OUTPUTS));
@@ -198,7 +222,7 @@ async fn run(
     config: &UpConfig,
     moto: &Moto,
     edge_url: &str,
-    (routes, functions): (Arc<Routes>, Arc<Functions>),
+    (routes, functions, quotas): (Arc<Routes>, Arc<Functions>, Option<Arc<Limits>>),
     logs: LogSink,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -220,15 +244,35 @@ async fn run(
     };
     warm_up(&api).await;
     let hosts = start_functions(config, &api, &deployed, edge_url, &logs).await?;
+    for function in deployed.functions.iter() {
+        if let (Some(reserved), true) = (function.reserved_concurrency, config.profile.is_aws()) {
+            logs(
+                &function.name,
+                &format!("reserved concurrency {reserved}: invocations past it are throttled"),
+            );
+        }
+    }
     routes.set(api_routes(&deployed, &hosts));
     functions.set(hosts.values().cloned(), logs.clone());
     let stop_pollers = ShutdownTrigger::new();
-    let pollers = start_pollers(&api, &deployed, &hosts, &logs, &stop_pollers).await?;
+    let pollers = start_pollers(
+        (&api, &deployed, &hosts),
+        (&config.profile, &quotas),
+        &logs,
+        &stop_pollers,
+    )
+    .await?;
     let stop_publishing = ShutdownTrigger::new();
-    let publishing = config.lambda_metrics.then(|| {
+    // Lambda's metrics unless told not to; what the quotas refused whenever they are kept.
+    let published_hosts = match config.lambda_metrics {
+        true => hosts.values().cloned().collect(),
+        false => Vec::new(),
+    };
+    let publishing = (config.lambda_metrics || quotas.is_some()).then(|| {
         tokio::spawn(crate::publish::publish_lambda_metrics(
             api.clone(),
-            hosts.values().cloned().collect(),
+            published_hosts,
+            quotas.clone(),
             logs.clone(),
             stop_publishing.shutdown(),
         ))
@@ -305,6 +349,15 @@ async fn start_functions(
     logs: &LogSink,
 ) -> anyhow::Result<BTreeMap<String, Arc<FunctionHost>>> {
     let mut hosts = BTreeMap::new();
+    let reserved: u32 = deployed
+        .functions
+        .iter()
+        .filter_map(|f| f.reserved_concurrency)
+        .sum();
+    let account = crate::lambda::AccountConcurrency::new(
+        contract::quota::LAMBDA_ACCOUNT_CONCURRENCY,
+        reserved,
+    );
     for function in &deployed.functions {
         let key = function
             .code_key
@@ -354,6 +407,10 @@ async fn start_functions(
                     (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
                 }),
             ),
+            concurrency_limit: config.profile.is_aws().then(|| ConcurrencyLimit {
+                reserved: function.reserved_concurrency,
+                account: account.clone(),
+            }),
         };
         if !spec.delay.is_zero() {
             logs(
@@ -389,6 +446,7 @@ fn api_routes(deployed: &Deployed, hosts: &BTreeMap<String, Arc<FunctionHost>>) 
         .filter_map(|r| {
             Some(Route {
                 api_id: r.api_id.clone(),
+                api_name: r.api_name.clone(),
                 stage: r.stage.clone(),
                 resource_path: r.path.clone(),
                 method: r.method.clone(),
@@ -400,9 +458,8 @@ fn api_routes(deployed: &Deployed, hosts: &BTreeMap<String, Arc<FunctionHost>>) 
 
 /// A poller for each shard of each enabled mapping whose function runs here, until `stop`.
 async fn start_pollers(
-    api: &AwsJson,
-    deployed: &Deployed,
-    hosts: &BTreeMap<String, Arc<FunctionHost>>,
+    (api, deployed, hosts): (&AwsJson, &Deployed, &BTreeMap<String, Arc<FunctionHost>>),
+    (profile, quotas): (&Profile, &Option<Arc<Limits>>),
     logs: &LogSink,
     stop: &ShutdownTrigger,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
@@ -425,6 +482,8 @@ async fn start_pollers(
                 .on_failure
                 .as_deref()
                 .map(|arn| OnFailure::in_moto(api.clone(), arn)),
+            cadence: profile.cadence(mapping.kind),
+            quotas: quotas.clone(),
         };
         let name = host.name().to_owned();
         for shard in Shard::open_all(
@@ -456,7 +515,14 @@ fn write_outputs(
     cdk_outputs: &Path,
     edge_url: &str,
 ) -> anyhow::Result<StackOutputs> {
-    let outputs = outputs(deployed, cdk_outputs, edge_url);
+    let mut outputs = outputs(deployed, cdk_outputs, edge_url);
+    let profile = match config.profile.is_aws() {
+        true => format!("aws at quota scale {}", config.profile.scale),
+        false => "default".to_owned(),
+    };
+    outputs
+        .values
+        .insert(key::SANDBOX_PROFILE.to_owned(), profile);
     let partial = config.state.join("outputs.json.partial");
     std::fs::write(&partial, outputs.to_json())?;
     std::fs::rename(&partial, config.state.join(OUTPUTS))?;
@@ -553,6 +619,12 @@ fn outputs(deployed: &Deployed, cdk_outputs: &Path, edge_url: &str) -> StackOutp
     set(key::API_ENDPOINT, format!("{edge_url}/{stage}/"));
     set(key::ENVIRONMENT, "Sandbox".to_owned());
     set(key::AWS_ENDPOINT_URL, edge_url.to_owned());
+    if let Some(route) = deployed.routes.first() {
+        outputs
+            .values
+            .entry(key::API_NAME.to_owned())
+            .or_insert_with(|| route.api_name.clone());
+    }
     for (var, key) in [
         ("STREAM_NAME", key::STREAM),
         ("TABLE_NAME", key::TABLE),

@@ -15,6 +15,7 @@ use sandbox::lambda::{FunctionHost, LogSink};
 fn route(path: &str, method: &str, function: Arc<FunctionHost>) -> Route {
     Route {
         api_id: "api1".into(),
+        api_name: "PipelineApi".into(),
         stage: "prod".into(),
         resource_path: path.into(),
         method: method.into(),

@@ -43,6 +43,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         seed: 1,
         lambda_metrics: true,
         delays: Vec::new(),
+        profile: Default::default(),
     };
     let logs: sandbox::lambda::LogSink = std::sync::Arc::new(|_, _| {});
     sandbox::up::deploy(&config, &work.join("cdk-outputs.json"), &logs)

@@ -56,6 +56,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
                 reload_on_change: false,
                 delay: std::time::Duration::ZERO,
                 kill_after_answer: Default::default(),
+                concurrency_limit: None,
             },
             logs.clone(),
         )
@@ -81,6 +82,8 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         expiry: Default::default(),
         function_arn: String::new(),
         on_failure: None,
+        cadence: sandbox::pollers::Cadence::FAST,
+        quotas: None,
     };
     let mut pollers = Vec::new();
     for shard in Shard::open_all(
@@ -280,6 +283,8 @@ async fn a_batch_given_up_is_recorded_in_the_sqs_destination() {
             api.clone(),
             "arn:aws:sqs:us-east-1:123456789012:failed-batches",
         )),
+        cadence: sandbox::pollers::Cadence::FAST,
+        quotas: None,
     };
     let shard = Shard::open_all(
         &api,

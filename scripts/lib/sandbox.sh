@@ -5,7 +5,10 @@
 # target/release), DIST (the functions' binaries, target/release/dist), KILL_WORKERS (fault injection, e.g.
 # `midstream=0.1`: `sandbox up --kill-workers`), LAMBDA_METRICS (0: the sandbox does not publish
 # Lambda's own metrics, `sandbox up --no-lambda-metrics`, to measure what they cost), DELAY
-# (what-if, e.g. `downstream=20ms`: `sandbox up --delay`, each invocation that much slower).
+# (what-if, e.g. `downstream=20ms`: `sandbox up --delay`, each invocation that much slower),
+# PROFILE (`aws`: AWS's polling cadence and quotas, `sandbox up --profile aws`), QUOTA_SCALE
+# (with PROFILE=aws: every rate quota times this, e.g. 0.1), SHARDS (the stream's shards, the
+# CDK app's `shards`).
 PORT=${PORT:-4599}
 CONCURRENCY=${CONCURRENCY:-4}
 STATE=${STATE:-.sandbox}
@@ -40,6 +43,8 @@ start_sandbox() {
   [ "${LAMBDA_METRICS:-1}" != 0 ] || faults+=(--no-lambda-metrics)
   for spec in ${DELAY:-}; do faults+=(--delay "$spec"); done
   [ -z "${SANDBOX_HOT:-}" ] || faults+=(--hot)
+  [ -z "${PROFILE:-}" ] || faults+=(--profile "$PROFILE")
+  [ -z "${QUOTA_SCALE:-}" ] || faults+=(--quota-scale "$QUOTA_SCALE")
   mkdir -p "$OUT"
   setsid "$BIN/sandbox" up --deploy --port "$PORT" --concurrency "$CONCURRENCY" \
     --state "$STATE" --dist "$DIST" "${faults[@]}" >"$OUT/sandbox.log" 2>&1 &
@@ -48,6 +53,13 @@ start_sandbox() {
   echo "$SCRIPT: starting the sandbox on port $PORT and deploying the CDK app (log: $OUT/sandbox.log)" >&2
   if ! "$BIN/sandbox" wait --state "$STATE" --timeout 240s 2>/dev/null; then
     check_interrupted
+    # A bad setting (a profile, a scale, a delay): the sandbox's own line, and exit 2.
+    local code=0
+    kill -0 "$sandbox" 2>/dev/null || { wait "$sandbox" || code=$?; }
+    if [ "$code" = 2 ]; then
+      tail -n 1 "$OUT/sandbox.log" >&2
+      exit 2
+    fi
     tail -n 30 "$OUT/sandbox.log" >&2
     echo "$SCRIPT: the sandbox was not ready (log: $OUT/sandbox.log)" >&2
     exit 1

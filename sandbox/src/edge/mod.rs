@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 
 use crate::apigateway::Routes;
 use crate::invoke::Functions;
+use crate::quota::{Admission, Limits};
 use crate::Shutdown;
 use limits::plain;
 
@@ -80,6 +81,7 @@ pub struct Edge {
     functions: Arc<Functions>,
     calls: Mutex<BTreeMap<String, CallStat>>,
     budget: limits::BodyBudget,
+    quotas: Option<Arc<Limits>>,
 }
 
 /// moto's answers to one operation: how many, and how long they took (forwarding included).
@@ -169,6 +171,16 @@ impl Edge {
 
     /// An edge that holds at most `budget` bytes of request bodies at once.
     pub fn with_budget(moto: SocketAddr, routes: Arc<Routes>, budget: usize) -> Arc<Edge> {
+        Edge::with_quotas(moto, routes, budget, None)
+    }
+
+    /// An edge that also keeps AWS's quotas (the aws profile), when given them.
+    pub fn with_quotas(
+        moto: SocketAddr,
+        routes: Arc<Routes>,
+        budget: usize,
+        quotas: Option<Arc<Limits>>,
+    ) -> Arc<Edge> {
         Arc::new(Edge {
             moto,
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -176,6 +188,7 @@ impl Edge {
             functions: Arc::default(),
             calls: Mutex::default(),
             budget: limits::BodyBudget::new(budget),
+            quotas,
         })
     }
 
@@ -227,10 +240,19 @@ impl Edge {
             let too_large = || json_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long");
             let read =
                 limits::read_body(&parts, body, limits::MAX_API_BODY, &self.budget, too_large);
-            return match read.await {
+            let response = match read.await {
+                Ok(_) if self.quotas.as_ref().is_some_and(|q| !q.api_request()) => {
+                    json_message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+                }
                 Ok(body) => self.routes.handle(&parts, body.bytes.clone()).await,
                 Err(response) => response,
             };
+            if let (Some(quotas), Some(api)) =
+                (&self.quotas, self.routes.api_name(parts.uri.path()))
+            {
+                quotas.api_answered(&api, response.status().as_u16());
+            }
+            return response;
         }
         if !limits::is_signed(&parts) {
             // API Gateway's answer for a stage or path it does not serve.
@@ -260,8 +282,16 @@ impl Edge {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let describes_stacks =
-            operation(&parts.headers, &path, &parts.method, &body) == "DescribeStacks";
+        let called = operation(&parts.headers, &path, &parts.method, &body);
+        if let Some(quotas) = &self.quotas {
+            if let Some(answer) = self
+                .within_quota(quotas, &called, &parts, &path, &body)
+                .await
+            {
+                return answer;
+            }
+        }
+        let describes_stacks = called == "DescribeStacks";
         let host = parts
             .headers
             .get(header::HOST)
@@ -280,6 +310,70 @@ impl Edge {
                 StatusCode::BAD_GATEWAY,
                 &format!("moto did not answer: {error}"),
             ),
+        }
+    }
+
+    /// A data-plane write under AWS's quotas: `None` to forward it as it is, else the answer
+    /// (refused, or the admitted part forwarded and moto's answer made whole).
+    async fn within_quota(
+        &self,
+        quotas: &Limits,
+        called: &str,
+        parts: &http::request::Parts,
+        path: &str,
+        body: &Bytes,
+    ) -> Option<Response<Full<Bytes>>> {
+        if !called.starts_with("Kinesis_20131202.Put") && !called.starts_with("DynamoDB_20120810.")
+        {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+        let answer = |status: u16, value: serde_json::Value| {
+            let mut response = plain(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                &value.to_string(),
+            );
+            if let Some(content_type) = &content_type {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, content_type.clone());
+            }
+            response
+        };
+        match quotas.admit(called, &json).await {
+            Admission::Whole => None,
+            Admission::Refused(status, error) => Some(answer(status, error)),
+            Admission::Answered(value) => Some(answer(200, value)),
+            Admission::Part(forwarded, merge) => {
+                let sent = self
+                    .send(
+                        parts.method.clone(),
+                        path,
+                        &parts.headers,
+                        Bytes::from(forwarded.to_string()),
+                        None,
+                    )
+                    .await;
+                Some(match sent {
+                    Ok(response) if response.status().is_success() => {
+                        let (parts, moto_body) = response.into_parts();
+                        let bytes = moto_body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let merged =
+                            merge.apply(serde_json::from_slice(&bytes).unwrap_or_default());
+                        Response::from_parts(parts, Full::new(Bytes::from(merged.to_string())))
+                    }
+                    Ok(response) => response,
+                    Err(error) => plain(
+                        StatusCode::BAD_GATEWAY,
+                        &format!("moto did not answer: {error}"),
+                    ),
+                })
+            }
         }
     }
 

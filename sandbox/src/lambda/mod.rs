@@ -22,7 +22,7 @@ pub mod telemetry;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +72,57 @@ pub struct FunctionSpec {
     /// Fault injection: which invocations' workers are killed right after they answer, before
     /// the answer counts ([`InvokeError::Killed`]).
     pub kill_after_answer: KillAfterAnswer,
+    /// Lambda's concurrency limits (the aws profile): past them an invocation is throttled
+    /// ([`InvokeError::Throttled`]) instead of waiting for a worker.
+    pub concurrency_limit: Option<ConcurrencyLimit>,
+}
+
+/// The account's concurrency, shared by every function without a reservation: AWS's account
+/// limit less what the reserved functions hold.
+#[derive(Debug)]
+pub struct AccountConcurrency {
+    unreserved: u32,
+    in_flight: AtomicU32,
+}
+
+impl AccountConcurrency {
+    /// An account of `limit` concurrent executions, `reserved` of them reserved by functions.
+    pub fn new(limit: u32, reserved: u32) -> Arc<AccountConcurrency> {
+        Arc::new(AccountConcurrency {
+            unreserved: limit.saturating_sub(reserved),
+            in_flight: AtomicU32::new(0),
+        })
+    }
+}
+
+/// One function's concurrency limit: its reserved concurrency, or the account's unreserved
+/// pool. An invocation counts from the moment it is made until it ends, queued or running: on
+/// AWS a queued invocation would be running in an execution environment of its own.
+#[derive(Debug, Clone)]
+pub struct ConcurrencyLimit {
+    /// The function's `ReservedConcurrentExecutions`, if it has one.
+    pub reserved: Option<u32>,
+    /// The account's pool.
+    pub account: Arc<AccountConcurrency>,
+}
+
+/// An invocation's place within its concurrency limit, given back when dropped.
+struct Slot<'a>(&'a AtomicU32);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Takes one of `limit` places on `counter`, if one is free.
+fn take_slot(counter: &AtomicU32, limit: u32) -> Option<Slot<'_>> {
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(counter))
 }
 
 /// Fault injection's dice: a `fraction` of answers (0 to 1) is drawn to be killed, from an
@@ -171,6 +222,11 @@ pub enum InvokeError {
     /// Fault injection killed the worker after it answered; the answer was discarded.
     #[error("the worker was killed after it answered (fault injection); its answer is lost")]
     Killed,
+    /// The invocation was throttled: Lambda's 429 `TooManyRequestsException` with this
+    /// `Reason` (`ReservedFunctionConcurrentInvocationLimitExceeded`,
+    /// `ConcurrentInvocationLimitExceeded`).
+    #[error("Rate Exceeded. ({0})")]
+    Throttled(&'static str),
     /// The host is stopping.
     #[error("the function host has stopped")]
     Stopped,
@@ -183,6 +239,8 @@ pub struct FunctionHost {
     stop: ShutdownTrigger,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     telemetry: Arc<Telemetry>,
+    /// Invocations made and not ended, queued or running (for a reserved concurrency).
+    in_flight: AtomicU32,
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -218,6 +276,7 @@ impl FunctionHost {
             stop,
             tasks: Mutex::new(tasks),
             telemetry,
+            in_flight: AtomicU32::new(0),
         }))
     }
 
@@ -235,6 +294,13 @@ impl FunctionHost {
     /// the timeout plus the init timeout (a worker that cannot start fails the invocation, as a
     /// failed init does on Lambda).
     pub async fn invoke(&self, payload: Bytes) -> Result<Bytes, InvokeError> {
+        let _slot = match self.admit() {
+            Ok(slot) => slot,
+            Err(throttled) => {
+                self.telemetry.throttled();
+                return Err(throttled);
+            }
+        };
         let (reply, result) = oneshot::channel();
         self.queue
             .send(Job { payload, reply })
@@ -244,6 +310,25 @@ impl FunctionHost {
         match tokio::time::timeout(limit, result).await {
             Ok(result) => result.unwrap_or(Err(InvokeError::Stopped)),
             Err(_) => Err(InvokeError::Timeout(limit)),
+        }
+    }
+
+    /// A place within the function's concurrency limit, or the throttle that refuses it.
+    fn admit(&self) -> Result<Option<Slot<'_>>, InvokeError> {
+        let Some(limit) = &self.spec.concurrency_limit else {
+            return Ok(None);
+        };
+        match limit.reserved {
+            Some(reserved) => {
+                take_slot(&self.in_flight, reserved)
+                    .map(Some)
+                    .ok_or(InvokeError::Throttled(
+                        "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    ))
+            }
+            None => take_slot(&limit.account.in_flight, limit.account.unreserved)
+                .map(Some)
+                .ok_or(InvokeError::Throttled("ConcurrentInvocationLimitExceeded")),
         }
     }
 

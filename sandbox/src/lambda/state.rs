@@ -138,7 +138,8 @@ impl Worker {
     /// Lambda's lines and metrics for an invocation that ended.
     fn report(&self, job: &InFlight, result: &Result<Bytes, InvokeError>) {
         let status = match result {
-            Err(InvokeError::Stopped) => {
+            // A throttled invocation never reaches a worker; a stopped one ends unreported.
+            Err(InvokeError::Stopped | InvokeError::Throttled(_)) => {
                 self.telemetry.no_longer_in_flight();
                 return;
             }

@@ -17,6 +17,8 @@ pub struct Tally {
     pub invocations: u64,
     /// Those that did not end in an answer.
     pub errors: u64,
+    /// Invocations refused for lack of concurrency (never started).
+    pub throttles: u64,
     /// Each one's duration, ms.
     pub durations_ms: Vec<f64>,
     /// Most invocations in flight at once.
@@ -34,7 +36,10 @@ pub struct Tally {
 impl Tally {
     /// Nothing happened.
     pub fn is_empty(&self) -> bool {
-        self.invocations == 0 && self.concurrency_max == 0 && self.iterator_age_ms.is_empty()
+        self.invocations == 0
+            && self.throttles == 0
+            && self.concurrency_max == 0
+            && self.iterator_age_ms.is_empty()
     }
 }
 
@@ -125,6 +130,11 @@ impl Telemetry {
         let _ = self
             .in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// An invocation was throttled (Lambda's `Throttles`).
+    pub fn throttled(&self) {
+        self.tally().throttles += 1;
     }
 
     /// An event source mapping handed the function a batch whose last record reached the

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::record::{arrival_ms, sequence_number};
 use super::{Invoker, PollerConfig, SourceKind};
+use crate::lambda::InvokeError;
 
 /// How one delivery went.
 #[derive(Debug, PartialEq)]
@@ -16,6 +17,8 @@ pub(super) enum Delivery {
     FailedFrom(usize),
     /// The whole batch failed.
     Failed(String),
+    /// Lambda throttled the invocation: retried, and not counted as a retry attempt.
+    Throttled(String),
 }
 
 pub(super) async fn deliver<I: Invoker>(
@@ -32,6 +35,7 @@ pub(super) async fn deliver<I: Invoker>(
     }
     let response = match invoker.invoke(Bytes::from(event.to_string())).await {
         Ok(response) => response,
+        Err(error @ InvokeError::Throttled(_)) => return Delivery::Throttled(error.to_string()),
         Err(error) => return Delivery::Failed(error.to_string()),
     };
     if !config.report_batch_item_failures {

@@ -33,6 +33,8 @@ use serde_json::Value;
 
 use crate::awsjson::CallError;
 use crate::lambda::{FunctionHost, InvokeError};
+pub use crate::quota::Cadence;
+use crate::quota::Limits;
 pub use delivery::event;
 pub use destination::OnFailure;
 pub use expiry::Expiry;
@@ -81,13 +83,14 @@ pub struct PollerConfig {
     pub function_arn: String,
     /// Where the record of a batch given up is sent, if anywhere.
     pub on_failure: Option<OnFailure>,
+    /// How often an idle shard is read ([`Cadence::FAST`], or Lambda's in the aws profile).
+    pub cadence: Cadence,
+    /// AWS's quotas (the aws profile): a Kinesis shard's reads count against its read quota.
+    pub quotas: Option<Arc<Limits>>,
 }
 
-/// Delays: between empty polls (growing), and before retrying a failed batch (growing). An idle
-/// shard is read 20 times a second at most: the first records after a quiet spell wait at most
-/// 50 ms per stream (at 200 ms, the first second of a benchmark averaged 300 ms end to end).
-const IDLE_MIN: Duration = Duration::from_millis(10);
-const IDLE_MAX: Duration = Duration::from_millis(50);
+/// Delays before retrying a failed batch (growing). How long an idle shard waits is the
+/// mapping's [`Cadence`].
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 

@@ -9,10 +9,17 @@ use serde_json::Value;
 
 use super::delivery::{deliver, Delivery};
 use super::destination::{Condition, GivenUp};
-use super::{expiry, Invoker, PollerConfig, ShardSource};
-use super::{IDLE_MAX, IDLE_MIN, RETRY_MAX, RETRY_MIN};
+use super::{expiry, Invoker, PollerConfig, ShardSource, SourceKind};
+use super::{RETRY_MAX, RETRY_MIN};
+use crate::awsjson::CallError;
 use crate::lambda::LogSink;
+use crate::quota::ShardReads;
 use crate::Shutdown;
+
+/// Now, epoch milliseconds, for the read quota's seconds.
+fn now_ms() -> u64 {
+    contract::epoch_ms().max(0) as u64
+}
 
 /// What delivering the head batch came to.
 enum Head {
@@ -22,6 +29,8 @@ enum Head {
     Split,
     /// The batch failed, for this reason: a retry.
     Failed(String),
+    /// Lambda throttled the invocation: tried again after a wait, not a retry attempt.
+    Throttled,
 }
 
 /// A shard's poller and what it holds between rounds.
@@ -40,6 +49,8 @@ struct Poller<S, I> {
     retry: Duration,
     /// Failed deliveries of the batch at the head, splits aside.
     retries: u32,
+    /// The shard's read quota (the aws profile, Kinesis).
+    reads: Option<ShardReads>,
 }
 
 /// Consumes one shard until `stop` says stop.
@@ -52,6 +63,11 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
     stop: Shutdown,
 ) {
     let size = config.batch_size.max(1);
+    let reads = match (&config.quotas, config.kind) {
+        (Some(quotas), SourceKind::Kinesis) => Some(ShardReads::kinesis(&quotas.profile)),
+        _ => None,
+    };
+    let idle = config.cadence.idle_min;
     let poller = Poller {
         config,
         source,
@@ -61,9 +77,10 @@ pub async fn poll_shard<S: ShardSource, I: Invoker>(
         stop,
         pending: VecDeque::new(),
         size,
-        idle: IDLE_MIN,
+        idle,
         retry: RETRY_MIN,
         retries: 0,
+        reads,
     };
     poller.run().await;
 }
@@ -80,7 +97,7 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
             }
             match self.deliver_head().await {
                 Head::Done => continue,
-                Head::Split => {}
+                Head::Split | Head::Throttled => {}
                 Head::Failed(reason) => {
                     self.retries += 1;
                     if self.config.expiry.retries_exhausted(self.retries) {
@@ -107,14 +124,14 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
     /// Reads more records, then gathers for the batching window; whether there are any.
     /// Nothing yet, or a failed read, waits before the caller asks again.
     async fn read(&mut self) -> bool {
-        match self.source.next_records(self.config.batch_size).await {
+        match self.get_records(self.config.batch_size).await {
             Ok(records) if records.is_empty() => {
                 self.stop.sleep(self.idle).await;
-                self.idle = (self.idle * 2).min(IDLE_MAX);
+                self.idle = (self.idle * 2).min(self.config.cadence.idle_max);
                 false
             }
             Ok(records) => {
-                self.idle = IDLE_MIN;
+                self.idle = self.config.cadence.idle_min;
                 self.pending.extend(records);
                 self.gather().await;
                 true
@@ -130,6 +147,32 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
         }
     }
 
+    /// One GetRecords call within the shard's read quota: a call the quota refuses is counted
+    /// (`ReadProvisionedThroughputExceeded`) and waits for the next second, as Lambda's poller
+    /// backs off.
+    async fn get_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
+        if let Some(reads) = &mut self.reads {
+            while let Err(wait) = reads.call(now_ms()) {
+                if let Some(quotas) = &self.config.quotas {
+                    quotas.read_refused(super::kinesis_stream_name(&self.config.source_arn));
+                }
+                self.stop.sleep(wait).await;
+                if self.stop.is_stopping() {
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        let records = self.source.next_records(limit).await?;
+        if let Some(reads) = &mut self.reads {
+            let bytes: usize = records
+                .iter()
+                .map(|r| crate::quota::kinesis::decoded_len(r["Data"].as_str().unwrap_or_default()))
+                .sum();
+            reads.returned(now_ms(), bytes);
+        }
+        Ok(records)
+    }
+
     /// The batching window: reads more until the batch is full or the window, counted from the
     /// first record, has passed.
     async fn gather(&mut self) {
@@ -137,20 +180,20 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
             return;
         }
         let deadline = tokio::time::Instant::now() + self.config.batching_window;
-        let mut idle = IDLE_MIN;
+        let mut idle = self.config.cadence.idle_min;
         let wanted = self.config.batch_size;
         while self.pending.len() < wanted && !self.stop.is_stopping() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 return;
             }
-            match self.source.next_records(wanted - self.pending.len()).await {
+            match self.get_records(wanted - self.pending.len()).await {
                 Ok(records) if records.is_empty() => {
                     self.stop.sleep(idle.min(left)).await;
-                    idle = (idle * 2).min(IDLE_MAX);
+                    idle = (idle * 2).min(self.config.cadence.idle_max);
                 }
                 Ok(records) => {
-                    idle = IDLE_MIN;
+                    idle = self.config.cadence.idle_min;
                     self.pending.extend(records);
                 }
                 Err(error) => {
@@ -205,6 +248,12 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
                 Head::Failed(format!(
                     "the function reported record {index} of {n} failed"
                 ))
+            }
+            Delivery::Throttled(reason) => {
+                self.log(&format!(
+                    "poller: batch of {n} throttled ({reason}); trying again"
+                ));
+                Head::Throttled
             }
             Delivery::Failed(reason) if self.config.bisect_on_error && n > 1 => {
                 self.size = (n / 2).max(1);

@@ -83,6 +83,8 @@ fn config(batch_size: usize, bisect: bool) -> PollerConfig {
         expiry: Expiry::default(),
         function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
         on_failure: None,
+        cadence: super::Cadence::FAST,
+        quotas: None,
     }
 }
 
@@ -358,4 +360,84 @@ async fn records_older_than_the_maximum_age_are_discarded_unprocessed() {
         "{:?}",
         lines.lock().unwrap()
     );
+}
+
+/// An empty shard that counts its reads and when each came.
+struct Idle(Arc<Mutex<Vec<tokio::time::Instant>>>);
+
+impl ShardSource for Idle {
+    fn shard_id(&self) -> &str {
+        "shardId-000000000000"
+    }
+
+    async fn next_records(&mut self, _limit: usize) -> Result<Vec<Value>, CallError> {
+        self.0.lock().unwrap().push(tokio::time::Instant::now());
+        Ok(Vec::new())
+    }
+}
+
+/// How many times a poller with `cadence` reads an idle shard in 10 s.
+async fn reads_of_an_idle_shard(kind: SourceKind, cadence: Cadence) -> usize {
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let mut config = config(10, false);
+    config.kind = kind;
+    config.cadence = cadence;
+    let function = Scripted::new(|_, _| Ok(json!({})));
+    let stop = crate::ShutdownTrigger::new();
+    let logs: LogSink = Arc::new(|_, _| {});
+    let poller = poll_shard(
+        config,
+        Idle(reads.clone()),
+        &function,
+        logs,
+        "f".into(),
+        stop.shutdown(),
+    );
+    tokio::pin!(poller);
+    let start = tokio::time::Instant::now();
+    tokio::select! {
+        _ = &mut poller => panic!("the poller ended by itself"),
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+    let reads = reads.lock().unwrap();
+    reads
+        .iter()
+        .filter(|at| **at < start + Duration::from_secs(10))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_kinesis_shard_is_read_once_a_second_in_the_aws_profile() {
+    let aws = crate::quota::Profile::aws(1.0);
+    let kinesis =
+        reads_of_an_idle_shard(SourceKind::Kinesis, aws.cadence(SourceKind::Kinesis)).await;
+    assert!((10..=11).contains(&kinesis), "{kinesis} reads in 10 s");
+    let stream = reads_of_an_idle_shard(
+        SourceKind::DynamoDbStream,
+        aws.cadence(SourceKind::DynamoDbStream),
+    )
+    .await;
+    assert!((40..=41).contains(&stream), "{stream} reads in 10 s");
+    // The default profile: up to 20 a second.
+    let fast = reads_of_an_idle_shard(SourceKind::Kinesis, Cadence::FAST).await;
+    assert!((195..=210).contains(&fast), "{fast} reads in 10 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_batch_is_tried_again_without_spending_a_retry() {
+    // One retry allowed: five throttles in a row, then success, must still deliver every
+    // record and give nothing up.
+    let mut config = config(10, false);
+    config.expiry = Expiry {
+        max_retry_attempts: Some(1),
+        max_record_age: None,
+    };
+    let function = Scripted::new(|call, _| match call {
+        0..=4 => Err(InvokeError::Throttled(
+            "ReservedFunctionConcurrentInvocationLimitExceeded",
+        )),
+        _ => Ok(json!({})),
+    });
+    run(config, records(3), &function, |seen| seen.len() >= 6).await;
+    assert_eq!(*function.succeeded.lock().unwrap(), ["1", "2", "3"]);
 }

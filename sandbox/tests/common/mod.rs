@@ -60,6 +60,7 @@ pub fn spec(
         reload_on_change: false,
         delay: std::time::Duration::ZERO,
         kill_after_answer: Default::default(),
+        concurrency_limit: None,
     }
 }
 
@@ -84,11 +85,50 @@ impl Stack {
 
     /// Starts moto and an edge serving `routes` that holds at most `budget` bytes of bodies.
     pub async fn with_budget(routes: Arc<Routes>, budget: usize) -> Stack {
+        Stack::with_quotas(routes, budget, None).await
+    }
+
+    /// Starts moto and an edge that keeps the aws profile's quotas at `scale`; returns them too.
+    pub async fn aws_profile(
+        routes: Arc<Routes>,
+        scale: f64,
+    ) -> (Stack, Arc<sandbox::quota::Limits>) {
         let moto = Moto::start(&root()).await.expect("start moto");
+        let api = sandbox::awsjson::AwsJson::new(moto.addr, "us-east-1");
+        let limits = Arc::new(
+            sandbox::quota::Profile::aws(scale)
+                .limits("123456789012", api)
+                .unwrap(),
+        );
+        let stack = Stack::serve(
+            moto,
+            routes,
+            sandbox::edge::limits::BODY_BUDGET,
+            Some(limits.clone()),
+        )
+        .await;
+        (stack, limits)
+    }
+
+    async fn with_quotas(
+        routes: Arc<Routes>,
+        budget: usize,
+        quotas: Option<Arc<sandbox::quota::Limits>>,
+    ) -> Stack {
+        let moto = Moto::start(&root()).await.expect("start moto");
+        Stack::serve(moto, routes, budget, quotas).await
+    }
+
+    async fn serve(
+        moto: Moto,
+        routes: Arc<Routes>,
+        budget: usize,
+        quotas: Option<Arc<sandbox::quota::Limits>>,
+    ) -> Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stop = sandbox::ShutdownTrigger::new();
-        let edge = Edge::with_budget(moto.addr, routes, budget);
+        let edge = Edge::with_quotas(moto.addr, routes, budget, quotas);
         let functions = edge.functions();
         let edge = tokio::spawn(edge.serve(listener, stop.shutdown()));
         Stack {
