@@ -39,6 +39,8 @@ pub struct LiveConfig {
     pub drain_timeout: Duration,
     /// Where each step's run file and export go.
     pub out: PathBuf,
+    /// The stack's resources, whose throttle metrics each step records.
+    pub resources: collector::throttles::Resources,
 }
 
 /// The live pipeline: loadgen in this process, CloudWatch through `api`.
@@ -105,6 +107,18 @@ impl<A: MetricsApi> Pipeline for Live<A> {
         let export_path = c.out.join(format!("{run_id}.timestamps.json"));
         std::fs::write(&export_path, export.to_json())
             .with_context(|| format!("writing {}", export_path.display()))?;
-        Ok(measure(rate, c.step, &run, &export))
+        let mut step = measure(rate, c.step, &run, &export);
+        let window = collector::Window {
+            start_ms: run.run.start_ms,
+            end_ms: contract::epoch_ms() + 1000,
+        };
+        let throttles = collector::throttles::view(&self.api, &c.resources, window).await;
+        step.throttled = throttles
+            .rows
+            .iter()
+            .filter(|r| r.total > 0)
+            .map(|r| (format!("{} {}", r.metric, r.resource), r.total))
+            .collect();
+        Ok(step)
     }
 }

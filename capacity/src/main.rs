@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let out = checked.live.out.clone();
+        let profile = checked.live.resources.profile.clone();
         let sdk = collector::aws::sdk_config(&checked.aws).await;
         let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
         let mut live = Live::new(checked.live, api);
@@ -41,13 +42,14 @@ fn main() -> ExitCode {
         let searching = search(&mut live, &checked.search, &checked.run_prefix, |step| {
             eprintln!("{}", page::step_line(step))
         });
-        let file = tokio::select! {
+        let mut file = tokio::select! {
             file = searching => file?,
             _ = tokio::signal::ctrl_c() => {
                 stop.request();
                 return Ok(None);
             }
         };
+        file.limiting_quota = capacity::search::limiting_quota(&file.steps, profile.as_deref());
         let json = out.join("capacity.json");
         std::fs::write(&json, file.to_json())?;
         let html = out.join("capacity.html");

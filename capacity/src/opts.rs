@@ -129,10 +129,12 @@ impl Opts {
         }
         let mut url = self.url.clone();
         let namespace = &mut self.namespace;
+        let mut resources = collector::throttles::Resources::default();
         apply_outputs(&mut self.aws, &self.stack, |outputs| {
             if url.is_none() {
                 url = Some(outputs.get(key::API_ENDPOINT)?.to_owned());
             }
+            resources = collector::throttles::Resources::from_outputs(outputs);
             if namespace.is_none() {
                 *namespace = outputs.get(key::NAMESPACE).ok().map(str::to_owned);
             }
@@ -158,6 +160,7 @@ impl Opts {
                 step: self.step,
                 slo_ms: self.slo.as_secs_f64() * 1000.0,
                 time_limit: self.time_limit,
+                poll_lag_s: crate::step::poll_lag_s(resources.profile.as_deref()),
             },
             live: LiveConfig {
                 endpoint,
@@ -171,6 +174,7 @@ impl Opts {
                 quiet: self.quiet,
                 drain_timeout: self.drain_timeout,
                 out: self.out,
+                resources,
             },
             run_prefix,
             aws: self.aws,

@@ -45,6 +45,13 @@ pub fn verdict(file: &CapacityFile) -> String {
     } else {
         let _ = write!(line, "; {}", file.ended);
     }
+    if let Some(hit) = &file.limiting_quota {
+        let _ = write!(
+            line,
+            "; the quota that gave: {}, from {:.1}/s ({} {} on {}); {}; what would lift it: {}",
+            hit.label, hit.rate_per_s, hit.refused, hit.metric, hit.resource, hit.quota, hit.lift
+        );
+    }
     if let Some(hop) = &file.saturating_hop {
         let first = hop.first_to_grow.as_deref().unwrap_or(&hop.grew_most);
         let _ = write!(

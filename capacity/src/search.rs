@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use contract::capacity::{CapacityFile, CapacityStep, SaturatingHop, CAPACITY_VERSION};
+use contract::capacity::{CapacityFile, CapacityStep, QuotaHit, SaturatingHop, CAPACITY_VERSION};
 
 use crate::step::judge;
 
@@ -28,6 +28,9 @@ pub struct SearchConfig {
     /// The whole search, drains included, ends within this; a step that would not fit is not
     /// started.
     pub time_limit: Duration,
+    /// How long a record may wait for its poller, seconds ([`crate::step::poll_lag_s`]): the
+    /// backlog seen second by second moves by that many seconds' arrivals without growing.
+    pub poll_lag_s: f64,
 }
 
 /// A pipeline the search can load: one step of `rate` per second under `run_id`, drained and
@@ -65,7 +68,7 @@ pub async fn search<P: Pipeline>(
         let began = Instant::now();
         let run_id = format!("{run_prefix}-s{}", steps.len());
         let mut step = pipeline.run_step(&run_id, rate).await?;
-        judge(&mut step, config.slo_ms);
+        judge(&mut step, config.slo_ms, config.poll_lag_s);
         longest = longest.max(began.elapsed());
         seen(&step);
         let sustained = step.sustained;
@@ -96,6 +99,7 @@ pub async fn search<P: Pipeline>(
         limit_rate_per_s: bad,
         ended,
         saturating_hop: bad.and_then(|_| saturating_hop(&steps)),
+        limiting_quota: None,
         steps,
     })
 }
@@ -121,6 +125,43 @@ fn next_rate(good: Option<f64>, bad: Option<f64>, config: &SearchConfig) -> Resu
         (Some(g), Some(b)) => Ok((g + b) / 2.0),
         (None, None) => unreachable!("a step was judged"),
     }
+}
+
+/// The quota that gave: at the limit (the lowest unsustained step, else the highest step that
+/// counted any throttle), the throttle that counted most, a quota before a 5xx (a 5xx is what a
+/// throttle caused); named with the lowest rate at which it first counted. `profile` is the
+/// sandbox's (`SandboxProfile`), for the scale in force.
+pub fn limiting_quota(steps: &[CapacityStep], profile: Option<&str>) -> Option<QuotaHit> {
+    let mut by_rate: Vec<&CapacityStep> = steps.iter().collect();
+    by_rate.sort_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s));
+    let limit = by_rate
+        .iter()
+        .find(|s| !s.sustained && !s.throttled.is_empty())
+        .or_else(|| by_rate.iter().rev().find(|s| !s.throttled.is_empty()))?;
+    let is_5xx = |key: &str| key.starts_with(contract::quota::API_5XX);
+    let (key, _) = limit
+        .throttled
+        .iter()
+        .max_by_key(|(k, &n)| (!is_5xx(k), n))?;
+    let (rate_per_s, refused) = by_rate
+        .iter()
+        .find_map(|s| Some((s.rate_per_s, *s.throttled.get(key)?)))?;
+    let (metric, resource) = key.split_once(' ').unwrap_or((key, ""));
+    let label = contract::quota::THROTTLE_METRICS
+        .iter()
+        .find(|t| t.metric == metric)
+        .map_or(metric, |t| t.label);
+    let (quota, lift) =
+        contract::quota::advice(metric, profile.and_then(contract::quota::profile_scale));
+    Some(QuotaHit {
+        rate_per_s,
+        label: label.to_owned(),
+        metric: metric.to_owned(),
+        resource: resource.to_owned(),
+        refused,
+        quota,
+        lift: lift.to_owned(),
+    })
 }
 
 /// The hop that gave first: from the lowest step to the limit (the lowest unsustained step,

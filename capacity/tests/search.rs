@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use capacity::search::{search, Pipeline, SearchConfig};
+use capacity::search::{limiting_quota, search, Pipeline, SearchConfig};
 use contract::capacity::CapacityStep;
 
 const STEP_S: f64 = 20.0;
@@ -20,6 +20,24 @@ struct Simulated {
 
 impl Pipeline for Simulated {
     async fn run_step(&mut self, run_id: &str, rate: f64) -> anyhow::Result<CapacityStep> {
+        let mut step = self.unthrottled(run_id, rate);
+        // A shard that takes 100 records/s refuses the excess (as at quota scale 0.1); past
+        // it, the API answers 5xx for what upstream's retries could not place.
+        if rate > 100.0 {
+            let refused = ((rate - 100.0) * STEP_S) as u64;
+            step.throttled.insert(
+                "WriteProvisionedThroughputExceeded KinesisStream".into(),
+                refused,
+            );
+            step.throttled
+                .insert("5XXError PipelineApi".into(), refused / 10 + 1);
+        }
+        Ok(step)
+    }
+}
+
+impl Simulated {
+    fn unthrottled(&mut self, run_id: &str, rate: f64) -> CapacityStep {
         self.rates.push(rate);
         let accepted = (rate * STEP_S).round() as u64;
         let load = (rate / self.ceiling).min(1.0);
@@ -37,7 +55,7 @@ impl Pipeline for Simulated {
             ("StoreToDownstreamLatency".to_owned(), 60.0 + 10.0 * load),
         ]);
         let p99: f64 = hops.values().sum();
-        Ok(CapacityStep {
+        CapacityStep {
             run_id: run_id.to_owned(),
             rate_per_s: rate,
             scheduled: accepted,
@@ -54,9 +72,10 @@ impl Pipeline for Simulated {
             p50_ms: Some(p99 / 2.0),
             p99_ms: Some(p99),
             hop_p99_ms: hops,
+            throttled: BTreeMap::new(),
             sustained: false,
             reasons: Vec::new(),
-        })
+        }
     }
 }
 
@@ -69,6 +88,7 @@ fn config() -> SearchConfig {
         step: Duration::from_secs_f64(STEP_S),
         slo_ms: 1000.0,
         time_limit: Duration::from_secs(600),
+        poll_lag_s: 0.05,
     }
 }
 
@@ -173,4 +193,49 @@ async fn the_time_limit_ends_the_search_before_a_step_that_would_not_fit() {
     assert!(pipeline.rates.is_empty());
     assert!(file.ended.starts_with("time limit"), "{}", file.ended);
     assert_eq!(file.sustained_loops_per_s, None);
+}
+
+#[tokio::test]
+async fn the_quota_hit_first_is_named_with_what_would_lift_it() {
+    let mut pipeline = Simulated {
+        ceiling: 1234.0,
+        rates: Vec::new(),
+    };
+    let file = search(&mut pipeline, &config(), "sim", |_| {})
+        .await
+        .unwrap();
+    let hit = limiting_quota(&file.steps, Some("aws at quota scale 0.1")).expect("a quota hit");
+    // The lowest rate tried over 100/s, and the quota, not the 5xx it caused.
+    let lowest_over = file
+        .steps
+        .iter()
+        .map(|s| s.rate_per_s)
+        .filter(|r| *r > 100.0)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(hit.rate_per_s, lowest_over);
+    assert_eq!(hit.metric, "WriteProvisionedThroughputExceeded");
+    assert_eq!(hit.resource, "KinesisStream");
+    assert_eq!(
+        hit.quota,
+        "Kinesis write quota per shard: 1,000 records/s on AWS; here, at quota scale 0.1: 100"
+    );
+    assert!(hit.lift.contains("more shards"), "{}", hit.lift);
+    let mut file = file;
+    file.limiting_quota = Some(hit);
+    let said = capacity::page::verdict(&file);
+    assert!(
+        said.contains("the quota that gave: Kinesis records refused (write quota), from"),
+        "{said}"
+    );
+    // Without throttles, nothing is named.
+    let quiet: Vec<CapacityStep> = file
+        .steps
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.throttled.clear();
+            s
+        })
+        .collect();
+    assert_eq!(limiting_quota(&quiet, None), None);
 }

@@ -93,11 +93,7 @@ impl WaitOpts {
             if namespace.is_none() {
                 *namespace = outputs.get(key::NAMESPACE).ok().map(str::to_owned);
             }
-            let named = |k: &str| outputs.get(k).ok().map(str::to_owned);
-            resources.stream = named(key::STREAM);
-            resources.table = named(key::TABLE);
-            resources.api = named(key::API_NAME);
-            resources.profile = named(key::SANDBOX_PROFILE);
+            resources = Resources::from_outputs(outputs);
             if functions.is_empty() {
                 functions = contract::lambda::ROLES
                     .iter()

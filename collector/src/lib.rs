@@ -39,7 +39,7 @@ mod stats;
 mod stats_aws;
 mod table;
 mod thresholds;
-mod throttles;
+pub mod throttles;
 pub mod wait;
 
 pub use audit::Audit;

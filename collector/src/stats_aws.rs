@@ -74,8 +74,8 @@ pub(crate) fn lambda_table(view: &contract::lambda::LambdaView) -> TableData {
     }
 }
 
-/// AWS's throttle metrics over the run, a row per metric and resource, with what the figures
-/// mean (AWS's own, or the sandbox's profile and scale); "not available" and why, when none.
+/// AWS's throttle metrics over the run, a row per metric and resource that counted any (all
+/// of them in `--json`), with what the figures mean (AWS's own, or the sandbox's profile and scale); "not available" and why, when none.
 pub(crate) fn throttle_table(view: &contract::quota::ThrottleView) -> TableData {
     const TITLE: &str = "Throttles: which limit gave";
     if let Some(why) = &view.unavailable {
@@ -89,6 +89,7 @@ pub(crate) fn throttle_table(view: &contract::quota::ThrottleView) -> TableData 
     let mut rows: Vec<Vec<String>> = view
         .rows
         .iter()
+        .filter(|r| r.total > 0)
         .map(|r| {
             let busiest = r.per_second.iter().map(|(_, n)| *n).max().unwrap_or(0);
             vec![
@@ -100,6 +101,9 @@ pub(crate) fn throttle_table(view: &contract::quota::ThrottleView) -> TableData 
             ]
         })
         .collect();
+    if rows.is_empty() {
+        rows.push(vec!["nothing throttled".to_owned()]);
+    }
     rows.push(vec![format!("({})", view.meaning())]);
     TableData {
         title: TITLE,

@@ -28,6 +28,22 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// The resources a stack's outputs name (the functions by their roles' outputs).
+    pub fn from_outputs(outputs: &contract::outputs::StackOutputs) -> Resources {
+        use contract::outputs::key;
+        let named = |k: &str| outputs.get(k).ok().map(str::to_owned);
+        Resources {
+            stream: named(key::STREAM),
+            table: named(key::TABLE),
+            api: named(key::API_NAME),
+            functions: contract::lambda::ROLES
+                .iter()
+                .filter_map(|(_, k)| named(k))
+                .collect(),
+            profile: named(key::SANDBOX_PROFILE),
+        }
+    }
+
     /// The resources named under `dimension`.
     fn named(&self, dimension: &str) -> Vec<String> {
         match dimension {

@@ -13,14 +13,15 @@
 //! its counts cannot show that nothing was lost.
 //!
 //! Versions: 2 writes `lost` as `null` for an over-counted step (version 1 wrote 0 and could
-//! call it sustained); version 1 files are still read.
+//! call it sustained); 3 adds what AWS's throttle metrics counted in each step (`throttled`)
+//! and the the quota that gave on the way up (`limiting_quota`); versions 1 and 2 are still read.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this format; bumped when a field changes meaning.
-pub const CAPACITY_VERSION: u32 = 2;
+pub const CAPACITY_VERSION: u32 = 3;
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct CapacityFile {
     /// The hop whose latency grew first and most on the way to the limit, when a limit was
     /// found.
     pub saturating_hop: Option<SaturatingHop>,
+    /// The quota that gave (version 3 on), when one refused anything: the throttle that counted
+    /// most at the limit, with the lowest rate at which it first counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limiting_quota: Option<QuotaHit>,
     /// Every step, in the order run.
     pub steps: Vec<CapacityStep>,
 }
@@ -59,6 +64,25 @@ pub struct SaturatingHop {
     pub grew_most: String,
     /// That hop's p99 at the lowest step and at the limit, ms.
     pub p99_ms: [f64; 2],
+}
+
+/// The quota a capacity search hit first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaHit {
+    /// The lowest rate at which it refused something, per second.
+    pub rate_per_s: f64,
+    /// What it counts ([`crate::quota::ThrottleMetric::label`]).
+    pub label: String,
+    /// AWS's metric.
+    pub metric: String,
+    /// The resource (a stream, a table, an API, a function).
+    pub resource: String,
+    /// How many it refused in that step.
+    pub refused: u64,
+    /// The quota in words, AWS's figure and the one in force ([`crate::quota::advice`]).
+    pub quota: String,
+    /// What would lift it.
+    pub lift: String,
 }
 
 /// One step of constant arrival rate, drained and judged.
@@ -99,6 +123,10 @@ pub struct CapacityStep {
     pub p99_ms: Option<f64>,
     /// Each hop's p99 by metric name, ms (from buckets, within 2 %).
     pub hop_p99_ms: BTreeMap<String, f64>,
+    /// What AWS's throttle metrics counted in the step, by `"<metric> <resource>"` (version 3
+    /// on; only those above 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub throttled: BTreeMap<String, u64>,
     /// Whether the step was sustained.
     pub sustained: bool,
     /// Why not, in words (empty when sustained).

@@ -127,6 +127,81 @@ pub const THROTTLE_METRICS: [ThrottleMetric; 6] = [
     },
 ];
 
+/// A throttle metric's quota in words (AWS's figure, and the one in force at `scale` when the
+/// sandbox scales it), and what would lift it.
+pub fn advice(metric: &str, scale: Option<f64>) -> (String, &'static str) {
+    let at = |figure: f64, unit: &str| match scale {
+        Some(scale) if scale != 1.0 => format!(
+            "{} {unit} on AWS; here, at quota scale {scale}: {}",
+            thousands(figure),
+            thousands(figure * scale)
+        ),
+        _ => format!("{} {unit}", thousands(figure)),
+    };
+    match metric {
+        WRITE_THROTTLED => (
+            format!(
+                "Kinesis write quota per shard: {}",
+                at(KINESIS_SHARD_WRITE_RECORDS, "records/s")
+            ),
+            "more shards (SHARDS=N), or fewer, larger records",
+        ),
+        READ_THROTTLED => (
+            format!("Kinesis read quota per shard: {KINESIS_SHARD_READ_CALLS} GetRecords/s"),
+            "fewer consumers per shard, enhanced fan-out, or more shards",
+        ),
+        WRITE_THROTTLE_EVENTS => (
+            format!(
+                "DynamoDB write quota: {} a partition",
+                at(DYNAMODB_PARTITION_WRITE_UNITS, "write units/s")
+            ),
+            "partition keys spread wider, or provisioned (or warm) throughput",
+        ),
+        API_4XX => (
+            format!(
+                "API Gateway's account throttle: {}",
+                at(API_GATEWAY_RATE, "requests/s")
+            ),
+            "a raised API Gateway quota (account or stage throttle)",
+        ),
+        crate::lambda::THROTTLES => (
+            format!(
+                "Lambda concurrency: {LAMBDA_ACCOUNT_CONCURRENCY} per account, or the function's \
+                 reserved concurrency"
+            ),
+            "a higher reserved concurrency, or a raised account limit",
+        ),
+        _ => (
+            "errors the API answered (5xx)".to_owned(),
+            "the functions' logs: a 5xx is a consequence, not a quota",
+        ),
+    }
+}
+
+/// A whole number with thousands separated by commas (`10,000`); others as they are.
+fn thousands(n: f64) -> String {
+    if n.fract() != 0.0 || n.abs() >= 1e15 {
+        return format!("{n}");
+    }
+    let digits = format!("{}", n.abs() as u64);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// The scale in a sandbox profile's words (`aws at quota scale 0.1`), if it says one.
+pub fn profile_scale(profile: &str) -> Option<f64> {
+    profile.strip_prefix("aws at quota scale ")?.parse().ok()
+}
+
 /// The error Kinesis answers a write over a shard's quota with, as AWS words it.
 pub fn kinesis_write_refusal(shard_id: &str, stream: &str, account: &str) -> String {
     format!("Rate exceeded for shard {shard_id} in stream {stream} under account {account}.")
@@ -179,13 +254,14 @@ impl ThrottleView {
     pub fn meaning(&self) -> String {
         match self.profile.as_deref() {
             None => "AWS's own metrics".to_owned(),
-            Some("default") => "sandbox profile default: no quota is enforced, so none of these \
-                 can be above 0 here; run with PROFILE=aws for AWS's"
-                .to_owned(),
+            Some("default") => {
+                "sandbox profile default: no quota enforced, all 0 here; PROFILE=aws keeps \
+                 AWS's"
+                    .to_owned()
+            }
             Some(profile) => match profile.strip_prefix("aws at quota scale ") {
                 Some(scale) => format!(
-                    "sandbox profile aws, rate quotas x{scale}: what AWS would refuse at {} \
-                     times this load",
+                    "profile aws, quotas x{scale}: AWS would refuse these at {}x this load",
                     scale
                         .parse::<f64>()
                         .ok()
@@ -214,18 +290,34 @@ mod tests {
         assert_eq!(view(None).meaning(), "AWS's own metrics");
         assert!(view(Some("default"))
             .meaning()
-            .contains("no quota is enforced"));
+            .contains("no quota enforced"));
         assert!(view(Some("aws at quota scale 0.1"))
             .meaning()
-            .ends_with("what AWS would refuse at 10 times this load"));
+            .ends_with("AWS would refuse these at 10x this load"));
         assert!(view(Some("aws at quota scale 1"))
             .meaning()
-            .contains("at 1 times this load"));
+            .contains("at 1x this load"));
         let json = serde_json::to_string(&view(Some("aws at quota scale 1"))).unwrap();
         assert_eq!(
             serde_json::from_str::<ThrottleView>(&json).unwrap(),
             view(Some("aws at quota scale 1"))
         );
+    }
+
+    #[test]
+    fn advice_names_the_quota_and_what_lifts_it() {
+        let (quota, lift) = advice(WRITE_THROTTLED, Some(0.1));
+        assert_eq!(
+            quota,
+            "Kinesis write quota per shard: 1,000 records/s on AWS; here, at quota scale 0.1: 100"
+        );
+        assert!(lift.contains("more shards"));
+        assert_eq!(
+            advice(API_4XX, None).0,
+            "API Gateway's account throttle: 10,000 requests/s"
+        );
+        assert_eq!(profile_scale("aws at quota scale 0.25"), Some(0.25));
+        assert_eq!(profile_scale("default"), None);
     }
 
     #[test]
