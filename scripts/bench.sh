@@ -4,7 +4,8 @@
 # waits with the collector until every accepted request has come through, audits the table
 # against the accepted ids, prints the tables, writes the HTML report, and stops everything it
 # started, also on failure or Ctrl-C.
-# Settings (environment): VUS (10), DURATION (60s), OUT (where the files go, $STATE/bench),
+# Settings (environment): VUS (10), DURATION (60s), RATE (an arrival rate per second instead of
+# VUs looping: `loadgen --rate`, with at most VUS VUs), OUT (where the files go, $STATE/bench),
 # STACK_NAME (PipelineStack), BASELINE (a latency export, or several comma-separated, to compare
 # this run with: `collector compare`), GATE (with BASELINE: fail, exit 99, when e.g.
 # `latency:p(99)=10%` got slower by more than that beyond the noise), and the sandbox's (scripts/lib/sandbox.sh: PORT, CONCURRENCY,
@@ -31,9 +32,15 @@ rm -f "$OUT/run.json" "$OUT/timestamps.json" "$OUT/audit.json" "$OUT/report.html
   "$OUT/compare.html"
 start_sandbox
 
-echo "bench: $VUS VUs for $DURATION" >&2
+load=(--vus "$VUS")
+if [ -n "${RATE:-}" ]; then
+  load+=(--rate "$RATE")
+  echo "bench: $RATE requests a second (at most $VUS VUs) for $DURATION" >&2
+else
+  echo "bench: $VUS VUs for $DURATION" >&2
+fi
 status=0
-"$BIN/loadgen" --outputs "$OUTPUTS" --vus "$VUS" --duration "$DURATION" \
+"$BIN/loadgen" --outputs "$OUTPUTS" "${load[@]}" --duration "$DURATION" \
   --summary-export "$OUT/run.json" || status=$?
 check_interrupted
 [ "$status" = 0 ] || [ "$status" = 99 ] || exit "$status"

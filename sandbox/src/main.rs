@@ -194,6 +194,10 @@ fn main() -> ExitCode {
             drop(instance);
             match result {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.downcast_ref::<sandbox::up::BadSetting>().is_some() => {
+                    eprintln!("sandbox: {e:#}");
+                    contract::cli::Exit::BadInput.into()
+                }
                 Err(e) => contract::cli::fail("sandbox", e),
             }
         }

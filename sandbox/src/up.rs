@@ -199,6 +199,43 @@ pub fn hot_reload_dir(key: &str) -> Option<PathBuf> {
         .find(|dir| dir.is_absolute() && dir.join("bootstrap").is_file())
 }
 
+/// A setting that names a function the stack does not have: bad input (exit 2), said once the
+/// deploy shows which functions there are.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSetting(pub String);
+
+/// Refuses a `--delay` or `--kill-workers` whose name matches no deployed function: it would
+/// change nothing and record nothing.
+fn check_named_functions(config: &UpConfig, deployed: &Deployed) -> Result<(), BadSetting> {
+    let names: Vec<String> = deployed
+        .functions
+        .iter()
+        .map(|f| f.name.to_ascii_lowercase())
+        .collect();
+    let settings = config
+        .delays
+        .iter()
+        .map(|(name, _)| ("--delay", name))
+        .chain(
+            config
+                .kill_workers
+                .iter()
+                .map(|(name, _)| ("--kill-workers", name)),
+        );
+    for (flag, name) in settings {
+        let wanted = name.to_ascii_lowercase();
+        if !names.iter().any(|n| n.contains(&wanted)) {
+            let listed: Vec<&str> = deployed.functions.iter().map(|f| f.name.as_str()).collect();
+            return Err(BadSetting(format!(
+                "{flag} {name:?} names no deployed function (they are {})",
+                listed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// moto builds each service's request router on the service's first call (a second or so in
 /// all): one cheap call to each service the pipeline uses makes that happen now, not in the first
 /// second of a benchmark.
@@ -243,6 +280,7 @@ async fn run(
         return Ok(());
     };
     warm_up(&api).await;
+    check_named_functions(config, &deployed)?;
     let hosts = start_functions(config, &api, &deployed, edge_url, &logs).await?;
     for function in deployed.functions.iter() {
         if let (Some(reserved), true) = (function.reserved_concurrency, config.profile.is_aws()) {

@@ -289,12 +289,53 @@ async fn a_load_over_the_shards_quota_is_throttled_and_loses_nothing() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("Throttles: which limit gave"), "{text}");
     assert!(
-        text.contains("what AWS would refuse at 50 times this load"),
+        text.contains("AWS would refuse these at 50x this load"),
         "{text}"
     );
     let said = running.stop();
     assert!(
         said.contains("quotas: throttled AWS/Kinesis WriteProvisionedThroughputExceeded StreamName=KinesisStream"),
         "{said}"
+    );
+}
+
+/// `--delay` (or `--kill-workers`) naming no deployed function would change and record
+/// nothing: once the deploy shows the functions, the sandbox says so in one line and exits 2.
+#[test]
+fn a_delay_naming_no_function_is_refused_once_the_functions_are_known() {
+    let work = testkit::Scratch::new("sandbox-bad-delay");
+    let dist = work.join("dist");
+    for f in ["upstream", "midstream", "downstream"] {
+        copy_executable(&function_binary(f), &dist.join(f).join("bootstrap"));
+    }
+    let port = testkit::free_port().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args([
+            "up",
+            "--deploy",
+            "--port",
+            &port,
+            "--delay",
+            "nosuchfn=10ms",
+        ])
+        .arg("--dist")
+        .arg(&dist)
+        .arg("--state")
+        .arg(work.join("state"))
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    let last = said.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("sandbox: --delay \"nosuchfn\" names no deployed function (they are ")
+            && last.contains("Upstream"),
+        "{said}"
+    );
+    assert!(
+        !work.join("state/outputs.json").exists(),
+        "never said ready"
     );
 }
