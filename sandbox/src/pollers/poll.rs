@@ -16,6 +16,18 @@ use crate::lambda::LogSink;
 use crate::quota::ShardReads;
 use crate::Shutdown;
 
+/// Lambda's limit on a synchronous invocation's payload (6 MB): a batch takes no more records
+/// than fit ("Lambda quotas").
+pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// About what a record adds to the event: its data (base64, as the event carries it), its key
+/// and image, and the fields Lambda wraps around them.
+fn record_bytes(record: &Value) -> usize {
+    let data = record["Data"].as_str().map_or(0, str::len);
+    let image = record["dynamodb"].to_string().len();
+    data + image + 512
+}
+
 /// Now, epoch milliseconds, for the read quota's seconds.
 fn now_ms() -> u64 {
     contract::epoch_ms().max(0) as u64
@@ -105,7 +117,7 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
                             "retried {} times, the mapping's MaximumRetryAttempts; last: {reason}",
                             self.retries - 1
                         );
-                        let n = self.size.min(self.pending.len());
+                        let n = self.batch_len();
                         self.give_up(n, Condition::RetryAttemptsExhausted, &why)
                             .await;
                         continue;
@@ -228,9 +240,25 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
         true
     }
 
+    /// How many records the head batch takes: at most `size`, and no more than fit in Lambda's
+    /// 6 MB invocation payload (at least one).
+    fn batch_len(&self) -> usize {
+        let mut bytes = 0;
+        let fitting = self
+            .pending
+            .iter()
+            .take(self.size)
+            .take_while(|record| {
+                bytes += record_bytes(record);
+                bytes <= MAX_PAYLOAD_BYTES
+            })
+            .count();
+        fitting.max(1).min(self.pending.len())
+    }
+
     /// Delivers the batch at the head and drops from `pending` what the function finished.
     async fn deliver_head(&mut self) -> Head {
-        let n = self.size.min(self.pending.len());
+        let n = self.batch_len();
         let batch: Vec<&Value> = self.pending.iter().take(n).collect();
         let delivery = deliver(&self.config, self.source.shard_id(), &self.invoker, &batch).await;
         match delivery {

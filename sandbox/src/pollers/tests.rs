@@ -441,3 +441,25 @@ async fn a_throttled_batch_is_tried_again_without_spending_a_retry() {
     run(config, records(3), &function, |seen| seen.len() >= 6).await;
     assert_eq!(*function.succeeded.lock().unwrap(), ["1", "2", "3"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_takes_no_more_records_than_fit_in_six_megabytes() {
+    // Ten records of 2 MB of data each: at most 3 fit in Lambda's 6 MB payload (6 MiB).
+    let big = "A".repeat(2_000_000);
+    let source = Records(
+        (1..=10)
+            .map(|i| json!({ "SequenceNumber": i.to_string(), "Data": big, "PartitionKey": "k" }))
+            .collect(),
+    );
+    let function = Scripted::new(|_, _| Ok(json!({})));
+    run(config(100, false), source, &function, |seen| {
+        seen.iter().map(Vec::len).sum::<usize>() >= 10
+    })
+    .await;
+    let sizes: Vec<usize> = function.seen.lock().unwrap().iter().map(Vec::len).collect();
+    assert!(sizes.iter().all(|n| (1..=3).contains(n)), "{sizes:?}");
+    assert_eq!(
+        *function.succeeded.lock().unwrap(),
+        (1..=10).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
+}
