@@ -134,112 +134,124 @@ impl Limits {
     /// What a call to moto comes to under the quotas: `operation` is its `X-Amz-Target`, `body`
     /// its JSON. A stream's shards or a table's key are read from moto the first time.
     pub async fn admit(&self, operation: &str, body: &Value) -> Admission {
-        let moto = &self.moto;
         let now_ms = contract::epoch_ms().max(0) as u64;
         match operation {
             "Kinesis_20131202.PutRecord" | "Kinesis_20131202.PutRecords" => {
-                let Some(stream) = kinesis::stream_named(body) else {
-                    return Admission::Whole;
-                };
-                if !self.kinesis.knows(&stream) {
-                    let listed = moto
-                        .call(
-                            "kinesis",
-                            "Kinesis_20131202.ListShards",
-                            &json!({ "StreamName": stream }),
-                        )
-                        .await;
-                    match listed {
-                        Ok(answer) => self
-                            .kinesis
-                            .add_stream(&stream, kinesis::ShardRange::from_list_shards(&answer)),
-                        // moto answers the call itself (no such stream, say).
-                        Err(_) => return Admission::Whole,
-                    }
-                }
-                let (admission, refused) = if operation.ends_with("PutRecord") {
-                    self.kinesis.put_record(&stream, body, now_ms)
-                } else {
-                    self.kinesis.put_records(&stream, body, now_ms)
-                };
-                if refused > 0 {
-                    self.counts.add(
-                        Counted {
-                            namespace: aws::KINESIS_NAMESPACE,
-                            metric: aws::WRITE_THROTTLED,
-                            dimensions: vec![(aws::DIM_STREAM_NAME, stream)],
-                        },
-                        refused as f64,
-                    );
-                }
-                admission
+                self.admit_kinesis(operation, body, now_ms).await
             }
             "DynamoDB_20120810.PutItem" | "DynamoDB_20120810.BatchWriteItem" => {
-                let tables: Vec<String> = match operation.ends_with("PutItem") {
-                    true => body["TableName"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .into_iter()
-                        .collect(),
-                    false => body["RequestItems"]
-                        .as_object()
-                        .map(|o| o.keys().cloned().collect())
-                        .unwrap_or_default(),
-                };
-                for table in tables.iter().filter(|t| !self.dynamodb.knows(t)) {
-                    let described = moto
-                        .call(
-                            "dynamodb",
-                            "DynamoDB_20120810.DescribeTable",
-                            &json!({ "TableName": table }),
-                        )
-                        .await;
-                    let Ok(described) = described else {
-                        return Admission::Whole;
-                    };
-                    let hash_key = described["Table"]["KeySchema"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|k| k["KeyType"] == "HASH")
-                        .and_then(|k| k["AttributeName"].as_str())
-                        .unwrap_or_default()
-                        .to_owned();
-                    self.dynamodb.add_table(table, &hash_key);
-                }
-                let (admission, refused) = if operation.ends_with("PutItem") {
-                    self.dynamodb.put_item(body, now_ms)
-                } else {
-                    self.dynamodb.batch_write(body, now_ms)
-                };
-                for (table, items) in &refused.items {
-                    let dims = vec![(aws::DIM_TABLE_NAME, table.clone())];
-                    self.counts.add(
-                        Counted {
-                            namespace: aws::DYNAMODB_NAMESPACE,
-                            metric: aws::WRITE_THROTTLE_EVENTS,
-                            dimensions: dims.clone(),
-                        },
-                        *items as f64,
-                    );
-                    if refused.whole {
-                        let op = operation.rsplit('.').next().unwrap_or_default();
-                        let mut dims = dims;
-                        dims.push((aws::DIM_OPERATION, op.to_owned()));
-                        self.counts.add(
-                            Counted {
-                                namespace: aws::DYNAMODB_NAMESPACE,
-                                metric: aws::THROTTLED_REQUESTS,
-                                dimensions: dims,
-                            },
-                            1.0,
-                        );
-                    }
-                }
-                admission
+                self.admit_dynamodb(operation, body, now_ms).await
             }
             _ => Admission::Whole,
         }
+    }
+
+    /// A Kinesis write under its shards' quotas, the refused records counted.
+    async fn admit_kinesis(&self, operation: &str, body: &Value, now_ms: u64) -> Admission {
+        let Some(stream) = kinesis::stream_named(body) else {
+            return Admission::Whole;
+        };
+        if !self.kinesis.knows(&stream) {
+            let listed = self
+                .moto
+                .call(
+                    "kinesis",
+                    "Kinesis_20131202.ListShards",
+                    &json!({ "StreamName": stream }),
+                )
+                .await;
+            match listed {
+                Ok(answer) => self
+                    .kinesis
+                    .add_stream(&stream, kinesis::ShardRange::from_list_shards(&answer)),
+                // moto answers the call itself (no such stream, say).
+                Err(_) => return Admission::Whole,
+            }
+        }
+        let (admission, refused) = if operation.ends_with("PutRecord") {
+            self.kinesis.put_record(&stream, body, now_ms)
+        } else {
+            self.kinesis.put_records(&stream, body, now_ms)
+        };
+        if refused > 0 {
+            self.counts.add(
+                Counted {
+                    namespace: aws::KINESIS_NAMESPACE,
+                    metric: aws::WRITE_THROTTLED,
+                    dimensions: vec![(aws::DIM_STREAM_NAME, stream)],
+                },
+                refused as f64,
+            );
+        }
+        admission
+    }
+
+    /// A DynamoDB write under its tables' quotas, the refused items and calls counted.
+    async fn admit_dynamodb(&self, operation: &str, body: &Value, now_ms: u64) -> Admission {
+        let put_item = operation.ends_with("PutItem");
+        let tables: Vec<String> = match put_item {
+            true => body["TableName"]
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+            false => body["RequestItems"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default(),
+        };
+        for table in tables.iter().filter(|t| !self.dynamodb.knows(t)) {
+            let Some(hash_key) = self.hash_key(table).await else {
+                return Admission::Whole;
+            };
+            self.dynamodb.add_table(table, &hash_key);
+        }
+        let (admission, refused) = match put_item {
+            true => self.dynamodb.put_item(body, now_ms),
+            false => self.dynamodb.batch_write(body, now_ms),
+        };
+        for (table, items) in &refused.items {
+            let dims = vec![(aws::DIM_TABLE_NAME, table.clone())];
+            let counted = |metric, dimensions| Counted {
+                namespace: aws::DYNAMODB_NAMESPACE,
+                metric,
+                dimensions,
+            };
+            self.counts.add(
+                counted(aws::WRITE_THROTTLE_EVENTS, dims.clone()),
+                *items as f64,
+            );
+            if refused.whole {
+                let op = operation.rsplit('.').next().unwrap_or_default();
+                let mut dims = dims;
+                dims.push((aws::DIM_OPERATION, op.to_owned()));
+                self.counts.add(counted(aws::THROTTLED_REQUESTS, dims), 1.0);
+            }
+        }
+        admission
+    }
+
+    /// A table's partition key, from moto's `DescribeTable` (`None`: moto answers the call).
+    async fn hash_key(&self, table: &str) -> Option<String> {
+        let described = self
+            .moto
+            .call(
+                "dynamodb",
+                "DynamoDB_20120810.DescribeTable",
+                &json!({ "TableName": table }),
+            )
+            .await
+            .ok()?;
+        Some(
+            described["Table"]["KeySchema"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|k| k["KeyType"] == "HASH")
+                .and_then(|k| k["AttributeName"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+        )
     }
 
     /// What was refused since the start, one line per metric and resource (none: nothing).
