@@ -63,6 +63,9 @@ pub const DEFAULT_URL: &str = "http://localhost:9090/api/v1/write";
 /// The environment variable setting the time between pushes, k6's.
 pub const INTERVAL_VAR: &str = "K6_PROMETHEUS_RW_PUSH_INTERVAL";
 
+/// The shortest push interval taken: below it the pushes cost more CPU than the load.
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The push interval `K6_PROMETHEUS_RW_PUSH_INTERVAL` says (k6's default: 5 s); the error is the
 /// line to print.
 pub fn push_interval(value: Option<&str>) -> Result<std::time::Duration, String> {
@@ -70,8 +73,8 @@ pub fn push_interval(value: Option<&str>) -> Result<std::time::Duration, String>
         None => Ok(std::time::Duration::from_secs(5)),
         Some(text) => humantime::parse_duration(text)
             .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("{INTERVAL_VAR} {text:?} is not a duration above 0")),
+            .filter(|d| *d >= MIN_INTERVAL)
+            .ok_or_else(|| format!("{INTERVAL_VAR} {text:?} is not a duration of at least 100ms")),
     }
 }
 

@@ -20,7 +20,8 @@
 //!   file (`--summary-export`, k6's shape) and the handleSummary data (`--summary-json`);
 //!   `summary_options`: its text mode ([`SummaryMode`]) and trend statistics ([`TrendStat`]).
 //! - `hdrlog`: request durations as an HdrHistogram interval log (`--hdr-log`).
-//! - `prometheus`: the metrics pushed live to Prometheus, as k6's `experimental-prometheus-rw`.
+//! - `prometheus`: the metrics pushed live to Prometheus, as k6's `experimental-prometheus-rw`;
+//!   `live_push`: the pushes of a run under way, each bounded, the last one giving way to a signal.
 //! - `merge`: a distributed run's run files added up (`loadgen merge`).
 //! - `fanout`: the run from N copies of the worker function on AWS Lambda (`--lambda N`; with
 //!   the `lambda` feature).
@@ -35,6 +36,7 @@ pub mod error;
 pub mod fanout;
 mod h1;
 mod hdrlog;
+mod live_push;
 mod merge;
 pub mod opts;
 mod outcome;
@@ -58,59 +60,6 @@ pub use summary::Summary;
 pub use summary_options::{SummaryMode, TrendStat};
 
 pub use contract::epoch_ms;
-
-/// The live output of a run under way: the task pushing, and what it shares with the last push.
-struct LivePush {
-    follow: tokio::task::JoinHandle<()>,
-    client: Arc<client::Client>,
-    source: Arc<prometheus::Source>,
-    state: Arc<tokio::sync::Mutex<(Option<client::Connection>, prometheus::Pushed, bool)>>,
-    output: config::RemoteWrite,
-}
-
-impl LivePush {
-    /// Starts pushing `output` from the run's counters.
-    fn start(output: &config::RemoteWrite, source: prometheus::Source) -> anyhow::Result<LivePush> {
-        let client = Arc::new(
-            prometheus::client(output)
-                .map_err(anyhow::Error::msg)
-                .context("setting up experimental-prometheus-rw")?,
-        );
-        let source = Arc::new(source);
-        let state = Arc::new(tokio::sync::Mutex::new((None, Default::default(), false)));
-        let follow = tokio::spawn(prometheus::follow(
-            output.clone(),
-            client.clone(),
-            source.clone(),
-            state.clone(),
-        ));
-        Ok(LivePush {
-            follow,
-            client,
-            source,
-            state,
-            output: output.clone(),
-        })
-    }
-
-    /// Stops the pushes under way and makes the last one, of the whole run; how they went.
-    async fn finish(self) -> prometheus::Pushed {
-        self.follow.abort();
-        let _ = self.follow.await;
-        let mut state = self.state.lock().await;
-        let (connection, pushed, said) = &mut *state;
-        prometheus::push(
-            &self.client,
-            connection,
-            &self.source,
-            &self.output,
-            pushed,
-            said,
-        )
-        .await;
-        *pushed
-    }
-}
 
 /// Runs the load described by `config` until it is done or `stop` is raised, judges the
 /// thresholds, writes the run file and the other reports asked for, and returns the summary.
@@ -142,7 +91,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
     let hdr_log = Arc::new(tokio::sync::Mutex::new(hdr_log));
     let following = tokio::spawn(hdrlog::follow(hdr_log.clone(), trends.clone()));
     let live_output = match &reports.remote_write {
-        Some(output) => Some(LivePush::start(
+        Some(output) => Some(live_push::LivePush::start(
             output,
             prometheus::Source {
                 live: live.clone(),
@@ -173,7 +122,7 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
             .context("writing the interval log (--hdr-log)")?;
     }
     let pushed = match live_output {
-        Some(live_output) => Some(live_output.finish().await),
+        Some(live_output) => Some(live_output.finish(&stop).await),
         None => None,
     };
     let mut summary = Summary {

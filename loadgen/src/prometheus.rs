@@ -215,47 +215,46 @@ impl Source {
     }
 }
 
-/// Pushes `series` as one remote-write request: snappy-compressed protobuf.
+/// The longest one push may take, connecting (DNS, TCP, TLS) and sending included.
+pub const PUSH_BOUND: Duration = Duration::from_secs(10);
+
+/// Pushes `series` as one remote-write request: snappy-compressed protobuf, within
+/// [`PUSH_BOUND`] from the first byte of the connection to the last of the answer.
 pub async fn push_once(
     client: &Client,
     connection: &mut Option<Connection>,
     series: Vec<TimeSeries>,
 ) -> Result<(), String> {
-    let body = remote_write::encode(series);
-    let open = match connection.as_mut() {
-        Some(open) => open.is_open().await,
-        None => false,
-    };
-    if !open {
-        let mut timings = ConnectTimings::default();
-        *connection = Some(
-            client
-                .connect(&mut timings)
-                .await
-                .map_err(|kind| format!("cannot connect: {}", kind.label()))?,
-        );
-    }
-    let Some(open) = connection.as_mut() else {
-        return Err("no connection".into());
-    };
-    let sent = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.send(open, Bytes::from(body)),
-    )
+    let body = Bytes::from(remote_write::encode(series));
+    let pushed = tokio::time::timeout(PUSH_BOUND, async {
+        let open = match connection.as_mut() {
+            Some(open) => open.is_open().await,
+            None => false,
+        };
+        if !open {
+            let mut timings = ConnectTimings::default();
+            *connection = Some(
+                client
+                    .connect(&mut timings)
+                    .await
+                    .map_err(|kind| format!("cannot connect: {}", kind.label()))?,
+            );
+        }
+        let Some(open) = connection.as_mut() else {
+            return Err("no connection".to_owned());
+        };
+        match client.send(open, body).await {
+            Ok(response) if (200..300).contains(&response.status) => Ok(()),
+            Ok(response) => Err(format!("answered {}", response.status)),
+            Err(kind) => Err(kind.label()),
+        }
+    })
     .await
-    .map_err(|_| "no answer within 10 s".to_owned())
-    .and_then(|r| r.map_err(|kind| kind.label()));
-    match sent {
-        Ok(response) if (200..300).contains(&response.status) => Ok(()),
-        Ok(response) => {
-            *connection = None;
-            Err(format!("answered {}", response.status))
-        }
-        Err(e) => {
-            *connection = None;
-            Err(e)
-        }
+    .unwrap_or_else(|_| Err(format!("no answer within {} s", PUSH_BOUND.as_secs())));
+    if pushed.is_err() {
+        *connection = None;
     }
+    pushed
 }
 
 /// The remote-write client: k6's headers.
@@ -272,51 +271,23 @@ pub fn client(output: &RemoteWrite) -> Result<Client, String> {
     )
 }
 
-/// A push with two retries; the pushes so far counted in `pushed`.
+/// A push of the run so far, with two retries; the error of the last attempt.
 pub async fn push(
     client: &Client,
     connection: &mut Option<Connection>,
     source: &Source,
     output: &RemoteWrite,
-    pushed: &mut Pushed,
-    said: &mut bool,
-) {
+) -> Result<(), String> {
     let series = source.series(&output.trend_stats, crate::epoch_ms());
-    for attempt in 0..3 {
-        match push_once(client, connection, series.clone()).await {
-            Ok(()) => {
-                pushed.ok += 1;
-                return;
-            }
-            Err(e) if attempt == 2 => {
-                pushed.failed += 1;
-                if !std::mem::replace(said, true) {
-                    eprintln!(
-                        "loadgen: experimental-prometheus-rw: a push to {} failed ({e}); the \
-                         run goes on, failed pushes are counted in the summary",
-                        output.url
-                    );
-                }
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await,
-        }
-    }
-}
-
-/// Pushes every `push_interval` until aborted; returns nothing (the final push and the count
-/// are [`finish`]'s).
-pub async fn follow(
-    output: RemoteWrite,
-    client: Arc<Client>,
-    source: Arc<Source>,
-    state: Arc<tokio::sync::Mutex<(Option<Connection>, Pushed, bool)>>,
-) {
-    let mut ticker = tokio::time::interval(output.push_interval);
-    ticker.tick().await;
+    let mut attempt = 0;
     loop {
-        ticker.tick().await;
-        let mut state = state.lock().await;
-        let (connection, pushed, said) = &mut *state;
-        push(&client, connection, &source, &output, pushed, said).await;
+        match push_once(client, connection, series.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt == 2 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+        }
     }
 }

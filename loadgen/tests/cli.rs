@@ -112,7 +112,12 @@ fn a_bad_remote_write_setting_is_one_line_and_exit_2_before_the_run() {
         (
             "K6_PROMETHEUS_RW_PUSH_INTERVAL",
             "0s",
-            "loadgen: K6_PROMETHEUS_RW_PUSH_INTERVAL \"0s\" is not a duration above 0",
+            "loadgen: K6_PROMETHEUS_RW_PUSH_INTERVAL \"0s\" is not a duration of at least 100ms",
+        ),
+        (
+            "K6_PROMETHEUS_RW_PUSH_INTERVAL",
+            "1ns",
+            "loadgen: K6_PROMETHEUS_RW_PUSH_INTERVAL \"1ns\" is not a duration of at least 100ms",
         ),
         (
             "K6_PROMETHEUS_RW_TREND_STATS",

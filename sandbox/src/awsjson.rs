@@ -37,6 +37,46 @@ pub enum CallError {
 }
 
 /// A client for moto's JSON-protocol APIs.
+/// The longest a connection to moto may take to open.
+const CONNECT_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest one call to moto may take, the answer's body included: a moto that stops
+/// answering fails the call instead of holding a poller or a request for ever.
+pub const CALL_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// An HTTP client for moto: connections open within [`CONNECT_BOUND`].
+pub fn moto_client() -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_BOUND));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// Sends `request` with `client` and reads the whole answer within [`CALL_BOUND`]; the error
+/// is one line.
+pub async fn exchange(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<(http::response::Parts, Bytes), String> {
+    exchange_within(client, request, CALL_BOUND).await
+}
+
+/// As [`exchange`], within `bound`.
+async fn exchange_within(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+    bound: std::time::Duration,
+) -> Result<(http::response::Parts, Bytes), String> {
+    let call = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((parts, body))
+    };
+    tokio::time::timeout(bound, call)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {bound:?}")))
+}
+
 #[derive(Clone)]
 pub struct AwsJson {
     endpoint: SocketAddr,
@@ -50,7 +90,7 @@ impl AwsJson {
         AwsJson {
             endpoint,
             region: region.to_owned(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: moto_client(),
         }
     }
 
@@ -140,19 +180,8 @@ impl AwsJson {
             message,
         };
         let request = request.map_err(|e| transport(e.to_string()))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| transport(e.to_string()))?
-            .to_bytes();
-        Ok((status, bytes))
+        let (parts, bytes) = exchange(&self.client, request).await.map_err(transport)?;
+        Ok((parts.status, bytes))
     }
 
     fn authorization(&self, service: &str) -> String {
@@ -160,5 +189,29 @@ impl AwsJson {
             "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
             self.region
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_moto_that_never_answers_fails_the_call_within_its_bound() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // Accepts, reads the request and never answers.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let request = Request::post(format!("http://{address}/"))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let bound = std::time::Duration::from_millis(300);
+        let outcome = exchange_within(&moto_client(), request, bound).await;
+        assert_eq!(outcome.unwrap_err(), "no answer within 300ms");
     }
 }

@@ -32,6 +32,8 @@ mod timeline;
 pub struct Stop {
     graceful: AtomicBool,
     abort: AtomicBool,
+    /// How many stops were asked for, in all.
+    requests: AtomicU64,
     notify: Notify,
     /// Why the run was cut short from outside (a signal), and when (epoch ms), when it was.
     cause: Mutex<Option<(String, i64)>>,
@@ -45,6 +47,7 @@ impl Stop {
 
     /// First call: start no new iteration. Second call: abandon requests in flight.
     pub fn request(&self) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
         if self.graceful.swap(true, Ordering::SeqCst) {
             self.abort.store(true, Ordering::SeqCst);
         }
@@ -75,6 +78,19 @@ impl Stop {
     /// Whether a stop was asked for.
     pub fn requested(&self) -> bool {
         self.graceful.load(Ordering::SeqCst)
+    }
+
+    /// Resolves at the next stop asked for after this call (whatever came before): what cuts
+    /// short the work after the load, such as the last push.
+    pub async fn next_request(&self) {
+        let seen = self.requests.load(Ordering::SeqCst);
+        loop {
+            let notified = self.notify.notified();
+            if self.requests.load(Ordering::SeqCst) > seen {
+                return;
+            }
+            notified.await;
+        }
     }
 
     async fn aborted(&self) {

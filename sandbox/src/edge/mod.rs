@@ -22,7 +22,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::apigateway::Routes;
@@ -183,7 +183,7 @@ impl Edge {
     ) -> Arc<Edge> {
         Arc::new(Edge {
             moto,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: crate::awsjson::moto_client(),
             routes,
             functions: Arc::default(),
             calls: Mutex::default(),
@@ -409,13 +409,7 @@ impl Edge {
             request = request.header(name, value);
         }
         let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let (mut parts, body) = crate::awsjson::exchange(&self.client, request).await?;
         if let Ok(mut calls) = self.calls.lock() {
             calls.entry(name).or_default().add(started.elapsed());
         }
