@@ -63,6 +63,46 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{} cannot be written: {e}", path.display()))
 }
 
+/// Writes `bytes` to `path` and makes sure they reached the disk (a full disk, `/dev/full`, is
+/// an error here rather than a file silently cut short).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.flush()?;
+    match file.sync_all() {
+        // Character devices and some pipes cannot be synced; what was written stands.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+}
+
+/// Refuses two flags naming one file: the second write would replace the first's without a
+/// word. `paths` are (flag, path); paths that name the same file through other spellings
+/// (`./run.json`, a symbolic link) are the same.
+pub fn check_distinct(paths: &[(&str, &Path)]) -> Result<(), String> {
+    let key = |path: &Path| {
+        let folder = match path.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_owned());
+        let whole = folder.join(path.file_name().unwrap_or_default());
+        whole.canonicalize().unwrap_or(whole)
+    };
+    for (i, (flag, path)) in paths.iter().enumerate() {
+        for (other, other_path) in &paths[..i] {
+            if key(path) == key(other_path) {
+                return Err(format!(
+                    "{flag} {} names the same file as {other}: each needs its own",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

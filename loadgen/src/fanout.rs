@@ -146,7 +146,7 @@ pub async fn run(config: &Config) -> anyhow::Result<(Summary, Vec<String>)> {
     let mut summary = merge::merge(&parts, tolerate).map_err(anyhow::Error::msg)?;
     summary.trend_stats = config.reports.trend_stats.clone();
     summary.judge(&config.thresholds);
-    crate::write_reports(&summary, config)?;
+    crate::write_reports(&mut summary, config);
     Ok((summary, failures))
 }
 

@@ -22,6 +22,9 @@ pub struct HdrLog {
     serializer: V2DeflateSerializer,
     /// The run's start, which the intervals' offsets count from.
     origin: Instant,
+    /// Why the log stopped, once a write failed: nothing more is written, and the run ends
+    /// saying so.
+    broken: Option<String>,
 }
 
 impl HdrLog {
@@ -43,6 +46,7 @@ impl HdrLog {
             file,
             serializer,
             origin,
+            broken: None,
         })
     }
 
@@ -67,12 +71,17 @@ impl HdrLog {
         self.file.flush()
     }
 
-    /// Writes every second that is left and closes the log.
-    pub fn finish(mut self, trends: &Trends) -> std::io::Result<()> {
+    /// Writes every second that is left and closes the log; the error is why the log is not
+    /// whole.
+    pub fn finish(mut self, trends: &Trends) -> Result<(), String> {
+        if let Some(broken) = self.broken {
+            return Err(broken);
+        }
         self.write_before(
             trends,
             Instant::now() + Duration::from_secs(3600 * 24 * 365),
         )
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -82,11 +91,11 @@ pub async fn follow(log: Arc<tokio::sync::Mutex<Option<HdrLog>>>, trends: Arc<Tr
     loop {
         ticker.tick().await;
         let mut log = log.lock().await;
-        if let Some(open) = log.as_mut() {
+        if let Some(open) = log.as_mut().filter(|open| open.broken.is_none()) {
             if let Err(error) = open.write_before(&trends, Instant::now() - Duration::from_secs(2))
             {
                 eprintln!("loadgen: --hdr-log: {error}; the log stops here");
-                *log = None;
+                open.broken = Some(format!("{error} during the run; the log stops there"));
             }
         }
     }

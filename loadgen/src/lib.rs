@@ -117,9 +117,11 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         progress.finish();
     }
     following.abort();
-    if let Some(log) = hdr_log.lock().await.take() {
-        log.finish(&trends)
-            .context("writing the interval log (--hdr-log)")?;
+    let mut unwritten = Vec::new();
+    if let (Some(log), Some(path)) = (hdr_log.lock().await.take(), &reports.hdr_log) {
+        if let Err(e) = log.finish(&trends) {
+            unwritten.push(format!("--hdr-log {}: {e}", path.display()));
+        }
     }
     let pushed = match live_output {
         Some(live_output) => Some(live_output.finish(&stop).await),
@@ -152,17 +154,24 @@ pub async fn run(config: Config, stop: Arc<Stop>) -> anyhow::Result<Summary> {
         aborted,
         trend_stats: config.reports.trend_stats.clone(),
         pushed,
+        unwritten,
     };
     summary.judge(&config.thresholds);
-    write_reports(&summary, &config)?;
+    write_reports(&mut summary, &config);
     Ok(summary)
 }
 
-/// Writes the run file (`--summary-export`) and the handleSummary data (`--summary-json`).
-pub fn write_reports(summary: &Summary, config: &Config) -> anyhow::Result<()> {
+/// Writes the run file (`--summary-export`) and the handleSummary data (`--summary-json`); one
+/// that cannot be written is added to the summary's `unwritten`, never an error that would lose
+/// the summary with it.
+pub fn write_reports(summary: &mut Summary, config: &Config) {
     if let Some(path) = &config.summary_export {
-        std::fs::write(path, summary.run_file().to_json())
-            .with_context(|| format!("writing the run file {}", path.display()))?;
+        let text = summary.run_file().to_json();
+        if let Err(e) = contract::file::write_whole(path, text.as_bytes()) {
+            summary
+                .unwritten
+                .push(format!("--summary-export {}: {e}", path.display()));
+        }
     }
     if let Some(path) = &config.reports.summary_json {
         use std::io::IsTerminal;
@@ -170,11 +179,13 @@ pub fn write_reports(summary: &Summary, config: &Config) -> anyhow::Result<()> {
             std::io::stdout().is_terminal(),
             std::io::stderr().is_terminal(),
         );
-        let data = serde_json::to_string_pretty(&summary.handle_summary(tty))?;
-        std::fs::write(path, data + "\n")
-            .with_context(|| format!("writing the summary data {}", path.display()))?;
+        let data = serde_json::to_string_pretty(&summary.handle_summary(tty)).unwrap_or_default();
+        if let Err(e) = contract::file::write_whole(path, (data + "\n").as_bytes()) {
+            summary
+                .unwritten
+                .push(format!("--summary-json {}: {e}", path.display()));
+        }
     }
-    Ok(())
 }
 
 /// `loadgen merge`: reads the workers' run files, adds them up, judges the thresholds on the
@@ -201,8 +212,12 @@ pub fn merge_files(opts: &opts::MergeOpts) -> anyhow::Result<Summary> {
     let mut summary = merge::merge(&parts, tolerate).map_err(anyhow::Error::msg)?;
     summary.judge(&thresholds);
     if let Some(path) = &opts.summary_export {
-        std::fs::write(path, summary.run_file().to_json())
-            .with_context(|| format!("writing the run file {}", path.display()))?;
+        let text = summary.run_file().to_json();
+        if let Err(e) = contract::file::write_whole(path, text.as_bytes()) {
+            summary
+                .unwritten
+                .push(format!("--summary-export {}: {e}", path.display()));
+        }
     }
     Ok(summary)
 }

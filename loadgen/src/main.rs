@@ -124,6 +124,12 @@ fn report(
             return Exit::Error;
         }
     }
+    if !summary.unwritten.is_empty() {
+        for line in &summary.unwritten {
+            eprintln!("{program}: {line}: not written; the summary above is the run's");
+        }
+        return Exit::Error;
+    }
     if let Some(why) = &summary.aborted {
         eprintln!("{program}: the run was aborted: {why}");
         Exit::Aborted

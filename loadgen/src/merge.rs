@@ -98,6 +98,7 @@ pub fn merge(parts: &[Part], tolerate: Tolerate) -> Result<Summary, String> {
         segments,
         trend_stats: TrendStat::defaults(),
         pushed: None,
+        unwritten: Vec::new(),
         aborted: {
             let aborted: Vec<String> = parts
                 .iter()

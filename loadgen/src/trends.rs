@@ -18,6 +18,7 @@
 //! Status 0 is a request without an answer (refused, timed out, cut), as in k6.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -228,6 +229,10 @@ pub struct Trends {
     seconds: Option<Mutex<BTreeMap<Instant, Histogram<u64>>>>,
     /// The run's start, which the seconds count from.
     origin: Option<Instant>,
+    /// With the seconds kept: for each VU's buffer, the second (from the origin, plus one) of
+    /// the oldest sample it holds, 0 when it holds none. A second is taken for the log only
+    /// once no buffer holds a sample of it, so each second is written once, whole, in order.
+    holders: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 impl Trends {
@@ -238,14 +243,24 @@ impl Trends {
             by_status: Mutex::default(),
             seconds: per_second_from.map(|_| Mutex::default()),
             origin: per_second_from,
+            holders: Mutex::default(),
         })
     }
 
     /// A VU's buffer into these trends.
     pub fn buffer(self: &Arc<Self>) -> TrendBuffer {
+        let held = self.origin.map(|_| {
+            let held = Arc::new(AtomicU64::new(0));
+            self.holders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(held.clone());
+            held
+        });
         TrendBuffer {
             shared: self.clone(),
             pending: Vec::with_capacity(TrendBuffer::CAPACITY),
+            held,
         }
     }
 
@@ -264,12 +279,27 @@ impl Trends {
         Some(origin + Duration::from_secs(whole))
     }
 
+    /// The start of the oldest second a VU's buffer still holds samples of (buffers of ended
+    /// VUs are forgotten).
+    fn oldest_held(&self) -> Option<Instant> {
+        let origin = self.origin?;
+        let mut holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        holders.retain(|held| Arc::strong_count(held) > 1);
+        let oldest = holders
+            .iter()
+            .map(|held| held.load(Ordering::Acquire))
+            .filter(|&second| second > 0)
+            .min()?;
+        Some(origin + Duration::from_secs(oldest - 1))
+    }
+
     /// The per-second `http_req_duration` histograms of the seconds that started before
-    /// `before`, in order, removed from what is kept.
+    /// `before` and that no VU still holds samples of, in order, removed from what is kept.
     pub fn take_seconds_before(&self, before: Instant) -> Vec<(Instant, Histogram<u64>)> {
         let Some(seconds) = &self.seconds else {
             return Vec::new();
         };
+        let before = self.oldest_held().map_or(before, |held| held.min(before));
         let mut seconds = seconds.lock().unwrap_or_else(|p| p.into_inner());
         let later = seconds.split_off(&before);
         std::mem::replace(&mut *seconds, later)
@@ -306,6 +336,8 @@ impl Trends {
 pub struct TrendBuffer {
     shared: Arc<Trends>,
     pending: Vec<Sample>,
+    /// With the seconds kept: the oldest second held (see `Trends::holders`).
+    held: Option<Arc<AtomicU64>>,
 }
 
 impl TrendBuffer {
@@ -321,6 +353,12 @@ impl TrendBuffer {
         if new_second {
             self.flush();
         }
+        if self.pending.is_empty() {
+            if let (Some(held), Some(origin)) = (&self.held, self.shared.origin) {
+                let second = at.saturating_duration_since(origin).as_secs();
+                held.store(second + 1, Ordering::Release);
+            }
+        }
         self.pending.push(Sample::of(at, &timings));
         if self.pending.len() == Self::CAPACITY {
             self.flush();
@@ -331,6 +369,9 @@ impl TrendBuffer {
     pub fn flush(&mut self) {
         if !self.pending.is_empty() {
             self.shared.add(&mut self.pending);
+            if let Some(held) = &self.held {
+                held.store(0, Ordering::Release);
+            }
         }
     }
 }
@@ -398,6 +439,34 @@ mod tests {
         let second = trends.take_seconds_before(origin + Duration::from_secs(10));
         assert_eq!(second[0].0, origin + Duration::from_secs(1));
         assert_eq!(Trend::named("http_req_waiting"), Some(Trend::Waiting));
+    }
+
+    #[test]
+    fn a_second_a_quiet_vu_still_holds_is_not_taken_until_it_lets_go() {
+        let origin = Instant::now();
+        let trends = Trends::new(Some(origin));
+        let mut quiet = trends.buffer();
+        let mut busy = trends.buffer();
+        quiet.record(origin + Duration::from_millis(500), timings(200, 5));
+        for i in 0..5u64 {
+            busy.record(origin + Duration::from_secs(i), timings(200, 1));
+        }
+        // The busy VU moved on to second 4; the quiet one still holds a sample of second 0.
+        assert!(trends
+            .take_seconds_before(origin + Duration::from_secs(3))
+            .is_empty());
+        drop(quiet);
+        let taken = trends.take_seconds_before(origin + Duration::from_secs(3));
+        let seconds: Vec<_> = taken.iter().map(|(at, h)| (*at, h.len())).collect();
+        assert_eq!(
+            seconds,
+            vec![
+                (origin, 2),
+                (origin + Duration::from_secs(1), 1),
+                (origin + Duration::from_secs(2), 1),
+            ],
+            "second 0 whole, once, with the quiet VU's sample"
+        );
     }
 
     #[test]

@@ -377,3 +377,95 @@ async fn requests_in_flight_are_abandoned_after_the_graceful_stop() {
         "1 s of load and 1 s of graceful stop, not the 60 s timeout: {took} ms"
     );
 }
+
+#[test]
+fn two_flags_naming_one_file_are_refused_before_the_run() {
+    let dir = testkit::Scratch::new("loadgen-one-file");
+    let run = dir.path().join("run.json");
+    let same = dir.path().join(".").join("run.json");
+    let (run, same) = (run.to_str().unwrap(), same.to_str().unwrap());
+    for (args, message) in [
+        (
+            &["--summary-export", run, "--summary-json", same][..],
+            "--summary-json",
+        ),
+        (
+            &["--summary-export", run, "--hdr-log", run][..],
+            "--hdr-log",
+        ),
+        (
+            &["--outputs", run, "--summary-export", run][..],
+            "--summary-export",
+        ),
+    ] {
+        std::fs::write(run, "{}").unwrap();
+        let output = loadgen(&[args, &["--iterations", "1", "http://127.0.0.1:1/"]].concat());
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(&format!("{message} ")) && text.contains("names the same file as"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(run).unwrap(), "{}", "untouched");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_cannot_be_written_loses_neither_the_summary_nor_the_others() {
+    let server = Server::start(Mode::Ok).await;
+    let url = server.url();
+    let dir = testkit::Scratch::new("loadgen-full-disk");
+    let json = dir.path().join("summary.json");
+    let json_arg = json.to_str().unwrap().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        loadgen(&[
+            &url,
+            "--iterations",
+            "5",
+            "--summary-export",
+            "/dev/full",
+            "--summary-json",
+            &json_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("loadgen: --summary-export /dev/full: No space left on device"),
+        "{text}"
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("accepted (2xx)"),
+        "the summary is printed: {summary}"
+    );
+    // The other report is written all the same.
+    let data = std::fs::read_to_string(&json).unwrap();
+    assert!(data.contains("http_reqs"), "{data}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interval_log_that_cannot_be_written_is_an_error_not_a_pass() {
+    let server = Server::start(Mode::Ok).await;
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        loadgen(&[
+            &url,
+            "--vus",
+            "1",
+            "--duration",
+            "2s",
+            "--hdr-log",
+            "/dev/full",
+        ])
+    })
+    .await
+    .unwrap();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("--hdr-log /dev/full: "), "{text}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("accepted (2xx)"));
+}

@@ -51,6 +51,16 @@ impl Opts {
         }
         let lambda = self.lambda_fan_out(&env, executor.max_vus())?;
         let reports = self.reports(&env)?;
+        let files: Vec<(&str, &std::path::Path)> = [
+            ("--outputs", &self.outputs),
+            ("--summary-export", &self.summary_export),
+            ("--summary-json", &self.summary_json),
+            ("--hdr-log", &self.hdr_log),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
+        .collect();
+        contract::file::check_distinct(&files).map_err(ConfigError::Invalid)?;
         if let Some(at) = self.start_at {
             if at > now_ms + 24 * 3600 * 1000 {
                 return Err(ConfigError::Invalid(format!(

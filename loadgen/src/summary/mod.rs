@@ -64,6 +64,9 @@ pub struct Summary {
     pub trend_stats: Vec<TrendStat>,
     /// How the live output's pushes went, when there was one.
     pub pushed: Option<crate::prometheus::Pushed>,
+    /// The reports asked for that could not be written, each as one line (the file and why):
+    /// the summary is still printed, and the exit code is 1.
+    pub unwritten: Vec<String>,
 }
 
 impl Summary {
