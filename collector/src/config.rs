@@ -89,7 +89,14 @@ impl WaitOpts {
             })
             .collect();
         let mut resources = Resources::default();
+        let run = self.run.as_deref().map(read_run_file).transpose()?;
+        let any_endpoint = self.any_endpoint;
         apply_outputs(&mut self.aws, &self.stack, |outputs| {
+            if let (Some(run), Ok(api), false) =
+                (&run, outputs.get(key::API_ENDPOINT), any_endpoint)
+            {
+                check_endpoint(run, api)?;
+            }
             if namespace.is_none() {
                 *namespace = outputs.get(key::NAMESPACE).ok().map(str::to_owned);
             }
@@ -118,7 +125,6 @@ impl WaitOpts {
             Some(OUTPUT) => Some(RemoteWrite::from_env(&|name| std::env::var(name).ok())?),
             Some(other) => return Err(format!("--output {other:?}: the outputs are {OUTPUT}")),
         };
-        let run = self.run.as_deref().map(read_run_file).transpose()?;
         let (run_id, since_ms, expected) = match &run {
             Some(file) => (
                 file.run.run_id.clone(),

@@ -158,6 +158,11 @@ pub struct WaitOpts {
     /// the run's window; repeatable. Default: the three the stack's outputs name.
     #[arg(long = "function", value_name = "NAME")]
     pub functions: Vec<String>,
+    /// Wait even when the run file's URL is not the stack's API (--outputs'
+    /// ApiGatewayMethodEndpoint), e.g. a custom domain in front of it. Without it such a run is
+    /// refused: another run reusing its id could pass for it.
+    #[arg(long)]
+    pub any_endpoint: bool,
     /// AWS flags.
     #[command(flatten)]
     pub aws: AwsOpts,

@@ -402,6 +402,26 @@ async fn a_run_file_gives_the_run_id_window_and_expected_count() {
         unaccepted_ids: None,
     };
     std::fs::write(&run, file.to_json()).unwrap();
+    // A stack whose API is elsewhere: the run file's id could be another run's there.
+    let outputs = dir.join("outputs.json");
+    std::fs::write(
+        &outputs,
+        r#"{"S":{"ApiGatewayMethodEndpoint":"http://127.0.0.1:4600/prod/"}}"#,
+    )
+    .unwrap();
+    let (run_arg, outputs_arg) = (run.to_str().unwrap(), outputs.to_str().unwrap());
+    let err = wait_opts(&["--run", run_arg, "--outputs", outputs_arg])
+        .into_config()
+        .unwrap_err();
+    assert!(
+        err.starts_with(
+            "the run's requests went to http://127.0.0.1:4599/prod/, not to this stack's API \
+             http://127.0.0.1:4600/prod/"
+        ),
+        "{err}"
+    );
+    let any = ["--run", run_arg, "--outputs", outputs_arg, "--any-endpoint"];
+    assert!(wait_opts(&any).into_config().is_ok());
     let opts = wait_opts(&[
         "--run",
         run.to_str().unwrap(),
