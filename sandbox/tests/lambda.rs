@@ -44,6 +44,85 @@ async fn invocations_are_spread_over_the_workers_and_answered() {
     host.stop().await;
 }
 
+/// A log that fails its first `fail_first` writes (a full disk), then takes lines again.
+struct FillingDisk {
+    fail_first: usize,
+    written: Arc<Mutex<Vec<u8>>>,
+}
+
+impl std::io::Write for FillingDisk {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.fail_first > 0 {
+            self.fail_first -= 1;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.written.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_cannot_be_written_loses_lines_not_invocations() {
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let logs = sandbox::lambda::logs_to(FillingDisk {
+        fail_first: 3_000,
+        written: written.clone(),
+    });
+    let host = FunctionHost::start(
+        spec("chatty", bash_runtime(), &[("MODE", "chatty")], 10_000, 1),
+        logs,
+    )
+    .await
+    .unwrap();
+    // Each invocation writes more than a pipe holds: a sink that stopped reading would hang
+    // the worker on its second.
+    for i in 0..3 {
+        let body = Bytes::from(format!("{{\"n\":{i}}}"));
+        assert_eq!(host.invoke(body.clone()).await.unwrap(), body);
+    }
+    host.stop().await;
+    // Every line is either written or counted as lost, and the count is said.
+    let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+    let kept = text
+        .lines()
+        .filter(|l| l.starts_with("[chatty] log line "))
+        .count();
+    let lost: usize = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sandbox: "))
+        .filter_map(|l| {
+            l.split_once(" log lines were lost")?
+                .0
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert!(lost > 0, "{}", &text[..200.min(text.len())]);
+    // 2,000 lines an invocation; the lost may include START lines (REPORT lines can come
+    // after the answer, so they are not counted here).
+    assert!(
+        (6000..=6003).contains(&(kept + lost)),
+        "{kept} kept, {lost} lost"
+    );
+    let last: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("[chatty] log line "))
+        .rev()
+        .take(2000)
+        .collect();
+    assert!(
+        last.iter()
+            .rev()
+            .enumerate()
+            .all(|(i, l)| l.starts_with(&format!("[chatty] log line {} of", i + 1))),
+        "the last invocation's lines are all kept, in order"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_error_is_reported_with_its_type() {
     let (logs, _) = captured();

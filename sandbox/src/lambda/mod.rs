@@ -38,9 +38,37 @@ use crate::ShutdownTrigger;
 /// Receives each line a function's processes write, with the function's name.
 pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
-/// A log sink writing `[function] line` to stderr.
+/// A log sink writing `[function] line` to stderr (see [`logs_to`]).
 pub fn stderr_logs() -> LogSink {
-    Arc::new(|function, line| eprintln!("[{function}] {line}"))
+    logs_to(std::io::stderr())
+}
+
+/// A log sink writing `[function] line` to `writer`. A line that cannot be written (stderr is a
+/// file on a full disk) is counted, never a panic: the function's output keeps being read, so
+/// its workers never block on a full pipe, and once the writer takes lines again the count of
+/// those lost is said first.
+pub fn logs_to(writer: impl std::io::Write + Send + 'static) -> LogSink {
+    let writer = std::sync::Mutex::new((writer, 0u64));
+    Arc::new(move |function, line| {
+        let mut guard = writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (writer, lost) = &mut *guard;
+        if *lost > 0
+            && writeln!(
+                writer,
+                "sandbox: {lost} log lines were lost: the log could not be written"
+            )
+            .and_then(|()| writer.flush())
+            .is_ok()
+        {
+            *lost = 0;
+        }
+        if writeln!(writer, "[{function}] {line}")
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
+            *lost += 1;
+        }
+    })
 }
 
 /// What to run.
