@@ -119,10 +119,13 @@ pub fn judge(step: &mut CapacityStep, slo_ms: f64, poll_lag_s: f64) {
         Some(lost) => reasons.push(format!("{lost} accepted requests never came through")),
         // More measured than accepted: a duplicate could hide a loss, so the counts cannot
         // show that the step lost nothing.
-        None => reasons.push(format!(
-            "over-counted ({} measured of {} accepted): the counts cannot show that nothing was lost",
-            step.processed, step.accepted
-        )),
+        None => reasons.extend(
+            contract::run::Loss::OverCounted {
+                measured: step.processed,
+                accepted: step.accepted,
+            }
+            .why_unknown(),
+        ),
     }
     match step.p99_ms {
         Some(p99) if p99 > slo_ms => {
@@ -172,7 +175,7 @@ mod tests {
             .collect();
         let mut export = LatencyExport::from_json(
             r#"{"version":3,"run":{"run_id":"cap-s0","namespace":"n","window_start_ms":0,
-            "window_end_ms":0,"expected":300,"processed":300,"state":"complete","vus":10,
+            "window_end_ms":20000,"expected":300,"processed":300,"state":"complete","vus":10,
             "load_start_ms":10400,"load_end_ms":13400},"latency":{"count":300,"sum_ms":30000,
             "min_ms":50,"max_ms":200},"per_second":[],"histogram":[],"hops":{}}"#,
         )
@@ -310,7 +313,7 @@ mod tests {
                     s.processed = 2001;
                     s.lost = None;
                 },
-                "over-counted (2001 measured of 2000 accepted)",
+                "over-counted: 2001 measured of 2000 accepted",
             ),
             (
                 |s| s.p99_ms = Some(1500.0),

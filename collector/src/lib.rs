@@ -263,13 +263,8 @@ fn read_inputs(opts: &InputOpts) -> anyhow::Result<(stats::Input, Option<RunFile
         .with_context(|| format!("reading {}", file.display()))?;
     let run = opts.run.as_deref().map(read_run_file).transpose()?;
     if let (stats::Input::Export(export), Some(run)) = (&input, &run) {
-        anyhow::ensure!(
-            export.run.run_id == run.run.run_id,
-            "{} is run {:?} but the run file is run {:?}: they are not one run",
-            file.display(),
-            export.run.run_id,
-            run.run.run_id
-        );
+        contract::run::check_same_run(export, run, &file.display().to_string())
+            .map_err(anyhow::Error::msg)?;
     }
     Ok((input, run))
 }

@@ -315,7 +315,7 @@ mod tests {
             (
                 "K6_PROMETHEUS_RW_PUSH_INTERVAL",
                 "0s",
-                "not a duration above 0",
+                "not a duration of at least 100ms",
             ),
         ] {
             let error = RemoteWrite::from_env(&env(&[(var, value)])).unwrap_err();

@@ -64,8 +64,15 @@ pub struct RunRow {
     pub redelivered: u64,
     /// Measured beyond the accepted count: requests measured twice, which can hide losses.
     pub over_counted: Option<u64>,
-    /// Accepted but not processed; `None` when unknown (not accepted count, or over-counted).
+    /// Accepted but not processed; `None` when unknown (see `lost_unknown`).
     pub lost: Option<u64>,
+    /// Why the loss is unknown, when it is (the run model's one wording).
+    pub lost_unknown: Option<String>,
+    /// Why the load was cut short (a signal), when it was: not the run asked for.
+    pub aborted: Option<String>,
+    /// The loss as the run model words it in a table cell.
+    #[serde(skip)]
+    pub loss: contract::run::Loss,
     /// First second with a completed loop, epoch ms.
     pub active_start_ms: Option<i64>,
     /// End of the last second with a completed loop, epoch ms.
@@ -190,6 +197,9 @@ pub fn export_report(
         redelivered: model.redelivered(),
         over_counted: model.over_counted(),
         lost: model.lost(),
+        lost_unknown: model.loss().why_unknown(),
+        aborted: model.aborted().map(str::to_owned),
+        loss: model.loss(),
         active_start_ms: active.map(|a| a.0),
         active_end_ms: active.map(|a| a.1),
         loops_per_s: model.loops_per_s(),
@@ -259,6 +269,34 @@ pub fn time(epoch_ms: i64) -> String {
 }
 
 /// How a wait ended, in words.
+/// The state cell of a run: how the wait ended, and whether the run is the one asked for
+/// (nothing measured, or a load cut short by a signal, is never just "complete").
+pub fn run_state(run: &RunRow) -> String {
+    let wait = if run.processed == 0 {
+        "nothing measured"
+    } else {
+        state_text(run.state)
+    };
+    match &run.aborted {
+        Some(_) => format!("{wait}; load aborted"),
+        None => wait.to_owned(),
+    }
+}
+
+/// The notes under the run table: why the loss is unknown, why the load ended early.
+pub fn run_notes(run: &RunRow) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(why) = &run.aborted {
+        notes.push(format!(
+            "The load was aborted ({why}): the run is not the one its schedule asked for."
+        ));
+    }
+    if let Some(why) = &run.lost_unknown {
+        notes.push(format!("Lost is unknown: {why}."));
+    }
+    notes
+}
+
 pub fn state_text(state: WaitState) -> &'static str {
     match state {
         WaitState::Complete => "complete",
@@ -307,22 +345,21 @@ fn run_table(run: &RunRow) -> TableData {
             "VUs",
             "loops/s per VU",
         ],
-        rows: vec![vec![
+        rows: std::iter::once(vec![
             run.run_id.clone(),
-            state_text(run.state).to_owned(),
+            run_state(run),
             opt(run.accepted),
             run.processed.to_string(),
             run.redelivered.to_string(),
-            match run.over_counted {
-                Some(n) => format!("unknown ({n} measured twice)"),
-                None => opt(run.lost),
-            },
+            run.loss.short(),
             window,
             run.loops_per_s.map_or("-".into(), |v| format!("{v:.2}")),
             opt(run.vus),
             run.loops_per_s_per_vu
                 .map_or("-".into(), |v| format!("{v:.2}")),
-        ]],
+        ])
+        .chain(run_notes(run).into_iter().map(|note| vec![note]))
+        .collect(),
         numeric: vec![2, 3, 4, 5, 7, 8, 9],
     }
 }

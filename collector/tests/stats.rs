@@ -432,3 +432,83 @@ fn the_samples_table_equals_pandas() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A run file for `export()`'s run: 102 accepted, the load ending at `end_ms`, aborted or not.
+fn run_file(end_ms: i64, aborted: Option<&str>) -> String {
+    let mut file = contract::runfile::RunFile::from_json(
+        r#"{"version":3,"run":{"run_id":"snap","endpoint":"http://127.0.0.1:1/",
+        "executor":"constant-vus","start_ms":1795680000500,"end_ms":0,"vus_max":5,
+        "requests_sent":102,"requests_accepted":102,"failures":{},"dropped_iterations":0},
+        "metrics":{},"histogram":{"unit":"us","significant_figures":3,"buckets":[]},
+        "timeline":[]}"#,
+    )
+    .unwrap();
+    file.run.end_ms = end_ms;
+    file.run.aborted = aborted.map(str::to_owned);
+    file.to_json()
+}
+
+#[test]
+fn an_aborted_load_or_an_export_taken_mid_run_is_never_read_as_whole() {
+    let dir = temp_dir("mid-run");
+    let file = write(&dir, "timestamps.json", &export().to_json());
+    // The load ran 10 s past the export's window (`collector wait --until` during the run).
+    let later = write(&dir, "run.json", &run_file(1_795_680_030_000, None));
+    let output = collector(&[
+        "stats",
+        &file,
+        "--run",
+        &later,
+        "--threshold",
+        "lost:count==0",
+    ]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("unknown (the export ends before the load)"),
+        "not 2 lost: {text}"
+    );
+    assert!(
+        text.contains("Lost is unknown: the export's window ends 10.0 s before the load did"),
+        "{text}"
+    );
+    assert_ne!(output.status.code(), Some(0), "lost:count==0 cannot pass");
+
+    // A load cut short by a signal: said in the state and in a note.
+    let aborted = write(
+        &dir,
+        "aborted.json",
+        &run_file(
+            1_795_680_010_000,
+            Some("loadgen received SIGINT (interrupt) 9.5 s into the run"),
+        ),
+    );
+    let output = collector(&["stats", &file, "--run", &aborted]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("drained short; load aborted"), "{text}");
+    assert!(
+        text.contains("The load was aborted (loadgen received SIGINT (interrupt) 9.5 s into"),
+        "{text}"
+    );
+
+    // Another run under the same id (an hour later): refused, not "measured twice".
+    let mut other =
+        contract::runfile::RunFile::from_json(&run_file(1_795_683_610_000, None)).unwrap();
+    other.run.start_ms = 1_795_683_600_000;
+    let other = write(&dir, "other.json", &other.to_json());
+    let output = collector(&["stats", &file, "--run", &other]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("are two runs that share the run id \"snap\""),
+        "{err}"
+    );
+
+    // Nothing measured is never "complete".
+    let mut empty = export();
+    empty.run.processed = 0;
+    empty.run.state = WaitState::Complete;
+    let file = write(&dir, "empty.json", &empty.to_json());
+    let text = String::from_utf8(collector(&["stats", &file]).stdout).unwrap();
+    assert!(text.contains("nothing measured"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

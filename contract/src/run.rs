@@ -53,11 +53,39 @@ impl<'a> Run<'a> {
             .filter(|n| *n > 0)
     }
 
-    /// Accepted and not measured; `None` when unknown: no accepted count, or over-counted (a
-    /// duplicate could hide a loss).
+    /// Accepted and not measured; `None` when unknown (see [`Run::loss`]).
     pub fn lost(&self) -> Option<u64> {
-        let accepted = self.accepted()?;
-        accepted.checked_sub(self.processed())
+        self.loss().known()
+    }
+
+    /// What the counts say about loss: how many accepted requests were not measured, or why
+    /// that is unknown.
+    pub fn loss(&self) -> Loss {
+        let Some(accepted) = self.accepted() else {
+            return Loss::NoAcceptedCount;
+        };
+        if let Some(load) = self.load {
+            let (window_end_ms, load_end_ms) = (self.export.run.window_end_ms, load.run.end_ms);
+            if window_end_ms < load_end_ms {
+                return Loss::WindowEnded {
+                    window_end_ms,
+                    load_end_ms,
+                };
+            }
+        }
+        match accepted.checked_sub(self.processed()) {
+            Some(lost) => Loss::Known(lost),
+            None => Loss::OverCounted {
+                measured: self.processed(),
+                accepted,
+            },
+        }
+    }
+
+    /// Why the load ended before its schedule did (a signal), when it was cut short: the run
+    /// is then not the one asked for, whatever its counts say.
+    pub fn aborted(&self) -> Option<&'a str> {
+        self.load?.run.aborted.as_deref()
     }
 
     /// The VUs of the run: the override, else the run file's, else the export's.
@@ -109,6 +137,112 @@ impl<'a> Run<'a> {
         match self.load {
             None if !self.export.over_time.is_empty() => self.export.over_time.clone(),
             load => over_time(self.export, load),
+        }
+    }
+}
+
+/// Whether `export` measured the run `load` sent: the same run id, and the same load (two runs
+/// can share an id). The error says why not, naming `export_name`.
+pub fn check_same_run(
+    export: &LatencyExport,
+    load: &RunFile,
+    export_name: &str,
+) -> Result<(), String> {
+    let (measured, sent) = (&export.run, &load.run);
+    if measured.run_id != sent.run_id {
+        return Err(format!(
+            "{export_name} is run {:?} but the run file is run {:?}: they are not one run",
+            measured.run_id, sent.run_id
+        ));
+    }
+    let other_load = match measured.load_start_ms {
+        Some(start) => start != sent.start_ms,
+        None => sent.start_ms > measured.window_end_ms || sent.end_ms < measured.window_start_ms,
+    };
+    if other_load {
+        return Err(format!(
+            "{export_name} and the run file are two runs that share the run id {:?}: the \
+             export's load started at {}, the run file's at {} ms",
+            sent.run_id,
+            measured
+                .load_start_ms
+                .map_or("an unknown time".to_owned(), |s| format!("{s} ms")),
+            sent.start_ms
+        ));
+    }
+    Ok(())
+}
+
+/// What the counts say about loss. Every tool words an unknown loss with [`Loss::short`] (a
+/// table cell) or [`Loss::why_unknown`] (a sentence), so one situation reads the same everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// Accepted requests not measured (0: every one was).
+    Known(u64),
+    /// More measured than accepted: see [`OVER_COUNT_CAUSES`].
+    OverCounted {
+        /// Requests measured.
+        measured: u64,
+        /// Requests accepted.
+        accepted: u64,
+    },
+    /// The export's window ended before the load did (`collector wait --until` during the
+    /// run): what was accepted after it is not in the export.
+    WindowEnded {
+        /// The export's window end, epoch ms.
+        window_end_ms: i64,
+        /// The load's end, epoch ms.
+        load_end_ms: i64,
+    },
+    /// Nothing says how many were accepted (an export without its run file or expected count).
+    NoAcceptedCount,
+}
+
+/// What makes a run measure more than it accepted, said wherever a run is over-counted.
+pub const OVER_COUNT_CAUSES: &str = "a batch measured twice (its metrics published, then the \
+     batch delivered again), or a request the API answered with an error after its record \
+     reached the stream; a duplicate can hide a loss, and `collector audit` settles it";
+
+impl Loss {
+    /// The loss, when the counts show it.
+    pub fn known(&self) -> Option<u64> {
+        match self {
+            Loss::Known(lost) => Some(*lost),
+            _ => None,
+        }
+    }
+
+    /// The loss as a table cell: the count, or `unknown (...)` with the reason in a few words.
+    pub fn short(&self) -> String {
+        match self {
+            Loss::Known(lost) => lost.to_string(),
+            Loss::OverCounted { measured, accepted } => {
+                format!("unknown (over-counted by {})", measured - accepted)
+            }
+            Loss::WindowEnded { .. } => "unknown (the export ends before the load)".into(),
+            Loss::NoAcceptedCount => "unknown (no accepted count)".into(),
+        }
+    }
+
+    /// Why the loss is unknown, as a sentence; `None` when it is known.
+    pub fn why_unknown(&self) -> Option<String> {
+        match self {
+            Loss::Known(_) => None,
+            Loss::OverCounted { measured, accepted } => Some(format!(
+                "over-counted: {measured} measured of {accepted} accepted: {OVER_COUNT_CAUSES}"
+            )),
+            Loss::WindowEnded {
+                window_end_ms,
+                load_end_ms,
+            } => Some(format!(
+                "the export's window ends {:.1} s before the load did (an export taken during \
+                 the run): what was accepted after it is not in the export, so the loss is \
+                 unknown; wait again without --until",
+                (load_end_ms - window_end_ms) as f64 / 1000.0
+            )),
+            Loss::NoAcceptedCount => {
+                Some("no accepted count: give the run file (--run) to know what was lost".into())
+            }
         }
     }
 }
@@ -190,7 +324,7 @@ mod tests {
 
     fn export(rows: &[(i64, u64)]) -> LatencyExport {
         let text = r#"{"version":3,"run":{"run_id":"r","namespace":"n","window_start_ms":0,
-            "window_end_ms":0,"expected":null,"processed":0,"state":"complete","vus":null,
+            "window_end_ms":60000,"expected":null,"processed":0,"state":"complete","vus":null,
             "load_start_ms":null,"load_end_ms":null},"latency":{"count":0,"sum_ms":0,"min_ms":0,
             "max_ms":0},"per_second":[],"histogram":[],"hops":{}}"#;
         let mut export = LatencyExport::from_json(text).unwrap();
@@ -244,10 +378,37 @@ mod tests {
         let over = load(290);
         let run = Run::new(&measured, Some(&over), None);
         assert_eq!((run.lost(), run.over_counted()), (None, Some(10)));
+        assert_eq!(run.loss().short(), "unknown (over-counted by 10)");
+        assert!(run
+            .loss()
+            .why_unknown()
+            .is_some_and(|w| w.starts_with("over-counted: 300 measured of 290 accepted: a batch")));
         let alone = Run::new(&measured, None, None);
         assert_eq!((alone.accepted(), alone.lost()), (None, None));
+        assert_eq!(alone.loss(), Loss::NoAcceptedCount);
         assert_eq!(alone.loops_per_s(), Some(150.0));
         assert_eq!(Run::new(&measured, Some(&exact), Some(3)).vus(), Some(3));
+    }
+
+    #[test]
+    fn an_export_taken_during_the_run_cannot_say_what_was_lost() {
+        // The load ran to 13.4 s; the export stopped at 12 s with 150 of 300 measured.
+        let mut early = export(&[(10_000, 150)]);
+        early.run.window_end_ms = 12_000;
+        let whole = load(300);
+        let run = Run::new(&early, Some(&whole), None);
+        assert_eq!(
+            run.loss(),
+            Loss::WindowEnded {
+                window_end_ms: 12_000,
+                load_end_ms: 13_400
+            }
+        );
+        assert_eq!(run.lost(), None, "not 150 lost");
+        assert!(run
+            .loss()
+            .why_unknown()
+            .is_some_and(|w| w.starts_with("the export's window ends 1.4 s before the load did")));
     }
 
     #[test]

@@ -134,11 +134,10 @@ fn readings() -> Vec<Reading> {
             more_is_worse: true,
             exact: true,
             read: Box::new(|e| {
-                let run = contract::run::Run::new(e, None, None);
-                match (run.lost(), run.over_counted()) {
-                    (Some(lost), _) => Ok(Estimate::sampled(lost as f64, 0.0)),
-                    (None, Some(n)) => Err(format!("over-counted by {n}: the loss is unknown")),
-                    (None, None) => Err("no accepted count (export without a run file)".to_owned()),
+                let loss = contract::run::Run::new(e, None, None).loss();
+                match loss.known() {
+                    Some(lost) => Ok(Estimate::sampled(lost as f64, 0.0)),
+                    None => Err(loss.short()),
                 }
             }),
         },

@@ -83,11 +83,10 @@ pub fn judge_pairs(base: &[Estimate], candidate: &[Estimate]) -> Result<(f64, f6
 /// Why a run cannot be compared, if it cannot.
 fn unfit(export: &LatencyExport) -> Option<String> {
     let run = contract::run::Run::new(export, None, None);
-    if let Some(n) = run.over_counted() {
-        return Some(format!("over-counted by {n}"));
-    }
-    if let Some(lost) = run.lost().filter(|l| *l > 0) {
-        return Some(format!("lost {lost}"));
+    match run.loss() {
+        contract::run::Loss::Known(0) | contract::run::Loss::NoAcceptedCount => {}
+        contract::run::Loss::Known(lost) => return Some(format!("lost {lost}")),
+        unknown => return Some(format!("lost {}", unknown.short())),
     }
     (export.run.state != WaitState::Complete)
         .then(|| format!("ended {}", crate::stats::state_text(export.run.state)))

@@ -129,16 +129,14 @@ fn lead(report: &stats::Report) -> String {
 
 /// The cards: (value, what it is, CSS class).
 fn cards(report: &stats::Report, r: &stats::RunRow) -> Vec<(String, String, &'static str)> {
-    let state_class = if r.state == WaitState::Complete && r.lost.unwrap_or(0) == 0 {
+    let whole = r.aborted.is_none() && r.processed > 0 && r.lost_unknown.is_none();
+    let state_class = if whole && r.state == WaitState::Complete && r.lost.unwrap_or(0) == 0 {
         "state-complete"
     } else {
         "state-short"
     };
-    let mut cards: Vec<(String, String, &str)> = vec![(
-        stats::state_text(r.state).to_owned(),
-        "wait ended".into(),
-        state_class,
-    )];
+    let mut cards: Vec<(String, String, &str)> =
+        vec![(stats::run_state(r), "wait ended".into(), state_class)];
     if let Some(a) = r.accepted {
         cards.push((grouped(a), "accepted".into(), ""));
     }
@@ -146,14 +144,10 @@ fn cards(report: &stats::Report, r: &stats::RunRow) -> Vec<(String, String, &'st
     if r.redelivered > 0 {
         cards.push((grouped(r.redelivered), "redelivered".into(), ""));
     }
-    match (r.lost, r.over_counted) {
-        (_, Some(twice)) => cards.push((
-            "unknown".into(),
-            format!("lost ({} measured twice)", grouped(twice)),
-            state_class,
-        )),
-        (Some(lost), None) => cards.push((grouped(lost), "lost".into(), state_class)),
-        (None, None) => {}
+    match r.lost {
+        Some(lost) => cards.push((grouped(lost), "lost".into(), state_class)),
+        None if r.accepted.is_some() => cards.push((r.loss.short(), "lost".into(), state_class)),
+        None => {}
     }
     if let Some(l) = r.loops_per_s {
         cards.push((format!("{l:.1}"), "loops/s".into(), ""));
