@@ -210,6 +210,23 @@ async fn summary_export_and_handle_summary_have_k6s_shape_and_ids() {
             export["root_group"]["checks"]["status is 200"]["id"],
             k6_export["root_group"]["checks"]["status is 200"]["id"]
         );
+        // Values both tools must write alike, byte for byte (Go writes a whole number as `0`,
+        // not `0.0`): no TLS over plain http, no failed request, every check passed.
+        for (metric, field) in [
+            ("http_req_tls_handshaking", None),
+            ("http_req_failed", Some("value")),
+            ("checks", Some("value")),
+        ] {
+            let (ours, theirs) = match field {
+                None => (&export["metrics"][metric], &k6_export["metrics"][metric]),
+                Some(f) => (
+                    &export["metrics"][metric][f],
+                    &k6_export["metrics"][metric][f],
+                ),
+            };
+            let text = |v: &Value| sorted(v.clone()).to_string();
+            assert_eq!(text(ours), text(theirs), "{metric}");
+        }
         let requests = export["run"]["requests_sent"].as_u64().unwrap();
         assert!(requests > 0);
         assert_eq!(export["metrics"]["http_reqs"]["count"], requests);

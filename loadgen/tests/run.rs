@@ -122,6 +122,19 @@ async fn constant_arrival_rate_holds_the_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arrival_rate_run_lasts_its_duration_not_to_its_last_start() {
+    let server = Server::start(Mode::Ok).await;
+    let summary = run(&[&server.url(), "--rate", "1", "--duration", "3s"]).await;
+    // Starts at 0, 1 and 2 s; the run ends at 3 s, so its rate is 1/s, not 3 over 2 s.
+    assert_eq!(summary.stats.requests, 3);
+    assert!(
+        summary.elapsed >= Duration::from_secs(3),
+        "ended at {:?}",
+        summary.elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramping_arrival_rate_starts_the_area_under_its_curve() {
     let server = Server::start(Mode::Ok).await;
     let file = std::env::temp_dir().join(format!("loadgen-ramp-{}.json", std::process::id()));

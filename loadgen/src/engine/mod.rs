@@ -523,6 +523,14 @@ async fn dispatcher(
                 .map(|at| shared.start + at);
         }
     }
+    // The run lasts its duration, as k6's does: the rate is the starts over the whole duration,
+    // not over the time to the last start (`--rate 1 --duration 3s` is 1/s, not 1.5/s).
+    while !shared.stop.requested() && Instant::now() < shared.deadline {
+        tokio::select! {
+            () = tokio::time::sleep_until(shared.deadline.into()) => {}
+            () = shared.stop.next_request() => {}
+        }
+    }
     // Dropping the senders ends every VU's wait.
 }
 
