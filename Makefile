@@ -15,7 +15,7 @@ RELEASE_DIST := target/release/dist
 # Sub-makes run in parallel; each target's output is printed whole when it ends.
 PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: ab ab-smoke bench capacity capacity-smoke test disk-check compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
+.PHONY: ab ab-smoke bench bench-smoke capacity capacity-smoke test disk-check compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default; PROFILE=aws keeps AWS's polling cadence and quotas
@@ -67,7 +67,7 @@ release:
 test: disk-check
 	@$(PARALLEL) venv cdk-deps chromium prometheus compat-deps lint
 	cargo test --workspace --all-features --locked --no-run
-	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke ab-smoke
+	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke ab-smoke bench-smoke
 
 # The test build takes about 4.5 GB under target/ and room to link: with less free, say so at
 # once rather than fail minutes in with a linker's bus error. TEST_DISK_GB=0 skips the check.
@@ -152,10 +152,15 @@ capacity-smoke: venv cdk-deps
 	  $(VENV)/bin/python -c 'import json, sys; f = json.load(open(sys.argv[1])); assert f["version"] == 3 and len(f["steps"]) >= 2 and f["sustained_loops_per_s"] > 0 and f["limiting_quota"]["metric"] == "WriteProvisionedThroughputExceeded" and "at quota scale 0.02: 20" in f["limiting_quota"]["quota"], f' $$work/out/capacity.json && \
 	  grep -q 'id="offered-vs-completed"' $$work/out/capacity.html
 
+# scripts/bench.sh, the main job, end to end on debug builds with a tiny schedule; then Ctrl-C
+# during the load: exit 130, the "interrupted" line, no report, nothing left listening.
+bench-smoke: venv cdk-deps
+	bash scripts/tests/bench_smoke.sh
+
 # scripts/ab.sh end to end on debug builds with a tiny schedule (two pairs of 3 s, the debug
 # functions on both sides, the candidate's midstream 30 ms slower): the sandbox's swaps between
 # runs, the delay, and the paired comparison with its detectable column; a BASE that is not a
-# ref is one line, exit 2. Building the base in a worktree is left out (minutes of compiling in
+# ref, or a GATE that does not parse, is one line, exit 2 before any run. Building the base in a worktree is left out (minutes of compiling in
 # a target folder of its own); the measured runs in docs/benchmarks.md exercise it.
 ab-smoke: venv cdk-deps
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
@@ -163,6 +168,8 @@ ab-smoke: venv cdk-deps
 	  port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
 	  { BASE=no-such-ref STATE=$$work/state bash scripts/ab.sh 2>$$work/refused; test $$? = 2; } && \
 	  test "$$(wc -l < $$work/refused)" = 1 && grep -q 'is not a git ref' $$work/refused && \
+	  { BASE=HEAD GATE=nonsense BIN=target/debug STATE=$$work/state bash scripts/ab.sh 2>$$work/gate; test $$? = 2; } && \
+	  test "$$(wc -l < $$work/gate)" = 1 && grep -q 'GATE=nonsense is not METRIC=PERCENT' $$work/gate && \
 	  BASE=HEAD PAIRS=2 DURATION=3s RATE=30 CANDIDATE_DELAY=midstream=30ms AB_PREBUILT=$$work/dist \
 	    BIN=target/debug STATE=$$work/state OUT=$$work/out PORT=$$port CONCURRENCY=1 \
 	    bash scripts/ab.sh | tee $$work/said && \

@@ -36,10 +36,14 @@ for spec in $CANDIDATE_DELAY; do
     refuse "CANDIDATE_DELAY=$spec is not FUNCTION=DURATION, e.g. midstream=10ms"
 done
 case "$AB_PROFILE" in release) dir=release ;; dev) dir=debug ;; *) refuse "AB_PROFILE=$AB_PROFILE: release or dev" ;; esac
-# A gate that does not parse is refused now, not after the runs (clap checks it first).
-if [ -n "${GATE:-}" ] && "$BIN/collector" compare /dev/null /dev/null --fail-if-slower "$GATE" 2>&1 |
-    grep -q -- '--fail-if-slower'; then
-  refuse "GATE=$GATE is not METRIC=PERCENT, e.g. latency:p(50)=10%"
+# A gate that does not parse is refused now, not after the runs: the collector's flag parser
+# judges it before it reads any file. (Its output is kept whole first: with pipefail, a pipe
+# into `grep -q` takes the collector's own failure as the pipe's.)
+if [ -n "${GATE:-}" ]; then
+  said=$("$BIN/collector" compare /dev/null /dev/null --fail-if-slower "$GATE" 2>&1 || true)
+  if grep -q -- '--fail-if-slower' <<<"$said"; then
+    refuse "GATE=$GATE is not METRIC=PERCENT, e.g. latency:p(50)=10%"
+  fi
 fi
 
 # Both sides' functions, built alike (`-p functions`). The base gets a target folder of its own:
@@ -129,12 +133,12 @@ run() { # run I SIDE
   local status=0
   "$BIN/loadgen" --outputs "$OUTPUTS" --rate "$RATE" --duration "$DURATION" --quiet \
     --run-id "ab-$name-$(date +%s%3N)" --summary-export "$OUT/runs/$name.run.json" >/dev/null || status=$?
-  check_interrupted
+  check_interrupted "$status"
   [ "$status" = 0 ] || [ "$status" = 99 ] || exit "$status"
   status=0
   "$BIN/collector" wait --run "$OUT/runs/$name.run.json" --outputs "$OUTPUTS" --no-progress \
     --out "$OUT/runs/$name.json" --poll 1s --quiet 10s --timeout 3m 2>>"$OUT/wait.log" || status=$?
-  check_interrupted
+  check_interrupted "$status"
   [ -f "$OUT/runs/$name.json" ] || exit "$((status == 0 ? 1 : status))"
 }
 
@@ -151,5 +155,10 @@ echo "ab: $BASE ($(git rev-parse --short "$commit")) against the working tree, $
 status=0
 "$BIN/collector" compare --paired "$(IFS=,; echo "${bases[*]}")" "$(IFS=,; echo "${candidates[*]}")" \
   --out "$OUT/compare.html" ${GATE:+--fail-if-slower "$GATE"} || status=$?
-echo "ab: comparison $OUT/compare.html, runs in $OUT/runs, sandbox log $OUT/sandbox.log" >&2
+check_interrupted "$status"
+if [ -f "$OUT/compare.html" ]; then
+  echo "ab: comparison $OUT/compare.html, runs in $OUT/runs, sandbox log $OUT/sandbox.log" >&2
+else
+  echo "ab: no comparison written; runs in $OUT/runs, sandbox log $OUT/sandbox.log" >&2
+fi
 exit "$status"

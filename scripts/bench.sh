@@ -42,18 +42,18 @@ fi
 status=0
 "$BIN/loadgen" --outputs "$OUTPUTS" "${load[@]}" --duration "$DURATION" \
   --summary-export "$OUT/run.json" || status=$?
-check_interrupted
+check_interrupted "$status"
 [ "$status" = 0 ] || [ "$status" = 99 ] || exit "$status"
 status=0
 "$BIN/collector" wait --run "$OUT/run.json" --outputs "$OUTPUTS" \
   --out "$OUT/timestamps.json" --poll 1s --quiet 15s --timeout 10m || status=$?
-check_interrupted
+check_interrupted "$status"
 [ -f "$OUT/timestamps.json" ] || exit "$((status == 0 ? 1 : status))"
 audited=0
 "$BIN/collector" audit --run "$OUT/run.json" --outputs "$OUTPUTS" \
   --out "$OUT/audit.json" || audited=$?
 [ "$status" != 0 ] || status=$audited
-check_interrupted
+check_interrupted "$audited"
 "$BIN/collector" stats "$OUT/timestamps.json" --run "$OUT/run.json"
 "$BIN/collector" report "$OUT/timestamps.json" --run "$OUT/run.json" --out "$OUT/report.html"
 if [ -n "${BASELINE:-}" ]; then

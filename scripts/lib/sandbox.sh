@@ -17,10 +17,13 @@ DIST=${DIST:-target/release/dist}
 OUTPUTS="$STATE/outputs.json"
 
 # Ctrl-C or SIGTERM: noted here and acted on between steps. A foreground step gets the signal
-# too and stops on its own; the script then stops the sandbox and writes no result.
+# too and stops on its own; the script then stops the sandbox and writes no result. A step that
+# handles Ctrl-C itself and exits (loadgen: 105, the collector: 130) is how the script learns of
+# it: bash runs no INT trap for a child that did not die of the signal.
 interrupted=
 trap 'interrupted=1' INT TERM
-check_interrupted() {
+check_interrupted() { # check_interrupted [the last step's exit code]
+  case "${1:-}" in 105 | 130) interrupted=1 ;; esac
   if [ -n "$interrupted" ]; then
     echo "$SCRIPT: interrupted; stopped everything it started, wrote no result" >&2
     exit 130

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make bench-smoke`: scripts/bench.sh, the main job, end to end on debug builds with a tiny
+# schedule, then once more with Ctrl-C during the load. Checks what a user sees: the tables, the
+# report and the audit of a whole run (exit 0); then the "interrupted" line, exit 130, no report,
+# and nothing left listening. Run from the repository root after the debug build.
+set -euo pipefail
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for f in upstream midstream downstream; do
+  mkdir -p "$work/dist/$f"
+  cp "target/debug/$f" "$work/dist/$f/bootstrap"
+done
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+fail() { echo "bench-smoke: $*" >&2; exit 1; }
+
+# A whole run.
+port=$(free_port)
+BIN=target/debug DIST="$work/dist" STATE="$work/state" OUT="$work/out" PORT=$port CONCURRENCY=1 \
+  VUS=2 DURATION=3s bash scripts/bench.sh >"$work/said" 2>"$work/err" ||
+  fail "exit $? on a whole run: $(tail -n 20 "$work/err")"
+grep -q '^Latency per request' "$work/said" || fail "no latency table: $(cat "$work/said")"
+grep -q '┆ complete ' "$work/said" || fail "not complete: $(cat "$work/said")"
+for f in run.json timestamps.json audit.json report.html; do
+  [ -s "$work/out/$f" ] || fail "no $f"
+done
+python3 -c 'import json, sys; a = json.load(open(sys.argv[1])); assert a["accepted"] > 0 and a["lost"] == 0, a' \
+  "$work/out/audit.json" || fail "the audit found a loss"
+
+# Ctrl-C during the load: the terminal signals the script's whole process group.
+port=$(free_port)
+BIN=target/debug DIST="$work/dist" STATE="$work/state2" OUT="$work/out2" PORT=$port CONCURRENCY=1 \
+  VUS=2 DURATION=60s setsid bash scripts/bench.sh >"$work/said2" 2>"$work/err2" &
+script=$!
+for _ in $(seq 600); do
+  grep -q '^bench: 2 VUs for 60s' "$work/err2" && break
+  kill -0 "$script" 2>/dev/null || fail "ended before the load: $(tail -n 20 "$work/err2")"
+  sleep 0.5
+done
+sleep 2
+kill -INT -- "-$script"
+code=0
+wait "$script" || code=$?
+[ "$code" = 130 ] || fail "Ctrl-C during the load: exit $code, not 130: $(tail -n 5 "$work/err2")"
+grep -q '^bench: interrupted; stopped everything it started, wrote no result' "$work/err2" ||
+  fail "no interrupted line: $(tail -n 5 "$work/err2")"
+[ ! -e "$work/out2/report.html" ] || fail "a report was written for an interrupted run"
+if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then
+  fail "port $port still answers after the interrupted run"
+fi
+echo "bench-smoke: a whole run measured and audited; Ctrl-C during the load: exit 130, the line, no report"
