@@ -13,6 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The sandbox's what-if in a function's environment: each invocation spends this many
+/// microseconds of CPU time in its handler (`sandbox up --burn`; absent on AWS).
+pub const BURN_VAR: &str = "SANDBOX_BURN_US";
+
 /// Lambda's namespace.
 pub const NAMESPACE: &str = "AWS/Lambda";
 /// Its one dimension.

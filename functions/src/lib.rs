@@ -12,6 +12,7 @@
 //! - [`events`]: the Kinesis and DynamoDB stream events, with their arrival times read exactly.
 //! - [`config`]: each function's environment, read once per cold start.
 //! - [`error`]: configuration and dependency errors.
+//! - [`whatif`]: the sandbox's `--burn`, CPU time spent in each invocation.
 
 pub mod aws;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod midstream;
 pub mod sinks;
 pub mod upstream;
+pub mod whatif;
 
 /// A source of the current time, epoch milliseconds; [`system_clock`] outside tests.
 pub type Clock = fn() -> i64;

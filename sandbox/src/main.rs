@@ -57,6 +57,16 @@ enum Command {
         /// `delay` file (`10ms`), read each time its workers start.
         #[arg(long, value_name = "FUNCTION=DURATION", value_parser = delay_spec)]
         delay: Vec<(String, std::time::Duration)>,
+        /// What-if that costs CPU: each invocation of each function whose name contains
+        /// FUNCTION spends DURATION of CPU time (at one full core) in its handler (repeatable;
+        /// e.g. `--burn midstream=5ms`). With --cpu-share it takes longer the smaller the
+        /// function's memory size, as on Lambda.
+        #[arg(long, value_name = "FUNCTION=DURATION", value_parser = delay_spec)]
+        burn: Vec<(String, std::time::Duration)>,
+        /// Give each function's workers Lambda's CPU share (memory size / 1,769 MB of one core)
+        /// and its memory size as a limit, in a Linux control group (on with --profile aws).
+        #[arg(long)]
+        cpu_share: bool,
         /// The clock and quotas kept: `default` (pollers read an idle shard up to 20 times a
         /// second, no quota) or `aws` (Lambda's polling cadence; Kinesis, DynamoDB, Lambda and
         /// API Gateway quotas, answered as AWS answers them).
@@ -151,6 +161,8 @@ fn main() -> ExitCode {
             seed,
             no_lambda_metrics,
             delay,
+            burn,
+            cpu_share,
             profile,
             quota_scale,
         } => {
@@ -174,6 +186,8 @@ fn main() -> ExitCode {
                 seed: seed.unwrap_or_else(|| contract::epoch_ms() as u64),
                 lambda_metrics: !no_lambda_metrics,
                 delays: delay,
+                burns: burn,
+                cpu_share: cpu_share || profile == sandbox::quota::ProfileName::Aws,
                 profile: sandbox::quota::Profile {
                     name: profile,
                     scale: quota_scale,

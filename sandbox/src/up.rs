@@ -62,6 +62,11 @@ pub struct UpConfig {
     /// What-if: `(name, delay)` adds the delay to each invocation of every function whose name
     /// contains `name` (any case).
     pub delays: Vec<(String, std::time::Duration)>,
+    /// What-if: `(name, cpu time)` makes each invocation of every function whose name contains
+    /// `name` spend that much CPU time in its handler (`SANDBOX_BURN` in its environment).
+    pub burns: Vec<(String, std::time::Duration)>,
+    /// Each function's workers get Lambda's CPU share and memory limit ([`crate::lambda::cgroup`]).
+    pub cpu_share: bool,
     /// The clock and quotas kept: the default profile's, or AWS's ([`crate::quota`]).
     pub profile: Profile,
 }
@@ -396,6 +401,20 @@ async fn start_functions(
         contract::quota::LAMBDA_ACCOUNT_CONCURRENCY,
         reserved,
     );
+    let shares = config.cpu_share.then(|| {
+        crate::lambda::cgroup::CpuShares::create()
+            .map(Arc::new)
+            .inspect_err(|why| {
+                logs(
+                    "sandbox",
+                    &format!(
+                        "control groups cannot be written here ({why}): the functions run \
+                         without Lambda's CPU share and memory limit"
+                    ),
+                )
+            })
+            .ok()
+    });
     for function in &deployed.functions {
         let key = function
             .code_key
@@ -427,6 +446,38 @@ async fn start_functions(
         ] {
             environment.insert(k.to_owned(), v.to_owned());
         }
+        let burn = naming(&config.burns, &function.name)
+            .max()
+            .unwrap_or_default();
+        if !burn.is_zero() {
+            environment.insert(
+                contract::lambda::BURN_VAR.to_owned(),
+                format!("{}", burn.as_micros()),
+            );
+            logs(
+                &function.name,
+                &format!("what-if: each invocation burns {burn:?} of CPU in its handler"),
+            );
+        }
+        let group = match shares.as_ref().and_then(Option::as_ref) {
+            Some(shares) => Some(Arc::new(
+                shares
+                    .function(&function.name, function.memory_mb)
+                    .map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
+        if let Some(group) = &group {
+            logs(
+                &function.name,
+                &format!(
+                    "CPU share {:.3} of a core and a {} MB memory limit (Lambda's for {} MB)",
+                    crate::lambda::cgroup::cpu_share(group.memory_mb()),
+                    group.memory_mb(),
+                    group.memory_mb()
+                ),
+            );
+        }
         let spec = FunctionSpec {
             name: function.name.clone(),
             arn: function.arn.clone(),
@@ -449,6 +500,7 @@ async fn start_functions(
                 reserved: function.reserved_concurrency,
                 account: account.clone(),
             }),
+            group,
         };
         if !spec.delay.is_zero() {
             logs(

@@ -43,6 +43,8 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         seed: 1,
         lambda_metrics: true,
         delays: Vec::new(),
+        burns: Vec::new(),
+        cpu_share: false,
         profile: Default::default(),
     };
     let logs: sandbox::lambda::LogSink = std::sync::Arc::new(|_, _| {});

@@ -57,6 +57,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
                 delay: std::time::Duration::ZERO,
                 kill_after_answer: Default::default(),
                 concurrency_limit: None,
+                group: None,
             },
             logs.clone(),
         )

@@ -6,6 +6,9 @@
 # `midstream=0.1`: `sandbox up --kill-workers`), LAMBDA_METRICS (0: the sandbox does not publish
 # Lambda's own metrics, `sandbox up --no-lambda-metrics`, to measure what they cost), DELAY
 # (what-if, e.g. `downstream=20ms`: `sandbox up --delay`, each invocation that much slower),
+# BURN (what-if, e.g. `midstream=5ms`: `sandbox up --burn`, that much CPU in each invocation),
+# CPU_SHARE (1: Lambda's CPU share and memory limit by memory size, `sandbox up --cpu-share`;
+# on with PROFILE=aws),
 # PROFILE (`aws`: AWS's polling cadence and quotas, `sandbox up --profile aws`), QUOTA_SCALE
 # (with PROFILE=aws: every rate quota times this, e.g. 0.1), SHARDS (the stream's shards, the
 # CDK app's `shards`).
@@ -45,6 +48,8 @@ start_sandbox() {
   for spec in ${KILL_WORKERS:-}; do faults+=(--kill-workers "$spec"); done
   [ "${LAMBDA_METRICS:-1}" != 0 ] || faults+=(--no-lambda-metrics)
   for spec in ${DELAY:-}; do faults+=(--delay "$spec"); done
+  for spec in ${BURN:-}; do faults+=(--burn "$spec"); done
+  [ -z "${CPU_SHARE:-}" ] || faults+=(--cpu-share)
   [ -z "${SANDBOX_HOT:-}" ] || faults+=(--hot)
   [ -z "${PROFILE:-}" ] || faults+=(--profile "$PROFILE")
   [ -z "${QUOTA_SCALE:-}" ] || faults+=(--quota-scale "$QUOTA_SCALE")

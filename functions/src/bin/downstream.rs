@@ -15,8 +15,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = CloudWatchSink::new(aws_sdk_cloudwatch::Client::new(&sdk));
     let function = Downstream::new(metrics, config.namespace, system_clock);
     let function = &function;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<DynamoDbPayload>| async move {
-        function.handle(event.payload.0).await
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<DynamoDbPayload>| async move {
+            functions::whatif::burn(functions::whatif::burn_per_invocation());
+            function.handle(event.payload.0).await
+        },
+    ))
     .await
 }

@@ -15,6 +15,7 @@
 //! delivery accounting: after its side effects, before its answer counts. The caller sees the
 //! invocation fail and retries it, so whatever the function wrote is written again.
 
+pub mod cgroup;
 mod runtime_api;
 mod state;
 mod supervise;
@@ -103,6 +104,9 @@ pub struct FunctionSpec {
     /// Lambda's concurrency limits (the aws profile): past them an invocation is throttled
     /// ([`InvokeError::Throttled`]) instead of waiting for a worker.
     pub concurrency_limit: Option<ConcurrencyLimit>,
+    /// The control group giving the workers Lambda's CPU share and memory limit for
+    /// `memory_mb` (`--cpu-share`, the aws profile); `None`: a full core each, no limit.
+    pub group: Option<Arc<cgroup::FunctionGroup>>,
 }
 
 /// The account's concurrency, shared by every function without a reservation: AWS's account
@@ -244,8 +248,8 @@ pub enum InvokeError {
     /// No answer within the function's timeout; the worker was recycled.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    /// The worker process exited mid-invocation.
-    #[error("the function's process exited mid-invocation: {0}")]
+    /// The worker process exited mid-invocation: Lambda's `Runtime exited with error: ...`.
+    #[error("{0}")]
     Crashed(String),
     /// Fault injection killed the worker after it answered; the answer was discarded.
     #[error("the worker was killed after it answered (fault injection); its answer is lost")]

@@ -188,7 +188,7 @@ async fn watch_worker(
             .and_then(|c| c.as_ref().map(|job| job.deadline));
         tokio::select! {
             status = child.wait() => {
-                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                let status = status.map_or_else(|e| e.to_string(), |s| exit_error(s, spec));
                 if worker.finish(None, Err(InvokeError::Crashed(status.clone()))) {
                     say(format!("worker {index} exited mid-invocation ({status}); restarting"));
                 } else if !stopping.is_stopping() {
@@ -246,7 +246,32 @@ fn worker_command(spec: &FunctionSpec, index: usize, api: &str) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     crate::die_with_parent(&mut command);
+    if let Some(group) = &spec.group {
+        group.enter_on_start(&mut command);
+    }
     command
+}
+
+/// How Lambda words a runtime that exited: `Runtime exited with error: signal: killed` (with
+/// the memory limit named when the kernel killed it for that), `... exit status 1`.
+fn exit_error(status: std::process::ExitStatus, spec: &FunctionSpec) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let how = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(libc::SIGKILL)) => "signal: killed".to_owned(),
+        (None, Some(signal)) => format!("signal: {signal}"),
+        (None, None) => status.to_string(),
+    };
+    let memory = match &spec.group {
+        Some(group) if status.signal() == Some(libc::SIGKILL) && group.killed_for_memory() => {
+            format!(
+                " (out of memory: over the function's {} MB)",
+                group.memory_mb()
+            )
+        }
+        _ => String::new(),
+    };
+    format!("Runtime exited with error: {how}{memory}")
 }
 
 /// The delay of the process starting now (said on the log by the first worker when a hot-reload

@@ -61,6 +61,7 @@ pub fn spec(
         delay: std::time::Duration::ZERO,
         kill_after_answer: Default::default(),
         concurrency_limit: None,
+        group: None,
     }
 }
 
