@@ -14,6 +14,7 @@ try {
   const app = new cdk.App();
   const config = configFromEnv(process.env, path.resolve(__dirname, '..', '..'), {
     shards: app.node.tryGetContext('shards'),
+    memory: app.node.tryGetContext('memory'),
   });
   new PipelineStack(app, process.env.STACK_NAME?.trim() || 'PipelineStack', {
     config,

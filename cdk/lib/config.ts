@@ -3,7 +3,8 @@
  * USE_LOCALSTACK, HOT_DEPLOY, LAMBDA_DIST_PATH (the sample's LAMBDA_SRC_PATH is accepted and not
  * needed: `make watch` rebuilds from the repository's sources), plus USE_VPC, LAMBDA_ARCH,
  * PIPELINE_TARGET, STREAM_NAME, METRIC_NAMESPACE and LOADGEN_WORKER; and the stream's shard
- * count from the CDK context `shards` (`cdk deploy -c shards=4`) or `SHARDS`.
+ * count from the CDK context `shards` (`cdk deploy -c shards=4`) or `SHARDS`, and the three
+ * functions' memory size from the context `memory` (`-c memory=512`) or `MEMORY`.
  */
 import * as path from 'path';
 
@@ -38,6 +39,23 @@ export interface PipelineConfig {
   readonly loadgenWorker: boolean;
   /** The Kinesis stream's shards: context `shards` or `SHARDS`, default 1. */
   readonly shards: number;
+  /** The three functions' memory size, MB (and so their CPU share): context `memory` or
+   * `MEMORY`, default 256. */
+  readonly memory: number;
+}
+
+/** Lambda's memory sizes, MB. */
+export const MIN_MEMORY = 128;
+export const MAX_MEMORY = 10240;
+
+/** Reads a memory size: a whole number of MB from MIN_MEMORY to MAX_MEMORY. */
+export function parseMemory(value: unknown, source: string): number {
+  const text = String(value).trim();
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isInteger(n) || n < MIN_MEMORY || n > MAX_MEMORY) {
+    throw new Error(`${source}=${String(value)} must be a whole number of MB from ${MIN_MEMORY} to ${MAX_MEMORY}`);
+  }
+  return n;
 }
 
 /** Most shards a stream may have here: AWS's default shard quota in us-east-1. */
@@ -67,7 +85,7 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
 export function configFromEnv(
   env: NodeJS.ProcessEnv,
   repoRoot: string,
-  context: { shards?: unknown } = {},
+  context: { shards?: unknown; memory?: unknown } = {},
 ): PipelineConfig {
   const explicit = (env.PIPELINE_TARGET ?? '').trim().toLowerCase();
   let target: Target;
@@ -100,5 +118,11 @@ export function configFromEnv(
         : env.SHARDS !== undefined && env.SHARDS.trim() !== ''
           ? parseShards(env.SHARDS, 'SHARDS')
           : 1,
+    memory:
+      context.memory !== undefined
+        ? parseMemory(context.memory, 'memory')
+        : env.MEMORY !== undefined && env.MEMORY.trim() !== ''
+          ? parseMemory(env.MEMORY, 'MEMORY')
+          : 256,
   };
 }

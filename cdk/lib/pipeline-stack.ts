@@ -81,7 +81,7 @@ export class PipelineStack extends cdk.Stack {
         handler: 'bootstrap',
         architecture: config.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
         code: code(this, config, name),
-        memorySize: 256,
+        memorySize: config.memory,
         timeout: cdk.Duration.seconds(timeout),
         environment,
         logGroup: new logs.LogGroup(this, `${capitalize(name)}Logs`, {

@@ -299,6 +299,19 @@ describe('configuration', () => {
       expect(() => configFromEnv({}, '/repo', { shards: bad })).toThrow(`shards=${bad} must be a whole number`);
     }
     expect(() => configFromEnv({ SHARDS: 'x' }, '/repo')).toThrow('SHARDS=x must be a whole number');
+    for (const bad of ['127', '10241', '512.5', 'big', '']) {
+      expect(() => configFromEnv({}, '/repo', { memory: bad })).toThrow(`memory=${bad} must be a whole number of MB`);
+    }
+    expect(() => configFromEnv({ MEMORY: '64' }, '/repo')).toThrow('MEMORY=64 must be a whole number of MB from 128 to 10240');
+  });
+
+  test('the memory size: context memory, else MEMORY, else 256, on all three functions', () => {
+    expect(configFromEnv({ MEMORY: '512' }, '/repo', { memory: '1769' }).memory).toBe(1769);
+    const { template } = synth({ MEMORY: '512' });
+    const sizes = Object.values(template.findResources('AWS::Lambda::Function')).map(
+      (f) => (f as { Properties: { MemorySize: number } }).Properties.MemorySize,
+    );
+    expect(sizes).toEqual([512, 512, 512]);
   });
 
   test('the shard count: context shards, else SHARDS, else 1', () => {
@@ -320,6 +333,7 @@ describe('configuration', () => {
       metricNamespace: DEFAULT_NAMESPACE,
       loadgenWorker: false,
       shards: 1,
+      memory: 256,
     });
   });
 });
