@@ -462,7 +462,7 @@ async fn start_functions(
         let group = match shares.as_ref().and_then(Option::as_ref) {
             Some(shares) => Some(Arc::new(
                 shares
-                    .function(&function.name, function.memory_mb)
+                    .function(&function.name, function.memory_mb, config.concurrency)
                     .map_err(anyhow::Error::msg)?,
             )),
             None => None,

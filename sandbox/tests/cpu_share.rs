@@ -34,7 +34,7 @@ async fn a_busy_worker_gets_its_memory_size_s_share_of_a_core() {
     let memory_mb = 256;
     let mut limited = spec("spin", bash_runtime(), &[("MODE", "spin")], 10_000, 1);
     limited.memory_mb = memory_mb;
-    limited.group = Some(Arc::new(shares.function("spin", memory_mb).unwrap()));
+    limited.group = Some(Arc::new(shares.function("spin", memory_mb, 1).unwrap()));
     let host = FunctionHost::start(limited, quiet()).await.unwrap();
     let answer = host.invoke(Bytes::from_static(b"{}")).await.unwrap();
     host.stop().await;
@@ -65,7 +65,7 @@ async fn a_worker_past_its_memory_size_is_killed_and_reported_as_lambda_does() {
     let shares = Arc::new(CpuShares::create().expect("control groups writable on this machine"));
     let mut hog = spec("hog", bash_runtime(), &[("MODE", "hog")], 20_000, 1);
     hog.memory_mb = 128;
-    hog.group = Some(Arc::new(shares.function("hog", 128).unwrap()));
+    hog.group = Some(Arc::new(shares.function("hog", 128, 1).unwrap()));
     let host = FunctionHost::start(hog, quiet()).await.unwrap();
     let outcome = host.invoke(Bytes::from_static(b"{}")).await;
     host.stop().await;
@@ -82,7 +82,7 @@ async fn a_worker_past_its_memory_size_is_killed_and_reported_as_lambda_does() {
 #[test]
 fn the_groups_are_removed_when_the_sandbox_is_done_with_them() {
     let shares = Arc::new(CpuShares::create().unwrap());
-    let group = shares.function("gone", 512).unwrap();
+    let group = shares.function("gone", 512, 2).unwrap();
     let prefix = format!("sandbox-{}-", std::process::id());
     let ours = || -> Vec<String> {
         std::fs::read_dir("/sys/fs/cgroup/cpu")
@@ -105,11 +105,15 @@ fn the_groups_are_removed_when_the_sandbox_is_done_with_them() {
         let own = ours();
         assert_eq!(own.len(), 1, "{own:?}");
         let quota = std::fs::read_to_string(format!(
-            "/sys/fs/cgroup/cpu/{}/gone/cpu.cfs_quota_us",
+            "/sys/fs/cgroup/cpu/{}/gone/worker-1/cpu.cfs_quota_us",
             own[0]
         ))
         .unwrap();
-        assert_eq!(quota.trim(), "28942", "512 MB: 0.289 of a 100 ms period");
+        assert_eq!(
+            quota.trim(),
+            "5788",
+            "512 MB: 0.289 of a 20 ms period, each worker"
+        );
     }
     drop(group);
     drop(shares);

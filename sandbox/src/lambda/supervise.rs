@@ -247,7 +247,7 @@ fn worker_command(spec: &FunctionSpec, index: usize, api: &str) -> Command {
         .kill_on_drop(true);
     crate::die_with_parent(&mut command);
     if let Some(group) = &spec.group {
-        group.enter_on_start(&mut command);
+        group.enter_on_start(index, &mut command);
     }
     command
 }
