@@ -60,7 +60,7 @@ pub struct Opts {
     #[arg(long)]
     pub namespace: Option<String>,
     /// Where capacity.json, capacity.html and each step's run file and export go.
-    #[arg(long, value_name = "DIR", default_value = "capacity")]
+    #[arg(long, value_name = "DIR", default_value = "capacity-results")]
     pub out: PathBuf,
     /// The steps' run ids are `<PREFIX>-s<step>` [default: cap-<epoch ms>].
     #[arg(long, value_name = "PREFIX")]
@@ -122,6 +122,14 @@ impl Opts {
             return Err(format!(
                 "--max-vus must be from 1 to {}",
                 loadgen::opts::MAX_VUS
+            ));
+        }
+        // A folder of sources (the `capacity` crate itself, run from the repository root) is
+        // never written into.
+        if self.out.join("Cargo.toml").exists() || self.out.join("src").is_dir() {
+            return Err(format!(
+                "--out {} holds source code (Cargo.toml or src/): name a folder for results",
+                self.out.display()
             ));
         }
         if self.step > loadgen::opts::MAX_RUN || self.time_limit > loadgen::opts::MAX_RUN {

@@ -4,7 +4,12 @@ use std::process::Command;
 
 #[test]
 fn bad_flags_are_one_line_and_exit_2() {
-    let cases: [(&[&str], &str); 8] = [
+    let crate_folder = env!("CARGO_MANIFEST_DIR");
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["--url", "http://127.0.0.1:1/", "--out", crate_folder],
+            "holds source code (Cargo.toml or src/): name a folder for results",
+        ),
         (
             &["--url", "http://127.0.0.1:1/", "--growth", "1"],
             "--growth must be above 1",
