@@ -382,6 +382,67 @@ async fn wait_for_deploy(
     Ok(Some(deployed))
 }
 
+/// The sandbox's control groups when `--cpu-share` asks for them; `None`, said in one line, when
+/// they cannot be written here.
+fn cpu_shares(config: &UpConfig, logs: &LogSink) -> Option<Arc<crate::lambda::cgroup::CpuShares>> {
+    if !config.cpu_share {
+        return None;
+    }
+    crate::lambda::cgroup::CpuShares::create()
+        .map(Arc::new)
+        .inspect_err(|why| {
+            logs(
+                "sandbox",
+                &format!(
+                    "control groups cannot be written here ({why}): the functions run without \
+                     Lambda's CPU share and memory limit"
+                ),
+            )
+        })
+        .ok()
+}
+
+/// `--burn`: the CPU time `function` spends in each invocation, in its environment.
+fn set_burn(
+    config: &UpConfig,
+    function: &str,
+    environment: &mut BTreeMap<String, String>,
+    logs: &LogSink,
+) {
+    let burn = naming(&config.burns, function).max().unwrap_or_default();
+    if !burn.is_zero() {
+        environment.insert(
+            contract::lambda::BURN_VAR.to_owned(),
+            burn.as_micros().to_string(),
+        );
+        logs(
+            function,
+            &format!("what-if: each invocation burns {burn:?} of CPU in its handler"),
+        );
+    }
+}
+
+/// `function`'s workers' control groups, said on its log.
+fn function_group(
+    shares: &Arc<crate::lambda::cgroup::CpuShares>,
+    function: &crate::discover::DeployedFunction,
+    workers: usize,
+    logs: &LogSink,
+) -> anyhow::Result<Arc<crate::lambda::cgroup::FunctionGroup>> {
+    let group = shares
+        .function(&function.name, function.memory_mb, workers)
+        .map_err(anyhow::Error::msg)?;
+    let mb = group.memory_mb();
+    logs(
+        &function.name,
+        &format!(
+            "CPU share {:.3} of a core and a {mb} MB memory limit (Lambda's for {mb} MB)",
+            crate::lambda::cgroup::cpu_share(mb)
+        ),
+    );
+    Ok(Arc::new(group))
+}
+
 /// A host for each deployed function, by ARN: its code unpacked from S3 (or, hot-reloaded, run
 /// from the folder its key names), its environment pointed at the edge.
 async fn start_functions(
@@ -401,20 +462,7 @@ async fn start_functions(
         contract::quota::LAMBDA_ACCOUNT_CONCURRENCY,
         reserved,
     );
-    let shares = config.cpu_share.then(|| {
-        crate::lambda::cgroup::CpuShares::create()
-            .map(Arc::new)
-            .inspect_err(|why| {
-                logs(
-                    "sandbox",
-                    &format!(
-                        "control groups cannot be written here ({why}): the functions run \
-                         without Lambda's CPU share and memory limit"
-                    ),
-                )
-            })
-            .ok()
-    });
+    let shares = cpu_shares(config, logs);
     for function in &deployed.functions {
         let key = function
             .code_key
@@ -446,38 +494,11 @@ async fn start_functions(
         ] {
             environment.insert(k.to_owned(), v.to_owned());
         }
-        let burn = naming(&config.burns, &function.name)
-            .max()
-            .unwrap_or_default();
-        if !burn.is_zero() {
-            environment.insert(
-                contract::lambda::BURN_VAR.to_owned(),
-                format!("{}", burn.as_micros()),
-            );
-            logs(
-                &function.name,
-                &format!("what-if: each invocation burns {burn:?} of CPU in its handler"),
-            );
-        }
-        let group = match shares.as_ref().and_then(Option::as_ref) {
-            Some(shares) => Some(Arc::new(
-                shares
-                    .function(&function.name, function.memory_mb, config.concurrency)
-                    .map_err(anyhow::Error::msg)?,
-            )),
+        set_burn(config, &function.name, &mut environment, logs);
+        let group = match &shares {
+            Some(shares) => Some(function_group(shares, function, config.concurrency, logs)?),
             None => None,
         };
-        if let Some(group) = &group {
-            logs(
-                &function.name,
-                &format!(
-                    "CPU share {:.3} of a core and a {} MB memory limit (Lambda's for {} MB)",
-                    crate::lambda::cgroup::cpu_share(group.memory_mb()),
-                    group.memory_mb(),
-                    group.memory_mb()
-                ),
-            );
-        }
         let spec = FunctionSpec {
             name: function.name.clone(),
             arn: function.arn.clone(),
