@@ -52,6 +52,15 @@ impl Functions {
         (!name.is_empty() && !name.contains('/')).then(|| percent_decode(name))
     }
 
+    /// The function `name` (its name, ARN or partial ARN, with or without a qualifier) names.
+    pub fn host(&self, name: &str) -> Option<Arc<FunctionHost>> {
+        let key = function_name(name);
+        self.hosts
+            .read()
+            .ok()
+            .and_then(|hosts| hosts.get(key).cloned())
+    }
+
     /// Serves one Invoke call for `name` (as the path gives it).
     pub async fn handle(
         &self,
@@ -59,13 +68,7 @@ impl Functions {
         parts: &http::request::Parts,
         payload: Bytes,
     ) -> Response<Full<Bytes>> {
-        let key = function_name(name);
-        let host = self
-            .hosts
-            .read()
-            .ok()
-            .and_then(|hosts| hosts.get(key).cloned());
-        let Some(host) = host else {
+        let Some(host) = self.host(name) else {
             return error(
                 StatusCode::NOT_FOUND,
                 "ResourceNotFoundException",
@@ -164,7 +167,7 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
 }
 
 /// A REST-JSON error as Lambda's API answers it.
-fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("x-amzn-errortype", kind)
@@ -176,7 +179,7 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>>
 }
 
 /// `%3A` → `:` and so on (an ARN in a path is percent-encoded).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -26,6 +26,7 @@
 
 pub mod apigateway;
 pub mod awsjson;
+pub mod configure;
 pub mod discover;
 pub mod edge;
 pub mod group;

@@ -121,3 +121,29 @@ fn the_groups_are_removed_when_the_sandbox_is_done_with_them() {
         assert!(ours().is_empty(), "sandbox-<pid>-<n> removed");
     }
 }
+
+/// `UpdateFunctionConfiguration`'s memory size reaches the workers: a busy loop at 128 MB gets
+/// 128 MB's share; set to 1,769 MB, the next invocation (in a worker started with the new
+/// size, which it is told in `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) gets several times more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_memory_size_reaches_the_next_worker_with_its_share() {
+    let shares = Arc::new(CpuShares::create().expect("control groups writable on this machine"));
+    let mut small = spec("resized", bash_runtime(), &[("MODE", "spin")], 10_000, 1);
+    small.memory_mb = 128;
+    small.group = Some(Arc::new(shares.function("resized", 128, 1).unwrap()));
+    let host = FunctionHost::start(small, quiet()).await.unwrap();
+    let before = cpu_seconds(&host.invoke(Bytes::from_static(b"{}")).await.unwrap()) / 2.0;
+    host.set_memory(1769).unwrap();
+    assert_eq!(host.memory_mb(), 1769);
+    let after = cpu_seconds(&host.invoke(Bytes::from_static(b"{}")).await.unwrap()) / 2.0;
+    host.stop().await;
+    assert!(
+        before <= cpu_share(128) * 1.15,
+        "{before:.3} of a core at 128 MB"
+    );
+    // 1,769 MB is a whole core's share: on a busy 2-core machine at least twice 128 MB's.
+    assert!(
+        after > before * 2.0,
+        "{after:.3} of a core at 1,769 MB, {before:.3} at 128 MB"
+    );
+}

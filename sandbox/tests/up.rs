@@ -1190,3 +1190,67 @@ async fn the_dashboard_shows_the_load_and_the_pipeline_from_one_prometheus() {
     .await
     .unwrap();
 }
+
+/// `aws lambda update-function-configuration --memory-size`: moto keeps the size (read back with
+/// GetFunctionConfiguration), the function's next invocation runs in a new worker of that size
+/// (a cold start whose REPORT line says it), and a size Lambda refuses is its 400, reaching
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_size_set_through_the_lambda_api_reaches_the_next_invocation() {
+    let sandbox = tokio::task::spawn_blocking(shared).await.unwrap();
+    let outputs: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sandbox.outputs_file).unwrap()).unwrap();
+    let upstream = outputs["PipelineStack"][contract::outputs::key::UPSTREAM_FUNCTION]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lambda = aws_sdk_lambda::Client::new(&sdk(&sandbox.edge).await);
+    let set = |mb: i32| {
+        lambda
+            .update_function_configuration()
+            .function_name(&upstream)
+            .memory_size(mb)
+            .send()
+    };
+    let refused = set(64).await.expect_err("64 MB is under Lambda's 128");
+    let said = format!("{:?}", refused.into_service_error());
+    assert!(said.contains("greater than or equal to 128"), "{said}");
+    assert_eq!(set(640).await.unwrap().memory_size, Some(640));
+    let read = lambda
+        .get_function_configuration()
+        .function_name(&upstream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.memory_size, Some(640));
+
+    let api = sandbox.api.clone();
+    let body = format!(
+        r#"{{"id":"up-resized","message":"m","timestamp":{}}}"#,
+        contract::epoch_ms()
+    );
+    let (status, text) = tokio::task::spawn_blocking(move || post(&api, &body))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let prefix = format!("[{upstream}] REPORT RequestId:");
+    loop {
+        let log = sandbox.log();
+        let resized = log.lines().any(|l| {
+            l.starts_with(&prefix)
+                && l.contains("\tMemory Size: 640 MB\t")
+                && l.contains("Init Duration:")
+        });
+        if resized {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cold start at 640 MB in the log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The other tests' functions are the stack's 256 MB again.
+    assert_eq!(set(256).await.unwrap().memory_size, Some(256));
+}

@@ -1,8 +1,9 @@
 //! The edge: one port for every AWS API call, like LocalStack's 4566. Calls are forwarded to
 //! moto as they are, except CloudWatch's rpcv2Cbor calls (what the current Rust SDK speaks, and
 //! moto does not), which are translated to moto's awsJson1_0 protocol and back ([`cbor`]); and
-//! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]), and
-//! Lambda's Invoke calls to the functions' workers ([`crate::invoke`]).
+//! requests under a served stage (`/prod/...`) go to API Gateway ([`crate::apigateway`]),
+//! Lambda's Invoke calls to the functions' workers ([`crate::invoke`]), and a memory size set
+//! by `UpdateFunctionConfiguration` to them as well ([`crate::configure`]).
 //! Anything else unsigned gets API Gateway's 403; sizes and times are bounded ([`limits`]).
 //! CloudFormation's `DescribeStacks` answers name the edge as the API's endpoint
 //! ([`endpoints`]), so `cdk deploy` and `cdklocal deploy` print a URL that answers.
@@ -291,6 +292,15 @@ impl Edge {
                 return answer;
             }
         }
+        let memory_update = match crate::configure::memory_update(
+            &self.functions,
+            &parts.method,
+            parts.uri.path(),
+            &body,
+        ) {
+            Ok(update) => update,
+            Err(refused) => return *refused,
+        };
         let describes_stacks = called == "DescribeStacks";
         let host = parts
             .headers
@@ -303,6 +313,12 @@ impl Edge {
         {
             Ok(response) if describes_stacks => match host {
                 Some(host) => with_edge_endpoints(response, &format!("http://{host}")).await,
+                None => response,
+            },
+            Ok(response) if response.status().is_success() => match memory_update {
+                Some(update) => update
+                    .apply()
+                    .map_or_else(|refused| *refused, |()| response),
                 None => response,
             },
             Ok(response) => response,

@@ -49,7 +49,8 @@ pub struct FunctionGroup {
     folders: Vec<PathBuf>,
     /// The function's folders, holding the workers'.
     parents: Vec<PathBuf>,
-    memory_mb: u32,
+    /// The memory size the limits are set for, MB.
+    memory_mb: std::sync::atomic::AtomicU32,
     /// The kernel's memory kills counted so far.
     oom_seen: std::sync::atomic::AtomicU64,
     /// The sandbox's groups, removed once the last function's group is.
@@ -173,7 +174,7 @@ impl FunctionGroup {
             procs,
             folders,
             parents,
-            memory_mb,
+            memory_mb: memory_mb.into(),
             oom_seen: Default::default(),
             _shares: shares,
         })
@@ -181,7 +182,7 @@ impl FunctionGroup {
 
     /// The memory size the group enforces, MB.
     pub fn memory_mb(&self) -> u32 {
-        self.memory_mb
+        self.memory_mb.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sets the CPU quota and memory limit of a function of `memory_mb`; the next worker runs
@@ -207,6 +208,8 @@ impl FunctionGroup {
                 let _ = std::fs::write(folder.join("memory.swappiness"), "0");
             }
         }
+        self.memory_mb
+            .store(memory_mb, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

@@ -273,6 +273,8 @@ pub struct FunctionHost {
     telemetry: Arc<Telemetry>,
     /// Invocations made and not ended, queued or running (for a reserved concurrency).
     in_flight: AtomicU32,
+    /// The memory size, MB: a change reaches each worker the next time it is idle.
+    memory: tokio::sync::watch::Sender<u32>,
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -290,15 +292,19 @@ impl FunctionHost {
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         let stop = ShutdownTrigger::new();
         let telemetry = Arc::new(Telemetry::new(spec.memory_mb));
+        let memory = tokio::sync::watch::Sender::new(spec.memory_mb);
         let mut tasks = Vec::new();
         for index in 0..spec.concurrency.max(1) {
             tasks.push(tokio::spawn(supervise(
                 spec.clone(),
                 index,
-                jobs.clone(),
-                queue.downgrade(),
+                supervise::Queue {
+                    jobs: jobs.clone(),
+                    requeue: queue.downgrade(),
+                },
                 logs.clone(),
                 telemetry.clone(),
+                memory.subscribe(),
                 stop.shutdown(),
             )));
         }
@@ -309,7 +315,30 @@ impl FunctionHost {
             tasks: Mutex::new(tasks),
             telemetry,
             in_flight: AtomicU32::new(0),
+            memory,
         }))
+    }
+
+    /// The function's memory size, MB.
+    pub fn memory_mb(&self) -> u32 {
+        *self.memory.borrow()
+    }
+
+    /// Sets the memory size, as `UpdateFunctionConfiguration` does on Lambda: the CPU share and
+    /// memory limit (with `--cpu-share`), the REPORT lines and `total_memory` follow at once, and
+    /// each worker is replaced by one started with the new size the next time it is idle (Lambda
+    /// runs the next invocations in new execution environments: cold starts).
+    pub fn set_memory(&self, memory_mb: u32) -> Result<(), String> {
+        if let Some(group) = &self.spec.group {
+            group.set_memory(memory_mb)?;
+        }
+        self.telemetry.set_memory_mb(memory_mb);
+        self.memory.send_if_modified(|now| {
+            let changed = *now != memory_mb;
+            *now = memory_mb;
+            changed
+        });
+        Ok(())
     }
 
     /// The function's tally of Lambda's metrics.

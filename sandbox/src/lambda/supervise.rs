@@ -26,12 +26,13 @@ use crate::Shutdown;
 pub(super) async fn supervise(
     spec: FunctionSpec,
     index: usize,
-    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    requeue: mpsc::WeakSender<Job>,
+    queue: Queue,
     logs: LogSink,
     telemetry: Arc<Telemetry>,
+    mut memory: watch::Receiver<u32>,
     mut stopping: Shutdown,
 ) {
+    let Queue { jobs, requeue } = queue;
     let worker = Arc::new(Worker {
         current: Mutex::new(None),
         changed: Notify::new(),
@@ -49,11 +50,17 @@ pub(super) async fn supervise(
     while !stopping.is_stopping() {
         let started = Instant::now();
         let version = file_version(&spec.executable);
-        let Some((server, mut child)) = start(&spec, index, &worker, &jobs, &logs).await else {
+        let memory_mb = *memory.borrow_and_update();
+        let Some((server, mut child)) = start(&spec, index, memory_mb, &worker, &jobs, &logs).await
+        else {
             stopping.sleep(Duration::from_secs(1)).await;
             continue;
         };
-        let ended = watch_worker(&spec, index, &worker, &mut child, version, &mut stopping).await;
+        let watched = Watched {
+            version,
+            memory: &mut memory,
+        };
+        let ended = watch_worker(&spec, index, &worker, &mut child, watched, &mut stopping).await;
         // Nothing of this process's may reach the next: its server and connections go, and an
         // invocation its server handed out as it was replaced goes back to the queue.
         server.abort();
@@ -76,12 +83,20 @@ pub(super) async fn supervise(
     }
 }
 
+/// The function's queue of invocations, as a worker sees it.
+pub(super) struct Queue {
+    /// Where invocations are taken from.
+    pub jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    /// Where one a replaced process held goes back to.
+    pub requeue: mpsc::WeakSender<Job>,
+}
+
 /// How a worker process's life ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
     /// Killed by fault injection after it answered.
     Killed,
-    /// Replaced, once idle, because its binary changed (hot reload).
+    /// Replaced, once idle, because its binary changed (hot reload) or its memory size did.
     Reloaded,
     /// It exited by itself (crashed, or was signalled from outside).
     Exited,
@@ -96,6 +111,7 @@ enum Ended {
 async fn start(
     spec: &FunctionSpec,
     index: usize,
+    memory_mb: u32,
     worker: &Arc<Worker>,
     jobs: &Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     logs: &LogSink,
@@ -120,7 +136,7 @@ async fn start(
         worker.clone(),
         jobs.clone(),
     ));
-    let mut command = worker_command(spec, index, &api);
+    let mut command = worker_command(spec, index, memory_mb, &api);
     set_delay(spec, index, worker, logs);
     match command.spawn() {
         Ok(mut child) => {
@@ -139,24 +155,34 @@ async fn start(
     }
 }
 
+/// What a running worker was started with, watched for a change that replaces it.
+struct Watched<'a> {
+    /// Its binary's version (hot reload).
+    version: Option<FileVersion>,
+    /// The function's memory size.
+    memory: &'a mut watch::Receiver<u32>,
+}
+
 /// Watches a running worker process until it ends: killed by fault injection, replaced for a
-/// new binary once idle, exited, past an invocation's timeout, or stopped with the sandbox.
-/// The invocation it held, if any, is finished with the matching error.
+/// new binary or memory size once idle, exited, past an invocation's timeout, or stopped with
+/// the sandbox. The invocation it held, if any, is finished with the matching error.
 async fn watch_worker(
     spec: &FunctionSpec,
     index: usize,
     worker: &Worker,
     child: &mut tokio::process::Child,
-    version: Option<FileVersion>,
+    watched: Watched<'_>,
     stopping: &mut Shutdown,
 ) -> Ended {
+    let Watched { version, memory } = watched;
     let say = |line: String| (worker.logs)(&spec.name, &line);
     // An interval, not a sleep per turn: invocations wake the loop far more often.
     let mut reload_poll = tokio::time::interval(RELOAD_POLL);
     reload_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Set when the binary has changed: the worker is replaced the first time it is idle
-    // (checked on every wake-up, so a busy worker is caught between two invocations).
-    let mut reload_due = false;
+    // Set when the binary or the memory size has changed (saying which): the worker is
+    // replaced the first time it is idle (checked on every wake-up, so a busy worker is caught
+    // between two invocations).
+    let mut reload_due: Option<String> = None;
     loop {
         let changed = worker.changed.notified();
         tokio::pin!(changed);
@@ -173,10 +199,10 @@ async fn watch_worker(
             );
             return Ended::Killed;
         }
-        if reload_due && worker.retire_if_idle() {
+        if reload_due.is_some() && worker.retire_if_idle() {
             say(format!(
                 "worker {index}: {} changed; restarting it",
-                spec.executable.display()
+                reload_due.unwrap_or_default()
             ));
             let _ = child.kill().await;
             return Ended::Reloaded;
@@ -204,9 +230,14 @@ async fn watch_worker(
                 }
             }
             _ = changed => {}
-            _ = reload_poll.tick(), if spec.reload_on_change && !reload_due => {
+            _ = reload_poll.tick(), if spec.reload_on_change && reload_due.is_none() => {
                 let now = file_version(&spec.executable);
-                reload_due = now.is_some() && now != version;
+                if now.is_some() && now != version {
+                    reload_due = Some(spec.executable.display().to_string());
+                }
+            }
+            Ok(()) = memory.changed(), if reload_due.is_none() => {
+                reload_due = Some(format!("the memory size ({} MB)", *memory.borrow()));
             }
             _ = stopping.stopped() => {
                 let _ = child.kill().await;
@@ -219,7 +250,7 @@ async fn watch_worker(
 
 /// The command that starts a worker process: the function's environment and what Lambda sets,
 /// its Runtime API at `api`, its output piped to the log, killed with the sandbox.
-fn worker_command(spec: &FunctionSpec, index: usize, api: &str) -> Command {
+fn worker_command(spec: &FunctionSpec, index: usize, memory_mb: u32, api: &str) -> Command {
     let mut command = Command::new(&spec.executable);
     command
         .env_clear()
@@ -227,10 +258,7 @@ fn worker_command(spec: &FunctionSpec, index: usize, api: &str) -> Command {
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            spec.memory_mb.to_string(),
-        )
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
         .env(
             "AWS_LAMBDA_LOG_GROUP_NAME",
             format!("/aws/lambda/{}", spec.name),

@@ -63,7 +63,7 @@ pub struct Ended<'a> {
 /// One function's tally, shared by its workers and its pollers.
 #[derive(Debug)]
 pub struct Telemetry {
-    memory_mb: u32,
+    memory_mb: AtomicU32,
     in_flight: AtomicU32,
     tally: Mutex<Tally>,
 }
@@ -72,10 +72,16 @@ impl Telemetry {
     /// A function configured with `memory_mb`.
     pub fn new(memory_mb: u32) -> Telemetry {
         Telemetry {
-            memory_mb,
+            memory_mb: memory_mb.into(),
             in_flight: AtomicU32::new(0),
             tally: Mutex::new(Tally::default()),
         }
+    }
+
+    /// The function's memory size changed (`UpdateFunctionConfiguration`): the REPORT lines and
+    /// `total_memory` say the new size from now on.
+    pub fn set_memory_mb(&self, memory_mb: u32) {
+        self.memory_mb.store(memory_mb, Ordering::Relaxed);
     }
 
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
@@ -110,7 +116,7 @@ impl Telemetry {
              Memory Size: {} MB\tMax Memory Used: {} MB",
             ended.request_id,
             contract::lambda::billed_ms(duration_ms, init_ms),
-            self.memory_mb,
+            self.memory_mb.load(Ordering::Relaxed),
             ended
                 .memory_used_mb
                 .map_or_else(|| "-".to_owned(), |m| m.to_string()),
@@ -151,7 +157,7 @@ impl Telemetry {
         let mut tally = self.tally();
         let mut taken = std::mem::take(&mut *tally);
         tally.concurrency_max = self.in_flight.load(Ordering::Relaxed);
-        taken.memory_size_mb = self.memory_mb;
+        taken.memory_size_mb = self.memory_mb.load(Ordering::Relaxed);
         taken
     }
 }
