@@ -15,7 +15,7 @@ RELEASE_DIST := target/release/dist
 # Sub-makes run in parallel; each target's output is printed whole when it ends.
 PARALLEL  := $(MAKE) --no-print-directory -j4 --output-sync=target
 
-.PHONY: ab ab-smoke bench bench-smoke capacity capacity-smoke test disk-check compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
+.PHONY: ab ab-smoke bench bench-smoke capacity capacity-smoke tune tune-smoke test disk-check compat-deps prometheus lint fmt-check clippy-each rust-tests rust-tests-other rust-tests-sandbox moto-patches cdk-test cdk-deps chromium screenshot watch venv release lambdas sizes bench-lambda bench-loadgen bench-push bench-vus bench-segments bench-collector clean
 
 ## bench: the main job. The pipeline on this machine (sandbox), loaded by loadgen, measured by the
 ## collector: VUS=10 DURATION=60s by default; PROFILE=aws keeps AWS's polling cadence and quotas
@@ -40,6 +40,14 @@ capacity:
 	@$(PARALLEL) venv cdk-deps release
 	DIST=$(RELEASE_DIST) bash scripts/capacity.sh
 
+## tune: which memory size is cheapest for the speed needed? One step per size in
+## SIZES=128,256,512,1024,1769,3008 MB set on FUNCTION=all (or upstream, midstream,
+## downstream), RATE=20/s for STEP=20s each, on the sandbox with Lambda's CPU share; the
+## cheapest size within SLO=1s and the fastest; tune.json and tune.html in .sandbox/tune.
+tune:
+	@$(PARALLEL) venv cdk-deps release
+	DIST=$(RELEASE_DIST) bash scripts/tune.sh
+
 ## ab: is the working tree slower than BASE=<git ref>? PAIRS=5 pairs of runs at RATE=100/s for
 ## DURATION=20s each, base and candidate alternating on one sandbox, judged on the pairs'
 ## differences; CANDIDATE_DELAY=midstream=10ms slows the candidate's function on purpose,
@@ -63,11 +71,12 @@ release:
 ## test: fmt check and clippy -D warnings on each package alone (while the venv, the CDK CLI,
 ## Chromium, Prometheus and k6-html-reporter install), then one test build, then every test at
 ## once: the Rust tests (the sandbox's beside the rest), the moto patches, the CDK app
-## (typecheck, jest, synth, deploy to moto) and `make capacity` with a short schedule.
+## (typecheck, jest, synth, deploy to moto), and `make capacity`, `make ab`, `make bench` and
+## `make tune` end to end with short schedules.
 test: disk-check
 	@$(PARALLEL) venv cdk-deps chromium prometheus compat-deps lint
 	cargo test --workspace --all-features --locked --no-run
-	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke ab-smoke bench-smoke
+	@$(PARALLEL) rust-tests-other rust-tests-sandbox moto-patches cdk-test capacity-smoke ab-smoke bench-smoke tune-smoke
 
 # The test build takes about 4.5 GB under target/ and room to link: with less free, say so at
 # once rather than fail minutes in with a linker's bus error. TEST_DISK_GB=0 skips the check.
@@ -151,6 +160,10 @@ capacity-smoke: venv cdk-deps
 	  grep -q '^capacity: [0-9.]* loops/s sustained.*the quota that gave: Kinesis records refused (write quota), from [0-9.]*/s' $$work/said && \
 	  $(VENV)/bin/python -c 'import json, sys; f = json.load(open(sys.argv[1])); assert f["version"] == 3 and len(f["steps"]) >= 2 and f["sustained_loops_per_s"] > 0 and f["limiting_quota"]["metric"] == "WriteProvisionedThroughputExceeded" and "at quota scale 0.02: 20" in f["limiting_quota"]["quota"], f' $$work/out/capacity.json && \
 	  grep -q 'id="offered-vs-completed"' $$work/out/capacity.html
+
+# scripts/tune.sh end to end on debug builds with two sizes of 4 s (scripts/tests/tune_smoke.sh).
+tune-smoke: venv cdk-deps
+	bash scripts/tests/tune_smoke.sh
 
 # scripts/bench.sh, the main job, end to end on debug builds with a tiny schedule; then Ctrl-C
 # during the load: exit 130, the "interrupted" line, no report, nothing left listening.

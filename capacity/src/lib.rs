@@ -10,13 +10,17 @@
 //!
 //! # Layout
 //! - [`opts`]: the flags, validated into a search and a pipeline to search.
+//! - [`live_opts`]: the flags naming the pipeline and its drains, shared with `tune`.
 //! - [`search`]: the search over any [`search::Pipeline`], and the saturating hop.
 //! - [`step`]: one step measured from its run file and export, and judged.
 //! - [`live`]: the pipeline itself: loadgen, then the collector's wait.
 //! - [`page`]: the verdict line, the step lines and the HTML page.
+//! - [`tune`]: the `tune` command: one step per memory size, and the size to pick.
 
 pub mod live;
+pub mod live_opts;
 pub mod opts;
 pub mod page;
 pub mod search;
 mod step;
+pub mod tune;

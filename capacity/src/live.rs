@@ -60,6 +60,11 @@ impl<A: MetricsApi> Live<A> {
             stop: Stop::new(),
         }
     }
+
+    /// Where the pipeline's metrics are read.
+    pub fn api(&self) -> &A {
+        &self.api
+    }
 }
 
 impl<A: MetricsApi> Pipeline for Live<A> {

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use collector::opts::{apply_outputs, positive_duration, AwsOpts, OutputsOpts};
-use contract::outputs::key;
-use loadgen::endpoint::Endpoint;
+use collector::opts::{positive_duration, AwsOpts};
 
 use crate::live::LiveConfig;
+use crate::live_opts::{run_prefix, CheckedLive, LiveOpts};
 use crate::search::SearchConfig;
 
 /// Find the highest arrival rate the pipeline sustains (nothing failed or lost, p99 within the
@@ -20,9 +19,6 @@ use crate::search::SearchConfig;
 #[derive(Debug, Parser)]
 #[command(name = "capacity", version)]
 pub struct Opts {
-    /// The API to POST to.
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
     /// The end-to-end p99 a sustained step stays within.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = positive_duration)]
     pub slo: Duration,
@@ -44,36 +40,15 @@ pub struct Opts {
     /// The whole search, drains included, ends within this.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = positive_duration)]
     pub time_limit: Duration,
-    /// Most VUs a step may use to start its iterations on time.
-    #[arg(long, value_name = "N", default_value_t = 500)]
-    pub max_vus: u64,
-    /// Time between a drain's polls.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = positive_duration)]
-    pub poll: Duration,
-    /// No new datapoint for this long ends a drain short.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
-    pub quiet: Duration,
-    /// A drain gives up after this long.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = positive_duration)]
-    pub drain_timeout: Duration,
-    /// Metric namespace [default: --outputs' MetricNamespace, else the contract's].
-    #[arg(long)]
-    pub namespace: Option<String>,
     /// Where capacity.json, capacity.html and each step's run file and export go.
     #[arg(long, value_name = "DIR", default_value = "capacity-results")]
     pub out: PathBuf,
     /// The steps' run ids are `<PREFIX>-s<step>` [default: cap-<epoch ms>].
     #[arg(long, value_name = "PREFIX")]
     pub run_prefix: Option<String>,
-    /// Accept any TLS certificate (LocalStack's).
-    #[arg(short = 'k', long)]
-    pub insecure: bool,
-    /// AWS flags.
+    /// The pipeline and its drains.
     #[command(flatten)]
-    pub aws: AwsOpts,
-    /// The stack's outputs.
-    #[command(flatten)]
-    pub stack: OutputsOpts,
+    pub live: LiveOpts,
 }
 
 /// Everything a search needs, checked.
@@ -92,7 +67,7 @@ pub struct Checked {
 impl Opts {
     /// Checks the flags, filling in from --outputs and `env`; the error is the one line to print.
     pub fn check(
-        mut self,
+        self,
         env: impl Fn(&str) -> Option<String>,
         now_ms: i64,
     ) -> Result<Checked, String> {
@@ -118,47 +93,11 @@ impl Opts {
                 self.precision
             ));
         }
-        if self.max_vus == 0 || self.max_vus > loadgen::opts::MAX_VUS {
-            return Err(format!(
-                "--max-vus must be from 1 to {}",
-                loadgen::opts::MAX_VUS
-            ));
-        }
-        // A folder of sources (the `capacity` crate itself, run from the repository root) is
-        // never written into.
-        if self.out.join("Cargo.toml").exists() || self.out.join("src").is_dir() {
-            return Err(format!(
-                "--out {} holds source code (Cargo.toml or src/): name a folder for results",
-                self.out.display()
-            ));
-        }
         if self.step > loadgen::opts::MAX_RUN || self.time_limit > loadgen::opts::MAX_RUN {
             return Err("--step and --time-limit must be at most 7 days".into());
         }
-        let mut url = self.url.clone();
-        let namespace = &mut self.namespace;
-        let mut resources = collector::throttles::Resources::default();
-        apply_outputs(&mut self.aws, &self.stack, |outputs| {
-            if url.is_none() {
-                url = Some(outputs.get(key::API_ENDPOINT)?.to_owned());
-            }
-            resources = collector::throttles::Resources::from_outputs(outputs);
-            if namespace.is_none() {
-                *namespace = outputs.get(key::NAMESPACE).ok().map(str::to_owned);
-            }
-            Ok(())
-        })?;
-        let url = url
-            .or_else(|| env("API_ENDPOINT").filter(|v| !v.is_empty()))
-            .ok_or("no API URL: pass --url or --outputs, or set API_ENDPOINT")?;
-        let endpoint = Endpoint::parse(&url).map_err(|e| format!("{url}: {e}"))?;
-        let run_prefix = self.run_prefix.unwrap_or_else(|| format!("cap-{now_ms}"));
-        // The longest step id must still be a valid run id.
-        if !contract::payload::is_valid_run_id(&format!("{run_prefix}-s999")) {
-            return Err(format!(
-                "--run-prefix {run_prefix:?} must be 1 to 59 characters of A-Z, a-z, 0-9, _ or -"
-            ));
-        }
+        let run_prefix = run_prefix(self.run_prefix, "cap", now_ms, "-s999")?;
+        let CheckedLive { live, aws } = self.live.check(env, self.step, self.out)?;
         Ok(Checked {
             search: SearchConfig {
                 start_rate: self.start_rate,
@@ -168,24 +107,11 @@ impl Opts {
                 step: self.step,
                 slo_ms: self.slo.as_secs_f64() * 1000.0,
                 time_limit: self.time_limit,
-                poll_lag_s: crate::step::poll_lag_s(resources.profile.as_deref()),
+                poll_lag_s: crate::step::poll_lag_s(live.resources.profile.as_deref()),
             },
-            live: LiveConfig {
-                endpoint,
-                step: self.step,
-                max_vus: self.max_vus,
-                insecure: self.insecure,
-                namespace: self
-                    .namespace
-                    .unwrap_or_else(|| contract::metrics::NAMESPACE.to_owned()),
-                poll: self.poll,
-                quiet: self.quiet,
-                drain_timeout: self.drain_timeout,
-                out: self.out,
-                resources,
-            },
+            live,
             run_prefix,
-            aws: self.aws,
+            aws,
         })
     }
 }

@@ -34,6 +34,19 @@ pub struct Function {
 /// What Lambda's metrics say about `functions` over `window`; when there is nothing to say, the
 /// view says why instead ([`LambdaView::unavailable`]), never zeros.
 pub async fn view<A: MetricsApi>(api: &A, functions: &[Function], window: Window) -> LambdaView {
+    view_in(api, functions, window, MINUTE_S).await
+}
+
+/// [`view`], read by periods of `resolution_s` rather than the minute: the sandbox keeps
+/// Lambda's metrics by the second, so a window within a minute (one step of `tune`) is read
+/// alone, not with the rest of its minute. On AWS the resolution is the minute whatever is
+/// asked.
+pub async fn view_in<A: MetricsApi>(
+    api: &A,
+    functions: &[Function],
+    window: Window,
+    resolution_s: u32,
+) -> LambdaView {
     if functions.is_empty() {
         return unavailable(
             "no function names: pass --outputs with the stack's UpstreamFunctionName, \
@@ -42,7 +55,7 @@ pub async fn view<A: MetricsApi>(api: &A, functions: &[Function], window: Window
     }
     let mut rows = Vec::new();
     for function in functions {
-        match one(api, function, window).await {
+        match one(api, function, window, resolution_s).await {
             Ok(row) => rows.push(row),
             Err(error) => return unavailable(&format!("{}: {error}", function.name)),
         }
@@ -88,9 +101,12 @@ async fn one<A: MetricsApi>(
     api: &A,
     function: &Function,
     window: Window,
+    resolution_s: u32,
 ) -> Result<FunctionMetrics, ApiError> {
     let name = function.name.as_str();
-    let lambda = |metric, stat| query(metric, DIM_FUNCTION_NAME, name, stat, MINUTE_S);
+    // Sums and extremes by the resolution asked: CloudWatch rounds a query's start down to its
+    // period, so a minute's period would count the whole minute the window starts in.
+    let lambda = |metric, stat| query(metric, DIM_FUNCTION_NAME, name, stat, resolution_s);
     let s = fetch(
         api,
         NAMESPACE,
@@ -105,7 +121,8 @@ async fn one<A: MetricsApi>(
         window,
     )
     .await?;
-    let insights = |metric, stat| query(metric, INSIGHTS_DIM_FUNCTION_NAME, name, stat, MINUTE_S);
+    let insights =
+        |metric, stat| query(metric, INSIGHTS_DIM_FUNCTION_NAME, name, stat, resolution_s);
     let i = fetch(
         api,
         INSIGHTS_NAMESPACE,
@@ -137,7 +154,7 @@ async fn one<A: MetricsApi>(
         window,
     )
     .await?;
-    let [p50, p99] = percentiles(api, name, window).await?;
+    let [p50, p99] = percentiles(api, name, window, resolution_s).await?;
     let cold_starts = sum(&i[0]).map(|n| n.round() as u64);
     Ok(FunctionMetrics {
         role: function.role.clone(),
@@ -162,17 +179,18 @@ async fn one<A: MetricsApi>(
     })
 }
 
-/// `Duration`'s p50 and p99 over the whole window: one period spanning it from the minute it
-/// starts in (a percentile of several periods cannot be combined into one).
+/// `Duration`'s p50 and p99 over the whole window: one period spanning it from the
+/// `resolution_s` it starts in (a percentile of several periods cannot be combined into one).
 async fn percentiles<A: MetricsApi>(
     api: &A,
     name: &str,
     window: Window,
+    resolution_s: u32,
 ) -> Result<[Option<f64>; 2], ApiError> {
-    let minute_ms = i64::from(MINUTE_S) * 1000;
-    let start_ms = window.start_ms.div_euclid(minute_ms) * minute_ms;
-    let minutes = ((window.end_ms - start_ms).max(1) + minute_ms - 1) / minute_ms;
-    let period_s = u32::try_from(minutes * i64::from(MINUTE_S)).unwrap_or(u32::MAX);
+    let unit_ms = i64::from(resolution_s.max(1)) * 1000;
+    let start_ms = window.start_ms.div_euclid(unit_ms) * unit_ms;
+    let units = ((window.end_ms - start_ms).max(1) + unit_ms - 1) / unit_ms;
+    let period_s = u32::try_from(units * unit_ms / 1000).unwrap_or(u32::MAX);
     let request = DataRequest {
         namespace: NAMESPACE.to_owned(),
         queries: [Stat::P50, Stat::P99]
@@ -184,7 +202,7 @@ async fn percentiles<A: MetricsApi>(
             })
             .collect(),
         start_ms,
-        end_ms: start_ms + minutes * minute_ms,
+        end_ms: start_ms + units * unit_ms,
         next_token: None,
     };
     let mut found = [None, None];

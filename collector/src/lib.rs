@@ -30,7 +30,7 @@ pub mod aws;
 mod compare;
 mod config;
 mod describe;
-mod lambda;
+pub mod lambda;
 pub mod opts;
 mod push;
 mod query;

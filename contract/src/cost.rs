@@ -9,15 +9,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lambda::LambdaView;
+use crate::lambda::{FunctionMetrics, LambdaView};
 use crate::run::Run;
 
 /// The prices shipped with the toolkit.
 pub const DEFAULT_PRICES: &str = include_str!("../prices/us-east-1.json");
 /// Version of the price file format.
 pub const PRICES_VERSION: u32 = 1;
-/// The functions' memory when Lambda's metrics do not say (the stack deploys 256 MB).
-pub const DEFAULT_MEMORY_MB: f64 = 256.0;
 /// What each invocation writes to CloudWatch Logs: Lambda's START, END and REPORT lines
 /// (about 330 bytes here), the functions log nothing else when all goes well.
 pub const LOG_BYTES_PER_INVOCATION: f64 = 350.0;
@@ -181,13 +179,7 @@ impl Usage {
         let gb_seconds: f64 = lambda
             .functions
             .iter()
-            .map(|f| {
-                // Each invocation's duration rounded up to the ms: half a ms more on average.
-                let billed_ms = f.duration_sum_ms.unwrap_or(0.0)
-                    + 0.5 * f.invocations as f64
-                    + f.init_avg_ms.unwrap_or(0.0) * f.cold_starts.unwrap_or(0) as f64;
-                billed_ms / 1000.0 * f.memory_size_mb.unwrap_or(DEFAULT_MEMORY_MB) / 1024.0
-            })
+            .map(FunctionMetrics::billed_gb_seconds)
             .sum();
         Usage {
             requests: run.load.map_or(run.processed(), |r| r.run.requests_sent),

@@ -112,6 +112,21 @@ pub struct FunctionMetrics {
     pub iterator_age: Vec<(i64, f64)>,
 }
 
+impl FunctionMetrics {
+    /// Billed GB-seconds: each invocation's duration rounded up to the ms (half a ms more on
+    /// average), plus the cold starts' init, times the memory size (the stack's 256 MB when
+    /// the metrics do not say).
+    pub fn billed_gb_seconds(&self) -> f64 {
+        let billed_ms = self.duration_sum_ms.unwrap_or(0.0)
+            + 0.5 * self.invocations as f64
+            + self.init_avg_ms.unwrap_or(0.0) * self.cold_starts.unwrap_or(0) as f64;
+        billed_ms / 1000.0 * self.memory_size_mb.unwrap_or(DEFAULT_MEMORY_MB) / 1024.0
+    }
+}
+
+/// The functions' memory size when Lambda's metrics do not say (the stack deploys 256 MB).
+pub const DEFAULT_MEMORY_MB: f64 = 256.0;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@
 //! - [`quota`]: AWS's data-plane quotas and cadences (the sandbox's `aws` profile), and the
 //!   metrics AWS publishes when one is hit.
 //! - [`capacity`]: `capacity --out DIR`'s `capacity.json`: the steps of a capacity search.
+//! - [`tune`]: `tune --out DIR`'s `tune.json`: one step per memory size, and the sizes it
+//!   recommends.
 //! - [`threshold`]: k6's threshold syntax, over whichever metrics a tool offers.
 //! - [`file`]: reading those files with bounded memory.
 //! - `remote_write`: Prometheus remote write's messages and encoding (feature `remote-write`).
@@ -50,6 +52,7 @@ pub mod remote_write;
 pub mod run;
 pub mod runfile;
 pub mod threshold;
+pub mod tune;
 
 pub use buckets::{Bucket, LatencyHistogram};
 pub use error::{one_line, ItemError, PayloadError, RecordError};
