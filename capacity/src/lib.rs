@@ -1,4 +1,5 @@
-//! capacity: how much load the pipeline takes, and which hop gives first.
+//! capacity: how much load the pipeline takes and which hop gives first; and `tune`, which
+//! memory size is cheapest for the speed needed.
 //!
 //! The search offers the pipeline steps of constant arrival rate (loadgen in this process), each
 //! under its own run id, waits until each step has drained (the collector's wait), and judges

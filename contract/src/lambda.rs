@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 /// microseconds of CPU time in its handler (`sandbox up --burn`; absent on AWS).
 pub const BURN_VAR: &str = "SANDBOX_BURN_US";
 
+/// The sandbox's what-if in a function's environment: each invocation keeps this many bytes
+/// more for as long as its process lives, a leak (`sandbox up --leak`; absent on AWS).
+pub const LEAK_VAR: &str = "SANDBOX_LEAK_BYTES";
+
 /// Lambda's namespace.
 pub const NAMESPACE: &str = "AWS/Lambda";
 /// Its one dimension.

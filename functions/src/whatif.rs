@@ -1,11 +1,23 @@
-//! The sandbox's what-ifs that run inside a function: `sandbox up --burn FUNCTION=5ms` puts
-//! [`contract::lambda::BURN_VAR`] in the function's environment, and each invocation then spends
-//! that much CPU time (measured on the thread's CPU clock, so at one full core it is that much
-//! wall time, and at Lambda's CPU share for a smaller memory size proportionally more) before
-//! the handler's own work. On AWS the variable is absent and nothing is spent.
+//! The sandbox's what-ifs that run inside a function, each set in the function's environment by
+//! `sandbox up` and absent on AWS (where nothing happens):
+//!
+//! - `--burn FUNCTION=5ms` ([`contract::lambda::BURN_VAR`]): each invocation spends that much CPU
+//!   time (measured on the thread's CPU clock, so at one full core it is that much wall time, and
+//!   at Lambda's CPU share for a smaller memory size proportionally more) before the handler's
+//!   own work;
+//! - `--leak FUNCTION=40MB` ([`contract::lambda::LEAK_VAR`]): each invocation keeps that many
+//!   more bytes, written, for as long as its process lives, as a leaking handler would; past
+//!   the function's memory size (with `--cpu-share`) the process is killed, the invocation
+//!   fails and is retried on a fresh one.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+/// Runs the what-ifs the environment sets, once per invocation, before the handler's work.
+pub fn each_invocation() {
+    burn(burn_per_invocation());
+    leak(leak_per_invocation());
+}
 
 /// The CPU time each invocation spends, from the environment (read once).
 pub fn burn_per_invocation() -> Duration {
@@ -16,6 +28,29 @@ pub fn burn_per_invocation() -> Duration {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map_or(Duration::ZERO, Duration::from_micros)
     })
+}
+
+/// The bytes each invocation keeps, from the environment (read once).
+pub fn leak_per_invocation() -> usize {
+    static LEAK: OnceLock<usize> = OnceLock::new();
+    *LEAK.get_or_init(|| {
+        std::env::var(contract::lambda::LEAK_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// Keeps `bytes` more, written (so that they are resident), until the process ends.
+pub fn leak(bytes: usize) {
+    static KEPT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    if bytes == 0 {
+        return;
+    }
+    let block = vec![0x5a_u8; bytes];
+    KEPT.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(std::hint::black_box(block));
 }
 
 /// Spends `cpu` of this thread's CPU time, busy.
@@ -48,6 +83,25 @@ fn thread_cpu() -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This process's resident memory, MB (`VmRSS`).
+    fn resident_mb() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        kb / 1024
+    }
+
+    #[test]
+    fn a_leak_stays_resident() {
+        let before = resident_mb();
+        leak(64 << 20);
+        let after = resident_mb();
+        assert!(after >= before + 60, "{before} MB, then {after} MB");
+    }
 
     #[test]
     fn a_burn_spends_the_cpu_time_it_is_given() {

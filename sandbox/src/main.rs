@@ -63,6 +63,12 @@ enum Command {
         /// function's memory size, as on Lambda.
         #[arg(long, value_name = "FUNCTION=DURATION", value_parser = delay_spec)]
         burn: Vec<(String, std::time::Duration)>,
+        /// What-if of a leaking handler: each invocation of each function whose name contains
+        /// FUNCTION keeps SIZE more memory for as long as its worker lives (repeatable; e.g.
+        /// `--leak midstream=40MB`). With --cpu-share a worker past its memory size is killed,
+        /// as on Lambda, and its invocation retried on a fresh one.
+        #[arg(long, value_name = "FUNCTION=SIZE", value_parser = leak_spec)]
+        leak: Vec<(String, u64)>,
         /// Give each function's workers Lambda's CPU share (memory size / 1,769 MB of one core)
         /// and its memory size as a limit, in a Linux control group (on with --profile aws).
         #[arg(long)]
@@ -109,6 +115,31 @@ fn delay_spec(text: &str) -> Result<(String, std::time::Duration), String> {
         ));
     }
     Ok((name.to_owned(), duration))
+}
+
+fn leak_spec(text: &str) -> Result<(String, u64), String> {
+    let (name, size) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not FUNCTION=SIZE, e.g. midstream=40MB"))?;
+    let size = size.trim();
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match &size[digits.len()..] {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        other => return Err(format!("{text:?}: {other:?} is not B, KB, MB or GB")),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&b| b > 0 && b <= 10 << 30)
+        .ok_or_else(|| format!("{text:?}: a whole size above 0 and at most 10GB"))?;
+    if name.is_empty() {
+        return Err(format!("{text:?}: a function name and a size"));
+    }
+    Ok((name.to_owned(), bytes))
 }
 
 fn kill_spec(text: &str) -> Result<(String, f64), String> {
@@ -162,6 +193,7 @@ fn main() -> ExitCode {
             no_lambda_metrics,
             delay,
             burn,
+            leak,
             cpu_share,
             profile,
             quota_scale,
@@ -187,6 +219,7 @@ fn main() -> ExitCode {
                 lambda_metrics: !no_lambda_metrics,
                 delays: delay,
                 burns: burn,
+                leaks: leak,
                 cpu_share: cpu_share || profile == sandbox::quota::ProfileName::Aws,
                 profile: sandbox::quota::Profile {
                     name: profile,
@@ -216,6 +249,32 @@ fn main() -> ExitCode {
                 }
                 Err(e) => contract::cli::fail("sandbox", e),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leak_is_a_function_and_a_whole_size() {
+        assert_eq!(
+            leak_spec("midstream=40MB"),
+            Ok(("midstream".into(), 40 << 20))
+        );
+        assert_eq!(leak_spec("up=512KB"), Ok(("up".into(), 512 << 10)));
+        assert_eq!(leak_spec("up=4096"), Ok(("up".into(), 4096)));
+        for (bad, said) in [
+            ("midstream", "is not FUNCTION=SIZE"),
+            ("midstream=40mb", "is not B, KB, MB or GB"),
+            ("midstream=1.5MB", "a whole size above 0"),
+            ("midstream=0MB", "a whole size above 0"),
+            ("midstream=11GB", "at most 10GB"),
+            ("=4MB", "a function name"),
+        ] {
+            let error = leak_spec(bad).unwrap_err();
+            assert!(error.contains(said), "{bad}: {error}");
         }
     }
 }

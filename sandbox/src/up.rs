@@ -65,6 +65,9 @@ pub struct UpConfig {
     /// What-if: `(name, cpu time)` makes each invocation of every function whose name contains
     /// `name` spend that much CPU time in its handler (`SANDBOX_BURN` in its environment).
     pub burns: Vec<(String, std::time::Duration)>,
+    /// What-if: `(name, bytes)` makes each invocation of every function whose name contains
+    /// `name` keep that many bytes more while its worker lives (`SANDBOX_LEAK_BYTES`).
+    pub leaks: Vec<(String, u64)>,
     /// Each function's workers get Lambda's CPU share and memory limit ([`crate::lambda::cgroup`]).
     pub cpu_share: bool,
     /// The clock and quotas kept: the default profile's, or AWS's ([`crate::quota`]).
@@ -210,18 +213,17 @@ pub fn hot_reload_dir(key: &str) -> Option<PathBuf> {
 #[error("{0}")]
 pub struct BadSetting(pub String);
 
-/// Refuses a `--delay` or `--kill-workers` whose name matches no deployed function: it would
-/// change nothing and record nothing.
+/// Refuses a `--delay`, `--burn`, `--leak` or `--kill-workers` whose name matches no deployed
+/// function: it would change nothing and record nothing.
 fn check_named_functions(config: &UpConfig, deployed: &Deployed) -> Result<(), BadSetting> {
     let names: Vec<String> = deployed
         .functions
         .iter()
         .map(|f| f.name.to_ascii_lowercase())
         .collect();
-    let settings = config
-        .delays
-        .iter()
-        .map(|(name, _)| ("--delay", name))
+    let settings = (config.delays.iter().map(|(name, _)| ("--delay", name)))
+        .chain(config.burns.iter().map(|(name, _)| ("--burn", name)))
+        .chain(config.leaks.iter().map(|(name, _)| ("--leak", name)))
         .chain(
             config
                 .kill_workers
@@ -402,8 +404,9 @@ fn cpu_shares(config: &UpConfig, logs: &LogSink) -> Option<Arc<crate::lambda::cg
         .ok()
 }
 
-/// `--burn`: the CPU time `function` spends in each invocation, in its environment.
-fn set_burn(
+/// `--burn` and `--leak`: the CPU time `function` spends and the memory it keeps in each
+/// invocation, in its environment.
+fn set_whatifs(
     config: &UpConfig,
     function: &str,
     environment: &mut BTreeMap<String, String>,
@@ -418,6 +421,17 @@ fn set_burn(
         logs(
             function,
             &format!("what-if: each invocation burns {burn:?} of CPU in its handler"),
+        );
+    }
+    let leak = naming(&config.leaks, function).max().unwrap_or_default();
+    if leak > 0 {
+        environment.insert(contract::lambda::LEAK_VAR.to_owned(), leak.to_string());
+        logs(
+            function,
+            &format!(
+                "what-if: each invocation keeps {:.1} MB more while its worker lives",
+                leak as f64 / f64::from(1 << 20)
+            ),
         );
     }
 }
@@ -494,7 +508,7 @@ async fn start_functions(
         ] {
             environment.insert(k.to_owned(), v.to_owned());
         }
-        set_burn(config, &function.name, &mut environment, logs);
+        set_whatifs(config, &function.name, &mut environment, logs);
         let group = match &shares {
             Some(shares) => Some(function_group(shares, function, config.concurrency, logs)?),
             None => None,

@@ -299,8 +299,9 @@ async fn a_load_over_the_shards_quota_is_throttled_and_loses_nothing() {
     );
 }
 
-/// `--delay` (or `--kill-workers`) naming no deployed function would change and record
-/// nothing: once the deploy shows the functions, the sandbox says so in one line and exits 2.
+/// `--delay`, `--burn`, `--leak` or `--kill-workers` naming no deployed function would change
+/// and record nothing: once the deploy shows the functions, the sandbox says so in one line and
+/// exits 2 (here a `--leak`, after a `--delay` that does name one).
 #[test]
 fn a_delay_naming_no_function_is_refused_once_the_functions_are_known() {
     let work = testkit::Scratch::new("sandbox-bad-delay");
@@ -316,7 +317,9 @@ fn a_delay_naming_no_function_is_refused_once_the_functions_are_known() {
             "--port",
             &port,
             "--delay",
-            "nosuchfn=10ms",
+            "midstream=1ms",
+            "--leak",
+            "nosuchfn=4MB",
         ])
         .arg("--dist")
         .arg(&dist)
@@ -330,7 +333,7 @@ fn a_delay_naming_no_function_is_refused_once_the_functions_are_known() {
     assert_eq!(output.status.code(), Some(2), "{said}");
     let last = said.trim_end().lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("sandbox: --delay \"nosuchfn\" names no deployed function (they are ")
+        last.starts_with("sandbox: --leak \"nosuchfn\" names no deployed function (they are ")
             && last.contains("Upstream"),
         "{said}"
     );

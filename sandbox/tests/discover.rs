@@ -44,6 +44,7 @@ async fn what_cdk_deployed_is_found_with_its_code() {
         lambda_metrics: true,
         delays: Vec::new(),
         burns: Vec::new(),
+        leaks: Vec::new(),
         cpu_share: false,
         profile: Default::default(),
     };

@@ -7,6 +7,7 @@
 # Lambda's own metrics, `sandbox up --no-lambda-metrics`, to measure what they cost), DELAY
 # (what-if, e.g. `downstream=20ms`: `sandbox up --delay`, each invocation that much slower),
 # BURN (what-if, e.g. `midstream=5ms`: `sandbox up --burn`, that much CPU in each invocation),
+# LEAK (what-if, e.g. `midstream=40MB`: `sandbox up --leak`, each invocation keeps that much),
 # CPU_SHARE (1: Lambda's CPU share and memory limit by memory size, `sandbox up --cpu-share`;
 # on with PROFILE=aws),
 # PROFILE (`aws`: AWS's polling cadence and quotas, `sandbox up --profile aws`), QUOTA_SCALE
@@ -49,6 +50,7 @@ start_sandbox() {
   [ "${LAMBDA_METRICS:-1}" != 0 ] || faults+=(--no-lambda-metrics)
   for spec in ${DELAY:-}; do faults+=(--delay "$spec"); done
   for spec in ${BURN:-}; do faults+=(--burn "$spec"); done
+  for spec in ${LEAK:-}; do faults+=(--leak "$spec"); done
   [ -z "${CPU_SHARE:-}" ] || faults+=(--cpu-share)
   [ -z "${SANDBOX_HOT:-}" ] || faults+=(--hot)
   [ -z "${PROFILE:-}" ] || faults+=(--profile "$PROFILE")

@@ -15,8 +15,9 @@ fn ms(v: Option<f64>) -> String {
     v.map_or("-".to_owned(), |v| format!("{v:.0}"))
 }
 
+/// US dollars: tuning prices steps at the shipped list prices, which are in USD.
 fn money(v: Option<f64>) -> String {
-    v.map_or("-".to_owned(), |v| format!("{v:.6}"))
+    v.map_or("-".to_owned(), |v| format!("${v:.6}"))
 }
 
 /// Why a step is not usable, or `usable`.

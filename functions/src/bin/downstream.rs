@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = &function;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<DynamoDbPayload>| async move {
-            functions::whatif::burn(functions::whatif::burn_per_invocation());
+            functions::whatif::each_invocation();
             function.handle(event.payload.0).await
         },
     ))

@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = &function;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
-            functions::whatif::burn(functions::whatif::burn_per_invocation());
+            functions::whatif::each_invocation();
             Ok::<_, Infallible>(function.handle(event.payload).await)
         },
     ))
