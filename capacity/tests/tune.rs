@@ -131,6 +131,7 @@ fn step(memory_mb: u32, p99_ms: f64, cost: f64, usable: bool) -> TuneStep {
         memory_mb,
         sizes: BTreeMap::new(),
         load,
+        p99_noise_ms: Some(p99_ms * 0.03),
         functions,
         lambda_unavailable: None,
         lambda_cost: Some(cost * 0.4),

@@ -43,6 +43,7 @@ pub mod throttles;
 pub mod wait;
 
 pub use audit::Audit;
+pub use compare::noise;
 pub use query::{RunMetrics, Window};
 pub use stats::{report as stats_report, Input, Report};
 

@@ -11,9 +11,12 @@
 //!
 //! A step is **usable** when its load was sustained (nothing failed or lost, the schedule held,
 //! no growing backlog) with the end-to-end p99 within the SLO. The **cheapest** size is the
-//! usable step of the lowest cost per 1,000 loops; the **fastest**, the step of the lowest
-//! end-to-end p99 among those that lost and failed nothing (within the SLO or not). A step that
-//! lost requests is never recommended.
+//! usable step of the lowest cost per 1,000 loops. The **fastest** is found among the steps that
+//! lost and failed nothing (within the SLO or not): the lowest end-to-end p99, and every step
+//! whose p99 is within noise of it (the difference within `√(a² + b²)` of the two p99s' 95 %
+//! half-widths) is as fast; of those, the cheapest is the pick, and the others are named. A
+//! step that lost requests is never recommended. A change against the current sizes' step
+//! states its noise the same way.
 
 use std::collections::BTreeMap;
 
@@ -71,6 +74,10 @@ pub struct TuneStep {
     pub sizes: BTreeMap<String, u32>,
     /// The load and what came of it, judged against the SLO.
     pub load: CapacityStep,
+    /// The 95 % half-width of the end-to-end p99, ms: the nearest-rank order statistic's
+    /// distribution-free interval plus the histogram bucket's resolution; `None` with fewer than
+    /// 5 requests on a side of the p99.
+    pub p99_noise_ms: Option<f64>,
     /// Lambda's metrics of each function over the step; empty when they could not be read
     /// (`lambda_unavailable` says why).
     pub functions: Vec<TuneFunction>,
@@ -120,6 +127,10 @@ pub struct Pick {
     pub cost_change_percent: Option<f64>,
     /// End-to-end p99 against the current sizes' step, percent (negative: faster).
     pub p99_change_percent: Option<f64>,
+    /// The 95 % half-width of that change, percent; a change within it is noise.
+    pub p99_change_noise_percent: Option<f64>,
+    /// Other sizes whose p99 is the same within noise (for the fastest pick), MB.
+    pub as_fast: Vec<u32>,
 }
 
 impl TuneFile {
@@ -136,32 +147,37 @@ impl TuneFile {
     /// Sets [`TuneFile::cheapest`] and [`TuneFile::fastest`] from the steps, each compared with
     /// the current sizes' step when there is one.
     pub fn recommend(&mut self) {
-        let clean = |s: &&TuneStep| s.load.failed == 0 && s.load.lost == Some(0);
+        let by_cost = |a: &&TuneStep, b: &&TuneStep| {
+            let cost = |s: &&TuneStep| s.cost_per_1000_loops.unwrap_or(f64::INFINITY);
+            cost(a).total_cmp(&cost(b))
+        };
         let cheapest = self
             .steps
             .iter()
-            .filter(|s| s.usable)
-            .filter(|s| s.cost_per_1000_loops.is_some())
-            .min_by(|a, b| {
-                a.cost_per_1000_loops
-                    .unwrap_or(f64::INFINITY)
-                    .total_cmp(&b.cost_per_1000_loops.unwrap_or(f64::INFINITY))
-            });
-        let fastest = self
+            .filter(|s| s.usable && s.cost_per_1000_loops.is_some())
+            .min_by(by_cost);
+        let clean: Vec<&TuneStep> = self
             .steps
             .iter()
-            .filter(clean)
-            .filter(|s| s.load.p99_ms.is_some())
-            .min_by(|a, b| {
-                a.load
-                    .p99_ms
-                    .unwrap_or(f64::INFINITY)
-                    .total_cmp(&b.load.p99_ms.unwrap_or(f64::INFINITY))
-            });
+            .filter(|s| s.load.failed == 0 && s.load.lost == Some(0) && s.load.p99_ms.is_some())
+            .collect();
+        let lowest = clean.iter().copied().min_by(|a, b| {
+            let p99 = |s: &&TuneStep| s.load.p99_ms.unwrap_or(f64::INFINITY);
+            p99(a).total_cmp(&p99(b))
+        });
+        let as_fast: Vec<&TuneStep> = match lowest {
+            Some(lowest) => clean
+                .iter()
+                .copied()
+                .filter(|s| same_within_noise(s, lowest))
+                .collect(),
+            None => Vec::new(),
+        };
+        let fastest = as_fast.iter().copied().min_by(by_cost);
         let current = self
             .current_step
             .and_then(|mb| self.steps.iter().find(|s| s.memory_mb == mb));
-        let pick = |step: &TuneStep| {
+        let pick = |step: &TuneStep, others: &[&TuneStep]| {
             let change = |now: Option<f64>, then: Option<f64>| match (now, then) {
                 (Some(now), Some(then)) if then > 0.0 => Some((now / then - 1.0) * 100.0),
                 _ => None,
@@ -173,10 +189,28 @@ impl TuneFile {
                 cost_change_percent: current
                     .and_then(|c| change(step.cost_per_1000_loops, c.cost_per_1000_loops)),
                 p99_change_percent: current.and_then(|c| change(step.load.p99_ms, c.load.p99_ms)),
+                p99_change_noise_percent: current.and_then(|c| {
+                    let noise = step.p99_noise_ms?.hypot(c.p99_noise_ms?);
+                    Some(noise / c.load.p99_ms.filter(|&p| p > 0.0)? * 100.0)
+                }),
+                as_fast: others
+                    .iter()
+                    .map(|s| s.memory_mb)
+                    .filter(|&mb| mb != step.memory_mb)
+                    .collect(),
             }
         };
-        self.cheapest = cheapest.map(pick);
-        self.fastest = fastest.map(pick);
+        self.cheapest = cheapest.map(|s| pick(s, &[]));
+        self.fastest = fastest.map(|s| pick(s, &as_fast));
+    }
+}
+
+/// Whether two steps' end-to-end p99s are the same within noise: their difference within
+/// `√(a² + b²)` of their 95 % half-widths (a step without one is only the same as itself).
+fn same_within_noise(a: &TuneStep, b: &TuneStep) -> bool {
+    match (a.load.p99_ms, b.load.p99_ms, a.p99_noise_ms, b.p99_noise_ms) {
+        (Some(pa), Some(pb), Some(na), Some(nb)) => (pa - pb).abs() <= na.hypot(nb),
+        _ => a.memory_mb == b.memory_mb,
     }
 }
 
@@ -225,6 +259,7 @@ mod tests {
             memory_mb,
             sizes: BTreeMap::new(),
             load,
+            p99_noise_ms: Some(p99 * 0.02),
             functions: Vec::new(),
             lambda_unavailable: None,
             lambda_cost: Some(cost / 10.0),
@@ -269,8 +304,40 @@ mod tests {
         let fastest = f.fastest.clone().unwrap();
         assert_eq!(fastest.memory_mb, 1024);
         assert!((fastest.cost_change_percent.unwrap() - 50.0).abs() < 1e-9);
+        // 2 % of 300 ms and of 800 ms, over 800 ms.
+        let noise = 6f64.hypot(16.0) / 800.0 * 100.0;
+        assert!((fastest.p99_change_noise_percent.unwrap() - noise).abs() < 1e-9);
+        assert!(fastest.as_fast.is_empty());
         let back = TuneFile::from_json(&f.to_json()).unwrap();
         assert_eq!(back, f);
+    }
+
+    #[test]
+    fn sizes_as_fast_within_noise_give_the_cheapest_of_them_as_the_fastest() {
+        let mut f = file(vec![
+            step(128, 0.010, 105.0, true, 0),
+            step(256, 0.012, 104.0, true, 0),
+            step(1024, 0.020, 101.0, true, 0),
+            step(3008, 0.030, 80.0, true, 0),
+        ]);
+        for s in &mut f.steps {
+            s.p99_noise_ms = Some(5.0);
+        }
+        f.recommend();
+        // 101 is the lowest; 104 and 105 are within √(5² + 5²) ≈ 7.1 ms of it, 80 is lower
+        // still: the lowest is 80 alone.
+        assert_eq!(f.fastest.as_ref().unwrap().memory_mb, 3008);
+        assert!(f.fastest.as_ref().unwrap().as_fast.is_empty());
+        f.steps.pop();
+        f.recommend();
+        let fastest = f.fastest.unwrap();
+        assert_eq!(fastest.memory_mb, 128, "the cheapest of three as fast");
+        assert_eq!(fastest.as_fast, vec![256, 1024]);
+        let change = fastest.p99_change_percent.unwrap();
+        assert!(
+            change.abs() <= fastest.p99_change_noise_percent.unwrap(),
+            "{change}"
+        );
     }
 
     #[test]

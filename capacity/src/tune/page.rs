@@ -20,6 +20,14 @@ fn money(v: Option<f64>) -> String {
     v.map_or("-".to_owned(), |v| format!("${v:.6}"))
 }
 
+/// The end-to-end p99 and its 95 % half-width: `105 ± 9`.
+fn p99_with_noise(step: &TuneStep) -> String {
+    match (step.load.p99_ms, step.p99_noise_ms) {
+        (Some(p99), Some(noise)) => format!("{p99:.0} ± {noise:.0}"),
+        (p99, _) => ms(p99),
+    }
+}
+
 /// Why a step is not usable, or `usable`.
 fn verdict_of(step: &TuneStep) -> String {
     if step.usable {
@@ -36,28 +44,34 @@ pub fn step_line(step: &TuneStep) -> String {
         step.memory_mb,
         step.load.completed_per_s,
         ms(step.load.p50_ms),
-        ms(step.load.p99_ms),
+        p99_with_noise(step),
         money(step.cost_per_1000_loops),
         verdict_of(step)
     )
 }
 
+/// A pick against the current sizes' step: cost, then p99 with its noise.
 fn change(pick: &Pick) -> String {
-    let word = |v: f64, less: &str, more: &str| {
-        if v <= 0.0 {
-            format!("{:.1} % {less}", -v)
-        } else {
-            format!("{v:.1} % {more}")
-        }
+    let (Some(cost), Some(p99)) = (pick.cost_change_percent, pick.p99_change_percent) else {
+        return String::new();
     };
-    match (pick.cost_change_percent, pick.p99_change_percent) {
-        (Some(cost), Some(p99)) => format!(
-            ": {}, {} than the current sizes",
-            word(cost, "cheaper", "dearer"),
-            word(p99, "faster", "slower")
-        ),
-        _ => String::new(),
-    }
+    let cost = if cost.abs() < 0.05 {
+        "the same cost".to_owned()
+    } else if cost < 0.0 {
+        format!("{:.1} % cheaper", -cost)
+    } else {
+        format!("{cost:.1} % dearer")
+    };
+    let speed = match pick.p99_change_noise_percent {
+        Some(noise) if p99.abs() <= noise => {
+            format!("as fast within noise (p99 {p99:+.1} % ± {noise:.1} %)")
+        }
+        Some(noise) if p99 < 0.0 => format!("p99 {:.1} % ± {noise:.1} % faster", -p99),
+        Some(noise) => format!("p99 {p99:.1} % ± {noise:.1} % slower"),
+        None if p99 < 0.0 => format!("p99 {:.1} % faster (noise unknown)", -p99),
+        None => format!("p99 {p99:.1} % slower (noise unknown)"),
+    };
+    format!(": {cost}, {speed} than the current sizes")
 }
 
 /// The recommendation, in lines: the cheapest size within the SLO and the fastest.
@@ -85,7 +99,7 @@ pub fn verdict(file: &TuneFile) -> String {
         }
     }
     if let Some(pick) = &file.fastest {
-        let _ = writeln!(
+        let _ = write!(
             lines,
             "tune: fastest: {} MB (p99 {} ms, {} per 1,000 loops){}",
             pick.memory_mb,
@@ -93,6 +107,15 @@ pub fn verdict(file: &TuneFile) -> String {
             money(pick.cost_per_1000_loops),
             change(pick)
         );
+        if !pick.as_fast.is_empty() {
+            let others: Vec<String> = pick.as_fast.iter().map(u32::to_string).collect();
+            let _ = write!(
+                lines,
+                "; {} MB as fast within noise, and dearer",
+                others.join(", ")
+            );
+        }
+        lines.push('\n');
     }
     if file.current_step.is_none() {
         let _ = writeln!(
@@ -131,7 +154,7 @@ pub fn table(file: &TuneFile) -> (Vec<String>, Vec<Vec<String>>) {
                 s.memory_mb.to_string(),
                 format!("{:.1}", s.load.completed_per_s),
                 ms(s.load.p50_ms),
-                ms(s.load.p99_ms),
+                p99_with_noise(s),
             ];
             for role in &file.tuned {
                 match s.functions.iter().find(|f| &f.role == role) {

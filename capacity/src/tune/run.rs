@@ -74,10 +74,12 @@ pub async fn tune<P: Pipeline, A: MetricsApi, C: MemoryControl>(
         let run_id = format!("{}-m{mb}", config.run_prefix);
         let mut load = pipeline.run_step(&run_id, config.rate).await?;
         judge(&mut load, config.slo_ms, config.poll_lag_s);
+        let p99_noise_ms = p99_noise(&config.live.out.join(format!("{run_id}.timestamps.json")));
         tokio::time::sleep(config.settle).await;
         let (resolution_s, window) = metrics_window(config.on_aws, began_ms, contract::epoch_ms());
         let view = collector::lambda::view_in(api, &config.functions, window, resolution_s).await;
-        let step = priced(mb, sizes, load, &view, &prices);
+        let mut step = priced(mb, sizes, load, &view, &prices);
+        step.p99_noise_ms = p99_noise_ms;
         seen(&step);
         steps.push(step);
     }
@@ -103,6 +105,16 @@ pub async fn tune<P: Pipeline, A: MetricsApi, C: MemoryControl>(
     };
     file.recommend();
     Ok(file)
+}
+
+/// The 95 % half-width of a step's end-to-end p99, from the histogram in its export (written by
+/// the step): `None` when it cannot be read or has too few requests.
+fn p99_noise(export: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(export).ok()?;
+    let export = contract::export::LatencyExport::from_json(&text).ok()?;
+    collector::noise::percentile(&export.histogram, 99.0)
+        .ok()
+        .map(|e| e.uncertainty())
 }
 
 /// The window Lambda's metrics of a step are read over, with its resolution (seconds): the
@@ -156,6 +168,7 @@ fn priced(
     TuneStep {
         memory_mb: mb,
         sizes,
+        p99_noise_ms: None,
         usable: load.sustained,
         load,
         functions,
