@@ -42,7 +42,7 @@ capacity:
 
 ## tune: which memory size is cheapest for the speed needed? One step per size in
 ## SIZES=128,256,512,1024,1769,3008 MB set on FUNCTION=all (or upstream, midstream,
-## downstream), RATE=20/s for STEP=20s each, on the sandbox with Lambda's CPU share; the
+## downstream), RATE=50/s for STEP=20s each, on the sandbox with Lambda's CPU share; the
 ## cheapest size within SLO=1s and the fastest; tune.json and tune.html in .sandbox/tune.
 tune:
 	@$(PARALLEL) venv cdk-deps release

@@ -43,7 +43,8 @@ for s in f["steps"]:
         assert x["memory_mb"] == s["memory_mb"] and x["invocations"] > 0 and x["cold_starts"] >= 1, x
         assert x["billed_gb_seconds"] > 0, x
     assert s["cost_per_1000_loops"] > 0, s
-    assert s["p99_noise_ms"] > 0, s
+    # 40 loops a step: too few above the p99 for its interval, which is said, not made up.
+    assert s["p99_noise_ms"] is None, s
     midstream[s["memory_mb"]] = roles["midstream"]["duration_p50_ms"]
 # 20 ms of CPU at 128 MB's share (7 % of a core) takes about 276 ms; at 1,769 MB about 20 ms.
 assert midstream[128] > 150 and midstream[128] > 3 * midstream[1769], midstream

@@ -66,12 +66,10 @@ fn change(pick: &Pick) -> String {
         Some(noise) if p99.abs() <= noise => {
             format!("as fast within noise (p99 {p99:+.1} % ± {noise:.1} %)")
         }
-        Some(noise) if p99 < 0.0 => format!("p99 {:.1} % ± {noise:.1} % faster", -p99),
-        Some(noise) => format!("p99 {p99:.1} % ± {noise:.1} % slower"),
-        None if p99 < 0.0 => format!("p99 {:.1} % faster (noise unknown)", -p99),
-        None => format!("p99 {p99:.1} % slower (noise unknown)"),
+        Some(noise) => format!("p99 {p99:+.1} % ± {noise:.1} %"),
+        None => format!("p99 {p99:+.1} % (noise unknown: under 500 loops a step)"),
     };
-    format!(": {cost}, {speed} than the current sizes")
+    format!(": {cost}, {speed} against the current sizes")
 }
 
 /// The recommendation, in lines: the cheapest size within the SLO and the fastest.
