@@ -51,7 +51,10 @@ pub fn step_line(step: &TuneStep) -> String {
 }
 
 /// A pick against the current sizes' step: cost, then p99 with its noise.
-fn change(pick: &Pick) -> String {
+fn change(pick: &Pick, current: Option<u32>) -> String {
+    if current == Some(pick.memory_mb) {
+        return ": the current size".to_owned();
+    }
     let (Some(cost), Some(p99)) = (pick.cost_change_percent, pick.p99_change_percent) else {
         return String::new();
     };
@@ -85,7 +88,7 @@ pub fn verdict(file: &TuneFile) -> String {
                 pick.memory_mb,
                 money(pick.cost_per_1000_loops),
                 ms(pick.p99_ms),
-                change(pick)
+                change(pick, file.current_step)
             );
         }
         None => {
@@ -103,7 +106,7 @@ pub fn verdict(file: &TuneFile) -> String {
             pick.memory_mb,
             ms(pick.p99_ms),
             money(pick.cost_per_1000_loops),
-            change(pick)
+            change(pick, file.current_step)
         );
         if !pick.as_fast.is_empty() {
             let others: Vec<String> = pick.as_fast.iter().map(u32::to_string).collect();
@@ -216,39 +219,64 @@ pub fn text_table(file: &TuneFile) -> String {
     out
 }
 
-/// Cost per 1,000 loops against end-to-end p99, one labelled point per size.
+/// Cost per 1,000 loops against end-to-end p99, one labelled point per size, each p99 with its
+/// 95 % interval as a bar.
 fn cost_vs_p99(file: &TuneFile) -> Result<Chart, DrawError> {
     let points: Vec<(&TuneStep, f64, f64)> = file
         .steps
         .iter()
         .filter_map(|s| Some((s, s.load.p99_ms?, s.cost_per_1000_loops?)))
         .collect();
-    let x_max = nice_max(points.iter().map(|p| p.1).fold(file.slo_ms, f64::max));
+    let widest = points
+        .iter()
+        .map(|(s, p99, _)| p99 + s.p99_noise_ms.unwrap_or(0.0))
+        .fold(0.0, f64::max);
+    // The SLO is drawn when it is near the points; far to their right it would squeeze them.
+    let slo_shown = file.slo_ms <= widest * 2.0;
+    let x_max = nice_max(if slo_shown {
+        widest.max(file.slo_ms)
+    } else {
+        widest
+    });
     let y_max = nice_max(points.iter().map(|p| p.2).fold(0.0, f64::max)).max(1e-9);
+    let slo = if slo_shown {
+        format!("the SLO of {:.0} ms in grey", file.slo_ms)
+    } else {
+        format!("the SLO of {:.0} ms is far to the right", file.slo_ms)
+    };
     let caption = format!(
         "Each memory size's Lambda cost per 1,000 loops (requests and billed GB-seconds at {}) \
-         against the end-to-end p99 (from buckets, within 2 %); the SLO of {:.0} ms in grey. \
-         Blue: usable; orange: not (over the SLO, or something failed, was lost or fell behind).",
-        file.prices, file.slo_ms
+         against the end-to-end p99, with its 95 % interval as a bar; {slo}. Blue: usable; \
+         orange: not (over the SLO, or something failed, was lost or fell behind).",
+        file.prices
     );
     draw("cost-vs-p99", "Cost against speed", caption, |root| {
         let mut chart = frame(&root).build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
         house_style(&mut chart.configure_mesh())
             .x_desc("end-to-end p99 (ms)")
-            .y_desc("Lambda cost per 1,000 loops")
+            .y_desc("Lambda cost per 1,000 loops (USD)")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.5}"))
             .draw()?;
-        chart.draw_series(DashedLineSeries::new(
-            [(file.slo_ms, 0.0), (file.slo_ms, y_max)],
-            6,
-            4,
-            GREY.stroke_width(1),
-        ))?;
+        if slo_shown {
+            chart.draw_series(DashedLineSeries::new(
+                [(file.slo_ms, 0.0), (file.slo_ms, y_max)],
+                6,
+                4,
+                GREY.stroke_width(1),
+            ))?;
+        }
+        let colour = |s: &TuneStep| if s.usable { PIPELINE } else { LOAD };
+        chart.draw_series(points.iter().filter_map(|(s, x, y)| {
+            let noise = s.p99_noise_ms?;
+            Some(PathElement::new(
+                [((x - noise).max(0.0), *y), (x + noise, *y)],
+                colour(s).stroke_width(2),
+            ))
+        }))?;
         chart.draw_series(points.iter().map(|(s, x, y)| {
-            let colour = if s.usable { PIPELINE } else { LOAD };
             EmptyElement::at((*x, *y))
-                + Circle::new((0, 0), 5, colour.filled())
+                + Circle::new((0, 0), 5, colour(s).filled())
                 + Text::new(
                     format!("{} MB", s.memory_mb),
                     (7, -14),
