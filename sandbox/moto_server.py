@@ -43,6 +43,9 @@
 11. A function's code in S3 is not fetched to validate it (`VALIDATE_LAMBDA_S3=false`): the
    sandbox's hot-reload functions name a bucket that holds no code, as LocalStack's do.
 
+moto listens on a socket the sandbox bound and hands over (`--fd`), so no other process can
+take the port between the sandbox choosing it and moto listening.
+
 And it is served by waitress (a fixed pool of threads, keep-alive connections) instead of
 werkzeug's development server, which closes every connection and starts a thread for each.
 SANDBOX_MOTO_HTTP=werkzeug serves it the way `moto_server` does, for comparison (with the lock).
@@ -299,6 +302,9 @@ def serve(argv):
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    # A listening socket handed over by the sandbox (bound to the port before moto starts, so
+    # that no other process can take the port in between).
+    parser.add_argument("--fd", type=int)
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
     # Hot-reload functions name code in a bucket that holds none (LocalStack's `hot-reload`):
@@ -310,13 +316,18 @@ def serve(argv):
     if os.environ.get("SANDBOX_MOTO_HTTP") == "werkzeug":
         from werkzeug.serving import run_simple
 
-        run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+        run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler,
+                   fd=args.fd)
         return
+    import socket
+
     import waitress
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
-    waitress.serve(app, host=args.host, port=args.port, threads=8, connection_limit=1000,
-                   channel_timeout=300, ident="moto")
+    where = (dict(sockets=[socket.socket(fileno=args.fd)]) if args.fd is not None
+             else dict(host=args.host, port=args.port))
+    waitress.serve(app, threads=8, connection_limit=1000, channel_timeout=300, ident="moto",
+                   **where)
 
 
 if __name__ == "__main__":

@@ -263,3 +263,33 @@ async fn edge_under_a_low_descriptor_limit() {
     stop.stop();
     serving.await.unwrap();
 }
+
+/// moto serves on the listener it is handed: with this process still holding the port (so moto
+/// could not bind it itself), it answers there. Nothing can take the port between its choice
+/// and moto listening, as happened when sandboxes started side by side.
+#[test]
+fn moto_serves_on_the_listener_it_is_handed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut child = sandbox::moto::command(&common::root(), &listener)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut answered = false;
+    while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        if sandbox::moto::answers(addr) {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(listener);
+    assert!(
+        answered,
+        "moto did not answer on the listener (exited: {exited:?})"
+    );
+}

@@ -1,5 +1,5 @@
-//! moto for one test, started as the sandbox starts it (`sandbox::moto::command`) on a free
-//! loopback port, stopped (by PID) when dropped.
+//! moto for one test, started as the sandbox starts it (`sandbox::moto::command`, on a loopback
+//! listener bound here), stopped (by PID) when dropped.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -28,30 +28,38 @@ fn python() -> PathBuf {
 }
 
 impl MotoServer {
-    /// Starts moto as the sandbox does (`sandbox/moto_server.py`) and waits until it answers.
+    /// Starts moto as the sandbox does (`sandbox/moto_server.py` on a listener bound here) and
+    /// waits until it answers.
     pub fn start() -> MotoServer {
         let python = python();
-        for _ in 0..3 {
-            let port = crate::free_port();
-            // The sandbox's own definition of how moto is started.
-            let mut child = sandbox::moto::command(&crate::root(), port)
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", python.display()));
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // lost the port race, or moto failed: try another port
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return MotoServer { child, port };
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        let root = crate::root();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        // The sandbox's own definition of how moto is started.
+        let mut child = sandbox::moto::command(&root, &listener)
+            .and_then(|mut command| command.spawn())
+            .unwrap_or_else(|e| panic!("start {}: {e}", python.display()));
+        drop(listener);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "moto ({} sandbox/moto_server.py) exited: {status}",
+                    python.display()
+                );
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            if sandbox::moto::answers(addr) {
+                return MotoServer {
+                    child,
+                    port: addr.port(),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!(
-            "moto ({} sandbox/moto_server.py) did not start",
+            "moto ({} sandbox/moto_server.py) did not answer within 60 s",
             python.display()
         );
     }
