@@ -22,6 +22,7 @@ use crate::lambda::{
     ConcurrencyLimit, FunctionHost, FunctionSpec, KillAfterAnswer, LogSink, INIT_TIMEOUT,
 };
 use crate::moto::Moto;
+use crate::pollers::wake::Wakes;
 use crate::pollers::{poll_shard, OnFailure, PollerConfig, Shard};
 use crate::quota::{Limits, Profile};
 use crate::ShutdownTrigger;
@@ -145,7 +146,7 @@ pub async fn up(
         &config,
         &moto,
         &edge_url,
-        (routes, edge.functions(), quotas.clone()),
+        (routes, edge.functions(), quotas.clone(), edge.wakes()),
         logs.clone(),
         until,
     )
@@ -266,7 +267,12 @@ async fn run(
     config: &UpConfig,
     moto: &Moto,
     edge_url: &str,
-    (routes, functions, quotas): (Arc<Routes>, Arc<Functions>, Option<Arc<Limits>>),
+    (routes, functions, quotas, wakes): (
+        Arc<Routes>,
+        Arc<Functions>,
+        Option<Arc<Limits>>,
+        Arc<Wakes>,
+    ),
     logs: LogSink,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -302,7 +308,7 @@ async fn run(
     let stop_pollers = ShutdownTrigger::new();
     let pollers = start_pollers(
         (&api, &deployed, &hosts),
-        (&config.profile, &quotas),
+        (&config.profile, &quotas, &wakes),
         &logs,
         &stop_pollers,
     )
@@ -584,7 +590,7 @@ fn api_routes(deployed: &Deployed, hosts: &BTreeMap<String, Arc<FunctionHost>>) 
 /// A poller for each shard of each enabled mapping whose function runs here, until `stop`.
 async fn start_pollers(
     (api, deployed, hosts): (&AwsJson, &Deployed, &BTreeMap<String, Arc<FunctionHost>>),
-    (profile, quotas): (&Profile, &Option<Arc<Limits>>),
+    (profile, quotas, wakes): (&Profile, &Option<Arc<Limits>>, &Wakes),
     logs: &LogSink,
     stop: &ShutdownTrigger,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
@@ -609,6 +615,7 @@ async fn start_pollers(
                 .map(|arn| OnFailure::in_moto(api.clone(), arn)),
             cadence: profile.cadence(mapping.kind),
             quotas: quotas.clone(),
+            wake: None,
         };
         let name = host.name().to_owned();
         for shard in Shard::open_all(
@@ -619,8 +626,13 @@ async fn start_pollers(
         )
         .await?
         {
+            let mut config = poller_config.clone();
+            // Woken on write in the default profile; the aws profile keeps Lambda's cadence.
+            if !profile.is_aws() {
+                config.wake = Some(wakes.register(mapping.kind, &mapping.source_arn));
+            }
             pollers.push(tokio::spawn(poll_shard(
-                poller_config.clone(),
+                config,
                 shard,
                 host.clone(),
                 logs.clone(),

@@ -85,6 +85,7 @@ async fn every_accepted_request_is_processed_and_nothing_else() {
         on_failure: None,
         cadence: sandbox::pollers::Cadence::FAST,
         quotas: None,
+        wake: None,
     };
     let mut pollers = Vec::new();
     for shard in Shard::open_all(
@@ -286,6 +287,7 @@ async fn a_batch_given_up_is_recorded_in_the_sqs_destination() {
         )),
         cadence: sandbox::pollers::Cadence::FAST,
         quotas: None,
+        wake: None,
     };
     let shard = Shard::open_all(
         &api,

@@ -178,6 +178,7 @@ async fn unprocessed_items_are_retried_until_the_last_one_is_stored() {
         on_failure: None,
         cadence: sandbox::pollers::Cadence::FAST,
         quotas: None,
+        wake: None,
     };
     // The poller's part, as Lambda does it: deliver, resume at the first failed record.
     let mut deliveries = 0;

@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 
 use crate::apigateway::Routes;
 use crate::invoke::Functions;
+use crate::pollers::wake::Wakes;
 use crate::quota::{Admission, Limits};
 use crate::Shutdown;
 use limits::plain;
@@ -80,6 +81,8 @@ pub struct Edge {
     client: Client<HttpConnector, Full<Bytes>>,
     routes: Arc<Routes>,
     functions: Arc<Functions>,
+    /// The pollers to wake when a write reaches their stream ([`crate::pollers::wake`]).
+    wakes: Arc<Wakes>,
     calls: Mutex<BTreeMap<String, CallStat>>,
     budget: limits::BodyBudget,
     quotas: Option<Arc<Limits>>,
@@ -187,6 +190,7 @@ impl Edge {
             client: crate::awsjson::moto_client(),
             routes,
             functions: Arc::default(),
+            wakes: Arc::default(),
             calls: Mutex::default(),
             budget: limits::BodyBudget::new(budget),
             quotas,
@@ -196,6 +200,11 @@ impl Edge {
     /// The functions Lambda's Invoke API reaches through this edge (none until set).
     pub fn functions(&self) -> Arc<Functions> {
         self.functions.clone()
+    }
+
+    /// The pollers woken when a write to their stream goes through this edge.
+    pub fn wakes(&self) -> Arc<Wakes> {
+        self.wakes.clone()
     }
 
     /// moto's answers so far, by operation.
@@ -307,6 +316,7 @@ impl Edge {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned);
+        let written = body.clone();
         match self
             .send(parts.method, &path, &parts.headers, body, None)
             .await
@@ -315,12 +325,15 @@ impl Edge {
                 Some(host) => with_edge_endpoints(response, &format!("http://{host}")).await,
                 None => response,
             },
-            Ok(response) if response.status().is_success() => match memory_update {
-                Some(update) => update
-                    .apply()
-                    .map_or_else(|refused| *refused, |()| response),
-                None => response,
-            },
+            Ok(response) if response.status().is_success() => {
+                self.wakes.written(&called, &written);
+                match memory_update {
+                    Some(update) => update
+                        .apply()
+                        .map_or_else(|refused| *refused, |()| response),
+                    None => response,
+                }
+            }
             Ok(response) => response,
             Err(error) => plain(
                 StatusCode::BAD_GATEWAY,

@@ -15,7 +15,8 @@
 //! - [`shard`]: reading a shard through moto's API;
 //! - [`expiry`]: when a failing batch is given up;
 //! - [`destination`]: the record of a batch given up, sent where the mapping says;
-//! - [`record`]: a stream record's sequence number and arrival time.
+//! - [`record`]: a stream record's sequence number and arrival time;
+//! - [`wake`]: an idle poller woken when its stream is written (the default profile).
 
 mod delivery;
 pub mod destination;
@@ -23,6 +24,7 @@ pub mod expiry;
 mod poll;
 mod record;
 mod shard;
+pub mod wake;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -87,6 +89,9 @@ pub struct PollerConfig {
     pub cadence: Cadence,
     /// AWS's quotas (the aws profile): a Kinesis shard's reads count against its read quota.
     pub quotas: Option<Arc<Limits>>,
+    /// Woken when the stream is written ([`wake`], the default profile): an idle shard is read
+    /// at once rather than at the end of its back-off.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Delays before retrying a failed batch (growing). How long an idle shard waits is the

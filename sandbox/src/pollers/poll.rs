@@ -138,8 +138,11 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
     async fn read(&mut self) -> bool {
         match self.get_records(self.config.batch_size).await {
             Ok(records) if records.is_empty() => {
-                self.stop.sleep(self.idle).await;
-                self.idle = (self.idle * 2).min(self.config.cadence.idle_max);
+                self.idle = if self.wait_idle(self.idle).await {
+                    self.config.cadence.idle_min
+                } else {
+                    (self.idle * 2).min(self.config.cadence.idle_max)
+                };
                 false
             }
             Ok(records) => {
@@ -156,6 +159,21 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
                 self.stop.sleep(RETRY_MAX).await;
                 false
             }
+        }
+    }
+
+    /// Waits `wait` on an idle shard, or less when the stream is written meanwhile ([`wake`]):
+    /// whether a write woke it (the back-off then starts again).
+    ///
+    /// [`wake`]: super::wake
+    async fn wait_idle(&mut self, wait: Duration) -> bool {
+        let Some(wake) = self.config.wake.clone() else {
+            self.stop.sleep(wait).await;
+            return false;
+        };
+        tokio::select! {
+            _ = self.stop.sleep(wait) => false,
+            _ = wake.notified() => true,
         }
     }
 
@@ -201,8 +219,11 @@ impl<S: ShardSource, I: Invoker> Poller<S, I> {
             }
             match self.get_records(wanted - self.pending.len()).await {
                 Ok(records) if records.is_empty() => {
-                    self.stop.sleep(idle.min(left)).await;
-                    idle = (idle * 2).min(self.config.cadence.idle_max);
+                    idle = if self.wait_idle(idle.min(left)).await {
+                        self.config.cadence.idle_min
+                    } else {
+                        (idle * 2).min(self.config.cadence.idle_max)
+                    };
                 }
                 Ok(records) => {
                     idle = self.config.cadence.idle_min;

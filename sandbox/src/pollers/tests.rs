@@ -85,6 +85,7 @@ fn config(batch_size: usize, bisect: bool) -> PollerConfig {
         on_failure: None,
         cadence: super::Cadence::FAST,
         quotas: None,
+        wake: None,
     }
 }
 
@@ -462,4 +463,73 @@ async fn a_batch_takes_no_more_records_than_fit_in_six_megabytes() {
         *function.succeeded.lock().unwrap(),
         (1..=10).map(|i| i.to_string()).collect::<Vec<_>>()
     );
+}
+
+/// A shard whose records are put in by the test while the poller runs.
+struct Shared(Arc<Mutex<VecDeque<Value>>>);
+
+impl ShardSource for Shared {
+    fn shard_id(&self) -> &str {
+        "shardId-000000000000"
+    }
+
+    async fn next_records(&mut self, limit: usize) -> Result<Vec<Value>, CallError> {
+        let mut records = self.0.lock().unwrap();
+        let n = limit.min(records.len());
+        Ok(records.drain(..n).collect())
+    }
+}
+
+/// When the record written after a quiet spell reaches the function, with or without a wake-up
+/// on the write, on a shard read every 10 s while idle.
+async fn delivered_after_a_write(woken: bool) -> Duration {
+    let shard = Arc::new(Mutex::new(VecDeque::new()));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut config = config(10, false);
+    config.cadence = Cadence {
+        idle_min: Duration::from_secs(10),
+        idle_max: Duration::from_secs(10),
+    };
+    config.wake = woken.then(|| wake.clone());
+    let function = Scripted::new(|_, _| Ok(json!({})));
+    let stop = crate::ShutdownTrigger::new();
+    let logs: LogSink = Arc::new(|_, _| {});
+    let poller = poll_shard(
+        config,
+        Shared(shard.clone()),
+        &function,
+        logs,
+        "f".into(),
+        stop.shutdown(),
+    );
+    tokio::pin!(poller);
+    // The poller reads the empty shard and waits.
+    tokio::select! {
+        _ = &mut poller => panic!("the poller ended by itself"),
+        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    let written = tokio::time::Instant::now();
+    shard
+        .lock()
+        .unwrap()
+        .push_back(json!({ "SequenceNumber": "1", "Data": "", "PartitionKey": "k" }));
+    wake.notify_one();
+    loop {
+        tokio::select! {
+            _ = &mut poller => panic!("the poller ended by itself"),
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+        if !function.seen.lock().unwrap().is_empty() {
+            return written.elapsed();
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_wakes_an_idle_poller_at_once() {
+    let woken = delivered_after_a_write(true).await;
+    assert!(woken <= Duration::from_millis(5), "woken: {woken:?}");
+    // Without the wake-up the record waits for the idle back-off.
+    let waited = delivered_after_a_write(false).await;
+    assert!(waited >= Duration::from_secs(8), "not woken: {waited:?}");
 }
