@@ -1,6 +1,6 @@
 //! `capacity`: search, print each step and the verdict, write capacity.json and capacity.html.
 //! Exit 0 when a rate was sustained, 3 when none was, 2 for bad flags, 1 for an error, 130 on
-//! Ctrl-C.
+//! Ctrl-C or SIGTERM.
 
 use std::process::ExitCode;
 
@@ -39,12 +39,18 @@ fn main() -> ExitCode {
         let api = collector::aws::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk));
         let mut live = Live::new(checked.live, api);
         let stop = live.stop.clone();
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let searching = search(&mut live, &checked.search, &checked.run_prefix, |step| {
             eprintln!("{}", page::step_line(step))
         });
         let mut file = tokio::select! {
             file = searching => file?,
             _ = tokio::signal::ctrl_c() => {
+                stop.request();
+                return Ok(None);
+            }
+            _ = terminate.recv() => {
                 stop.request();
                 return Ok(None);
             }
