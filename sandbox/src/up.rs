@@ -463,6 +463,54 @@ fn function_group(
     Ok(Arc::new(group))
 }
 
+/// A function's `bootstrap` and whether it is hot-reloaded: its code unpacked from S3, or run
+/// from the folder its key names (said on its log).
+async fn function_code(
+    config: &UpConfig,
+    api: &AwsJson,
+    function: &crate::discover::DeployedFunction,
+    logs: &LogSink,
+) -> anyhow::Result<(PathBuf, bool)> {
+    let key = function
+        .code_key
+        .as_deref()
+        .with_context(|| format!("{} has no code in S3", function.name))?;
+    if let Some(dir) = hot_reload_dir(key) {
+        let executable = dir.join("bootstrap");
+        logs(
+            &function.name,
+            &format!("hot reload: running {}", executable.display()),
+        );
+        return Ok((executable, true));
+    }
+    let zip = fetch_code(api, key, ACCOUNT, REGION)
+        .await
+        .with_context(|| format!("fetching {}'s code", function.name))?;
+    let dir = config.state.join("functions").join(&function.name);
+    Ok((unpack(&zip, &dir)?, false))
+}
+
+/// A function's environment: its own, pointed at the edge, with the what-ifs that name it.
+fn function_environment(
+    config: &UpConfig,
+    function: &crate::discover::DeployedFunction,
+    edge_url: &str,
+    logs: &LogSink,
+) -> BTreeMap<String, String> {
+    let mut environment = function.environment.clone();
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", edge_url),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ] {
+        environment.insert(k.to_owned(), v.to_owned());
+    }
+    set_whatifs(config, &function.name, &mut environment, logs);
+    environment
+}
+
 /// A host for each deployed function, by ARN: its code unpacked from S3 (or, hot-reloaded, run
 /// from the folder its key names), its environment pointed at the edge.
 async fn start_functions(
@@ -484,37 +532,8 @@ async fn start_functions(
     );
     let shares = cpu_shares(config, logs);
     for function in &deployed.functions {
-        let key = function
-            .code_key
-            .as_deref()
-            .with_context(|| format!("{} has no code in S3", function.name))?;
-        let (executable, hot) = match hot_reload_dir(key) {
-            Some(dir) => (dir.join("bootstrap"), true),
-            None => {
-                let zip = fetch_code(api, key, ACCOUNT, REGION)
-                    .await
-                    .with_context(|| format!("fetching {}'s code", function.name))?;
-                let dir = config.state.join("functions").join(&function.name);
-                (unpack(&zip, &dir)?, false)
-            }
-        };
-        if hot {
-            logs(
-                &function.name,
-                &format!("hot reload: running {}", executable.display()),
-            );
-        }
-        let mut environment = function.environment.clone();
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL", edge_url),
-            ("AWS_REGION", REGION),
-            ("AWS_DEFAULT_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ] {
-            environment.insert(k.to_owned(), v.to_owned());
-        }
-        set_whatifs(config, &function.name, &mut environment, logs);
+        let (executable, hot) = function_code(config, api, function, logs).await?;
+        let environment = function_environment(config, function, edge_url, logs);
         let group = match &shares {
             Some(shares) => Some(function_group(shares, function, config.concurrency, logs)?),
             None => None,

@@ -6,14 +6,8 @@
 # killed as Lambda kills them, every batch retried, nothing lost. Run from the repository root
 # after the debug build.
 set -euo pipefail
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-for f in upstream midstream downstream; do
-  mkdir -p "$work/dist/$f"
-  cp "target/debug/$f" "$work/dist/$f/bootstrap"
-done
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-fail() { echo "bench-smoke: $*" >&2; exit 1; }
+SMOKE=bench-smoke
+source scripts/tests/lib.sh
 
 # A whole run.
 port=$(free_port)

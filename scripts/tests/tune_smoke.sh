@@ -6,14 +6,8 @@
 # than at 1,769 MB; the recommendation; the page; the functions set back to their sizes. Run
 # from the repository root after the debug build.
 set -euo pipefail
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-for f in upstream midstream downstream; do
-  mkdir -p "$work/dist/$f"
-  cp "target/debug/$f" "$work/dist/$f/bootstrap"
-done
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-fail() { echo "tune-smoke: $*" >&2; exit 1; }
+SMOKE=tune-smoke
+source scripts/tests/lib.sh
 
 status=0
 SIZES=64,256 BIN=target/debug STATE="$work/state" OUT="$work/out" bash scripts/tune.sh \

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::types::LastUpdateStatus;
 
 /// How long an update may stay `InProgress` before tuning gives up.
@@ -20,15 +21,23 @@ pub trait MemoryControl {
     fn set_memory_mb(&self, function: &str, mb: u32) -> impl Future<Output = anyhow::Result<()>>;
 }
 
+/// The function's configuration (`GetFunctionConfiguration`), its error in one line.
+async fn configuration(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+) -> anyhow::Result<GetFunctionConfigurationOutput> {
+    client
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", contract::one_line(&e)))
+        .with_context(|| format!("reading {function}'s configuration"))
+}
+
 impl MemoryControl for aws_sdk_lambda::Client {
     async fn memory_mb(&self, function: &str) -> anyhow::Result<u32> {
-        let configuration = self
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", contract::one_line(&e)))
-            .with_context(|| format!("reading {function}'s configuration"))?;
+        let configuration = configuration(self, function).await?;
         let mb = configuration
             .memory_size
             .with_context(|| format!("{function}'s configuration has no MemorySize"))?;
@@ -47,13 +56,7 @@ impl MemoryControl for aws_sdk_lambda::Client {
         // the update is no longer in progress.
         let started = Instant::now();
         loop {
-            let configuration = self
-                .get_function_configuration()
-                .function_name(function)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", contract::one_line(&e)))
-                .with_context(|| format!("reading {function}'s update"))?;
+            let configuration = configuration(self, function).await?;
             match configuration.last_update_status {
                 Some(LastUpdateStatus::InProgress) => {}
                 Some(LastUpdateStatus::Failed) => anyhow::bail!(
